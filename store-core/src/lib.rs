@@ -1,0 +1,48 @@
+//! The versioned key-value contract and everything the backends share.
+//!
+//! This crate is the heart of the workspace. A backend crate (memory, file, Redis) provides
+//! an engine or a [`Storage`] implementation; layers (namespace here, cache in `store-cache`)
+//! wrap any `Storage`; the go-micro facade in `store-compat` sits on top.
+//!
+//! # Layout
+//!
+//! - [`record`](Record) and [`error`](Error): the data and the failures.
+//! - [`Storage`] (in `storage.rs`): the async trait, implemented for `Arc<S>` and
+//!   `Box<dyn Storage>` so stacks are built from `Arc<dyn Storage>`.
+//! - [`Pattern`] (in `glob.rs`): gobwas-style globs for `list_keys`, with the literal prefix
+//!   that lets backends scan only the matching key range.
+//! - [`runtime`]: the actor runtime that runs every engine: one owner per store, a bounded
+//!   mailbox, batching with one sync per batch, waiters, the expiry timer, list paging.
+//! - [`Namespaced`] (in `namespace.rs`): the layer that confines a tenant to its prefix.
+//! - `testkit` (feature `testkit`): the conformance kit every backend and layer runs.
+//!
+//! # Example
+//!
+//! ```
+//! use store_core::{Error, Record, Storage};
+//!
+//! async fn claim(store: &dyn Storage, job: &str, worker: &str) -> store_core::Result<bool> {
+//!     match store.create(Record::new(format!("jobs/{job}/owner"), worker.to_owned())).await {
+//!         Ok(_version) => Ok(true),
+//!         Err(Error::AlreadyExists(_)) => Ok(false),
+//!         Err(other) => Err(other),
+//!     }
+//! }
+//! ```
+
+mod error;
+mod glob;
+mod key;
+mod namespace;
+mod record;
+pub mod runtime;
+mod storage;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+
+pub use error::{Error, Result};
+pub use glob::Pattern;
+pub use key::{validate_key, MAX_KEY_LEN};
+pub use namespace::{validate_name, Namespaced, MAX_NAME_LEN};
+pub use record::Record;
+pub use storage::{KeyStream, Storage};

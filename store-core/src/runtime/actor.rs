@@ -1,0 +1,488 @@
+//! The actor: owns an engine, applies commands in batches and replies after one sync.
+
+use std::collections::HashMap;
+use std::ops::Bound;
+use std::time::{Instant, SystemTime};
+
+use tokio::sync::mpsc;
+
+use super::command::{Command, Op, Page, Reply, ReplyTx};
+use super::engine::{Engine, Entry, EntryMeta, Mutation};
+use super::expiry::ExpiryIndex;
+use super::waiters::Waiters;
+use super::RuntimeOptions;
+use crate::record::is_expired;
+use crate::{Error, Pattern, Record, Result};
+
+/// A reply computed during a batch, sent once the batch is durable.
+struct Pending {
+    reply: ReplyTx,
+    result: Result<Reply>,
+    /// Replies to writes turn into errors if the batch's sync fails.
+    wrote: bool,
+}
+
+pub(crate) struct Actor<E: Engine> {
+    engine: E,
+    options: RuntimeOptions,
+    last_version: u64,
+    waiters: Waiters,
+    expiry: ExpiryIndex,
+    pending: Vec<Pending>,
+    /// Something was applied since the last sync.
+    dirty: bool,
+}
+
+impl<E: Engine> Actor<E> {
+    pub(crate) fn new(mut engine: E, options: RuntimeOptions) -> Result<Self> {
+        // Rebuild the expiry index from what the engine holds (after a restart, the file
+        // engine's recovered records may carry expiries).
+        let mut expiry = ExpiryIndex::default();
+        engine.scan(Bound::Unbounded, "", &mut |key, meta| {
+            if let Some(at) = meta.expires_at {
+                expiry.insert(key, at);
+            }
+            true
+        })?;
+        Ok(Self {
+            last_version: engine.last_version(),
+            engine,
+            options,
+            waiters: Waiters::default(),
+            expiry,
+            pending: Vec::new(),
+            dirty: false,
+        })
+    }
+
+    /// Runs until `close` or until every handle is gone.
+    pub(crate) async fn run(mut self, mut mailbox: mpsc::Receiver<Command>) {
+        let mut batch = Vec::with_capacity(self.options.max_batch);
+        loop {
+            let deadline = self.next_deadline();
+            tokio::select! {
+                received = mailbox.recv_many(&mut batch, self.options.max_batch) => {
+                    if received == 0 {
+                        // Every handle was dropped: stop as if closed.
+                        self.shutdown(None);
+                        return;
+                    }
+                }
+                () = sleep_until(deadline) => {}
+            }
+            if let Some(close) = self.run_batch(&mut batch) {
+                mailbox.close();
+                // Commands that raced in behind `close` get `Closed`, never silence.
+                while let Ok(command) = mailbox.try_recv() {
+                    let _ = command.reply.send(Err(Error::Closed));
+                }
+                self.shutdown(Some(close));
+                return;
+            }
+        }
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        let expiry = self.expiry.next().map(|at| {
+            let wait = at.duration_since(SystemTime::now()).unwrap_or_default();
+            Instant::now() + wait
+        });
+        match (expiry, self.engine.next_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Applies one batch; returns the reply channel of a `close` if one was in it.
+    fn run_batch(&mut self, batch: &mut Vec<Command>) -> Option<ReplyTx> {
+        let span = tracing::trace_span!("batch", commands = batch.len());
+        let _entered = span.enter();
+        let now = SystemTime::now();
+        self.expire_due(now);
+        let mut close = None;
+        for Command { op, reply } in batch.drain(..) {
+            if close.is_some() {
+                let _ = reply.send(Err(Error::Closed));
+                continue;
+            }
+            match op {
+                Op::Close => close = Some(reply),
+                Op::Wait { key, version } => self.wait(key, version, reply, now),
+                op => {
+                    let name = op.name();
+                    let (result, wrote) = self.execute(op, now);
+                    if let Err(error) = &result {
+                        log_failure(name, error);
+                    }
+                    self.pending.push(Pending {
+                        reply,
+                        result,
+                        wrote,
+                    });
+                }
+            }
+        }
+        self.finish_batch();
+        if self
+            .engine
+            .next_deadline()
+            .is_some_and(|d| d <= Instant::now())
+        {
+            if let Err(error) = self.engine.on_deadline() {
+                tracing::error!(%error, "engine maintenance failed");
+            }
+        }
+        close
+    }
+
+    /// Syncs if anything was written, then sends every reply of the batch.
+    fn finish_batch(&mut self) {
+        if self.dirty {
+            self.dirty = false;
+            if let Err(error) = self.engine.sync() {
+                tracing::error!(%error, "sync failed; the batch's writes are reported as failed");
+                for pending in self.pending.iter_mut().filter(|p| p.wrote) {
+                    if pending.result.is_ok() {
+                        pending.result = Err(duplicate(&error));
+                    }
+                }
+            }
+        }
+        for Pending { reply, result, .. } in self.pending.drain(..) {
+            let _ = reply.send(result);
+        }
+    }
+
+    fn shutdown(&mut self, close: Option<ReplyTx>) {
+        self.finish_batch();
+        let result = self.engine.close();
+        match &result {
+            Ok(()) => tracing::debug!("storage closed"),
+            Err(error) => tracing::error!(%error, "closing the engine failed"),
+        }
+        for waiter in self.waiters.take_all() {
+            let _ = waiter.send(Err(Error::Closed));
+        }
+        if let Some(reply) = close {
+            let _ = reply.send(result.map(|()| Reply::Unit));
+        }
+    }
+
+    fn execute(&mut self, op: Op, now: SystemTime) -> (Result<Reply>, bool) {
+        match op {
+            Op::Get(key) => (self.get(&key, now).map(Reply::Record), false),
+            Op::GetMany(keys) => {
+                let records = keys
+                    .iter()
+                    .map(|key| match self.get(key, now) {
+                        Ok(record) => Ok(Some(record)),
+                        Err(Error::NotFound) => Ok(None),
+                        Err(other) => Err(other),
+                    })
+                    .collect::<Result<Vec<_>>>();
+                (records.map(Reply::Records), false)
+            }
+            Op::Create(record) => {
+                if self.live_meta(&record.key, now).is_some() {
+                    let live = self.get(&record.key, now);
+                    return match live {
+                        Ok(live) => (Err(Error::AlreadyExists(Box::new(live))), false),
+                        Err(e) => (Err(e), false),
+                    };
+                }
+                let stored = self.put_one(record, now);
+                (stored.map(|r| Reply::Version(r.version)), true)
+            }
+            Op::Put(record) => (self.put_one(record, now).map(Reply::Record), true),
+            Op::PutMany(records) => (self.put_many(records, now).map(|()| Reply::Unit), true),
+            Op::Cas(record) => {
+                let Some(meta) = self.live_meta(&record.key, now) else {
+                    return (Err(Error::NotFound), false);
+                };
+                if !version_is(meta.version, &record.version) {
+                    return (Err(Error::Conflict), false);
+                }
+                (self.put_one(record, now).map(Reply::Record), true)
+            }
+            Op::Delete(key) => {
+                if self.live_meta(&key, now).is_none() {
+                    return (Err(Error::NotFound), false);
+                }
+                let result = self.write(vec![Mutation::Delete { key }], now);
+                (result.map(|()| Reply::Unit), true)
+            }
+            Op::ListPage { pattern, after } => (self.list_page(&pattern, after, now), false),
+            Op::Wait { .. } | Op::Close => unreachable!("handled by run_batch"),
+        }
+    }
+
+    fn live_meta(&mut self, key: &str, now: SystemTime) -> Option<EntryMeta> {
+        self.engine
+            .meta(key)
+            .filter(|meta| !is_expired(meta.expires_at, now))
+    }
+
+    fn get(&mut self, key: &str, now: SystemTime) -> Result<Record> {
+        match self.engine.get(key)? {
+            Some(entry) if !is_expired(entry.expires_at, now) => Ok(Record {
+                key: key.to_owned(),
+                value: entry.value,
+                version: entry.version.to_string(),
+                expires_at: entry.expires_at,
+            }),
+            _ => Err(Error::NotFound),
+        }
+    }
+
+    fn next_version(&mut self) -> u64 {
+        self.last_version += 1;
+        self.last_version
+    }
+
+    fn put_one(&mut self, record: Record, now: SystemTime) -> Result<Record> {
+        let version = self.next_version();
+        let entry = Entry {
+            value: record.value,
+            version,
+            expires_at: record.expires_at,
+        };
+        let stored = Record {
+            key: record.key,
+            value: entry.value.clone(),
+            version: version.to_string(),
+            expires_at: entry.expires_at,
+        };
+        self.write(
+            vec![Mutation::Put {
+                key: stored.key.clone(),
+                entry,
+            }],
+            now,
+        )?;
+        Ok(stored)
+    }
+
+    fn put_many(&mut self, records: Vec<Record>, now: SystemTime) -> Result<()> {
+        // Later duplicates win: keep only the last record for each key, in order.
+        let mut last: HashMap<&str, usize> = HashMap::with_capacity(records.len());
+        for (i, record) in records.iter().enumerate() {
+            last.insert(record.key.as_str(), i);
+        }
+        let keep: Vec<bool> = (0..records.len())
+            .map(|i| last.get(records[i].key.as_str()) == Some(&i))
+            .collect();
+        drop(last);
+        let mut batch = Vec::with_capacity(keep.iter().filter(|k| **k).count());
+        for (record, keep) in records.into_iter().zip(keep) {
+            if keep {
+                let version = self.next_version();
+                batch.push(Mutation::Put {
+                    key: record.key,
+                    entry: Entry {
+                        value: record.value,
+                        version,
+                        expires_at: record.expires_at,
+                    },
+                });
+            }
+        }
+        self.write(batch, now)
+    }
+
+    /// Applies mutations (each key at most once) and keeps the expiry index and waiters in
+    /// step with them.
+    fn write(&mut self, batch: Vec<Mutation>, now: SystemTime) -> Result<()> {
+        let track = !self.expiry.is_empty() || self.waiters.len() > 0;
+        let before: Vec<Option<EntryMeta>> = if track {
+            batch.iter().map(|m| self.engine.meta(m.key())).collect()
+        } else {
+            Vec::new()
+        };
+        let after: Vec<(String, Option<SystemTime>, bool)> = batch
+            .iter()
+            .map(|m| match m {
+                Mutation::Put { key, entry } => (key.clone(), entry.expires_at, true),
+                Mutation::Delete { key } | Mutation::Expire { key } => (key.clone(), None, false),
+            })
+            .collect();
+        self.engine.apply(batch)?;
+        self.dirty = true;
+        for (i, (key, expires_at, is_put)) in after.into_iter().enumerate() {
+            let old = before.get(i).copied().flatten();
+            if let Some(at) = old.and_then(|m| m.expires_at) {
+                self.expiry.remove(&key, at);
+            }
+            if let Some(at) = expires_at {
+                self.expiry.insert(&key, at);
+            }
+            if let Some(waiters) = self.waiters.take(&key) {
+                // A write over a live record changes its version; a delete, an expiry or a
+                // write over an already expired record means the version they waited on is gone.
+                let was_live = old.is_some_and(|m| !is_expired(m.expires_at, now));
+                for reply in waiters {
+                    let result = if is_put && was_live {
+                        Ok(Reply::Unit)
+                    } else {
+                        Err(Error::NotFound)
+                    };
+                    self.pending.push(Pending {
+                        reply,
+                        result,
+                        wrote: false,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn wait(&mut self, key: String, version: String, reply: ReplyTx, now: SystemTime) {
+        let result = match self.live_meta(&key, now) {
+            None => Err(Error::NotFound),
+            Some(meta) if !version_is(meta.version, &version) => Ok(Reply::Unit),
+            Some(_) => {
+                tracing::trace!(key, version, "waiting for a version change");
+                self.waiters.register(key, reply);
+                return;
+            }
+        };
+        self.pending.push(Pending {
+            reply,
+            result,
+            wrote: false,
+        });
+    }
+
+    fn expire_due(&mut self, now: SystemTime) {
+        let due = self.expiry.pop_due(now);
+        if due.is_empty() {
+            return;
+        }
+        let mut batch = Vec::with_capacity(due.len());
+        for (at, key) in &due {
+            // The index may hold a time the key no longer has if a write raced the timer.
+            if self.engine.meta(key).and_then(|m| m.expires_at) == Some(*at) {
+                batch.push(Mutation::Expire { key: key.clone() });
+            }
+        }
+        if batch.is_empty() {
+            return;
+        }
+        let count = batch.len();
+        // `write` would look up the expiry we just popped; put it back so it is removed once.
+        for (at, key) in due {
+            self.expiry.insert(&key, at);
+        }
+        match self.write(batch, now) {
+            Ok(()) => tracing::debug!(count, "expired records reclaimed"),
+            Err(error) => {
+                // Leave them out of the index rather than retry in a tight loop: expired
+                // records stay invisible to every read, and compaction drops them.
+                for (at, key) in self.expiry.pop_due(now) {
+                    tracing::trace!(key, ?at, "expiry postponed to compaction");
+                }
+                tracing::error!(%error, count, "reclaiming expired records failed");
+            }
+        }
+    }
+
+    fn list_page(
+        &mut self,
+        pattern: &Pattern,
+        after: Option<String>,
+        now: SystemTime,
+    ) -> Result<Reply> {
+        if let Some(key) = pattern.exact() {
+            let keys = match self.live_meta(key, now) {
+                Some(_) if after.is_none() => vec![key.to_owned()],
+                _ => Vec::new(),
+            };
+            return Ok(Reply::Page(Page { keys, next: None }));
+        }
+        let prefix = pattern.literal_prefix();
+        let from = match &after {
+            Some(cursor) => Bound::Excluded(cursor.as_str()),
+            None => Bound::Included(prefix),
+        };
+        let (page_size, budget) = (self.options.page_size, self.options.scan_budget);
+        let mut keys = Vec::new();
+        let mut visited = 0usize;
+        let mut stopped_at = None;
+        self.engine.scan(from, prefix, &mut |key, meta| {
+            visited += 1;
+            if !is_expired(meta.expires_at, now) && pattern.matches(key) {
+                keys.push(key.to_owned());
+            }
+            if keys.len() >= page_size || visited >= budget {
+                stopped_at = Some(key.to_owned());
+                return false;
+            }
+            true
+        })?;
+        Ok(Reply::Page(Page {
+            keys,
+            next: stopped_at,
+        }))
+    }
+}
+
+/// Whether the stored numeric version is the one the caller's string names.
+fn version_is(stored: u64, expected: &str) -> bool {
+    // Versions are printed in decimal without leading zeros; compare without allocating.
+    let mut buffer = [0u8; 20];
+    let mut n = stored;
+    let mut i = buffer.len();
+    loop {
+        i -= 1;
+        buffer[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    &buffer[i..] == expected.as_bytes()
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn log_failure(operation: &'static str, error: &Error) {
+    match error {
+        Error::NotFound | Error::Conflict | Error::AlreadyExists(_) => {
+            tracing::trace!(operation, %error, "operation answered");
+        }
+        _ => tracing::warn!(operation, %error, "operation failed"),
+    }
+}
+
+/// A copy of `error` for every reply of a batch whose sync failed.
+fn duplicate(error: &Error) -> Error {
+    match error {
+        Error::Io { context, source } => Error::Io {
+            context: context.clone(),
+            source: std::io::Error::new(source.kind(), source.to_string()),
+        },
+        Error::Corrupt(text) => Error::Corrupt(text.clone()),
+        Error::Backend(text) => Error::Backend(text.clone()),
+        other => Error::Backend(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::version_is;
+
+    #[test]
+    fn version_comparison_is_exact() {
+        assert!(version_is(0, "0"));
+        assert!(version_is(42, "42"));
+        assert!(version_is(u64::MAX, &u64::MAX.to_string()));
+        assert!(!version_is(42, "042"));
+        assert!(!version_is(42, ""));
+        assert!(!version_is(42, "4"));
+    }
+}

@@ -1,0 +1,66 @@
+//! The messages that travel between handles and the actor.
+
+use std::sync::Arc;
+
+use tokio::sync::oneshot;
+
+use crate::{Pattern, Record, Result};
+
+/// What a handle asks the actor to do.
+pub(crate) enum Op {
+    Create(Record),
+    Get(String),
+    GetMany(Vec<String>),
+    Put(Record),
+    PutMany(Vec<Record>),
+    Cas(Record),
+    Delete(String),
+    Wait {
+        key: String,
+        version: String,
+    },
+    ListPage {
+        pattern: Arc<Pattern>,
+        after: Option<String>,
+    },
+    Close,
+}
+
+impl Op {
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Op::Create(_) => "create",
+            Op::Get(_) => "get",
+            Op::GetMany(_) => "get_many",
+            Op::Put(_) => "put",
+            Op::PutMany(_) => "put_many",
+            Op::Cas(_) => "cas_by_version",
+            Op::Delete(_) => "delete",
+            Op::Wait { .. } => "wait_for_version_change",
+            Op::ListPage { .. } => "list_keys",
+            Op::Close => "close",
+        }
+    }
+}
+
+/// What the actor answers.
+pub(crate) enum Reply {
+    Unit,
+    Version(String),
+    Record(Record),
+    Records(Vec<Option<Record>>),
+    Page(Page),
+}
+
+/// One page of `list_keys`: the matching keys and where to continue (`None`: done).
+pub(crate) struct Page {
+    pub(crate) keys: Vec<String>,
+    pub(crate) next: Option<String>,
+}
+
+pub(crate) type ReplyTx = oneshot::Sender<Result<Reply>>;
+
+pub(crate) struct Command {
+    pub(crate) op: Op,
+    pub(crate) reply: ReplyTx,
+}

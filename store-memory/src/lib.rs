@@ -1,0 +1,127 @@
+//! An in-memory backend for the `store-core` contract.
+//!
+//! [`MemoryStorage`] is a handle to an actor (see `store_core::runtime`) that owns a
+//! [`MemoryEngine`]: an ordered map from key to entry. The ordered map gives `list_keys` its
+//! ascending order and turns a pattern's literal prefix into a range scan, so listing 100
+//! keys under a prefix costs the same among ten thousand keys or a million.
+//!
+//! Everything else (versions, expiry, waiters, batching, paging, shutdown) is the shared
+//! runtime's work; this crate is only the state machine. Nothing survives the process; use
+//! `store-file` for that.
+//!
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! use store_core::{Record, Storage};
+//! use store_memory::MemoryStorage;
+//!
+//! let store = MemoryStorage::new();
+//! let version = store.create(Record::new("greeting", "hello")).await?;
+//! let record = store.get("greeting").await?;
+//! assert_eq!(record.version, version);
+//! # Ok::<(), store_core::Error>(())
+//! # }).unwrap();
+//! ```
+
+mod engine;
+
+use async_trait::async_trait;
+use store_core::runtime::{self, ActorHandle, RuntimeOptions};
+use store_core::{KeyStream, Record, Result, Storage};
+
+pub use engine::MemoryEngine;
+
+/// An in-memory [`Storage`]: cheap to clone, `Send + Sync`, every clone talks to one actor.
+///
+/// Create it inside a tokio runtime (the actor is a tokio task). The store closes when
+/// [`Storage::close`] is called or when the last clone is dropped.
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use store_core::{Error, Record, Storage};
+/// let store = store_memory::MemoryStorage::new();
+/// let stored = store.put(Record::new("k", "v1")).await.unwrap();
+/// let next = Record::new("k", "v2").with_version(stored.version.clone());
+/// store.cas_by_version(next.clone()).await.unwrap();
+/// assert!(matches!(store.cas_by_version(next).await, Err(Error::Conflict)));
+/// # });
+/// ```
+#[derive(Clone, Debug)]
+pub struct MemoryStorage {
+    handle: ActorHandle,
+}
+
+impl MemoryStorage {
+    /// Starts an empty store with the default runtime options.
+    ///
+    /// # Panics
+    ///
+    /// Panics when called outside a tokio runtime.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let store = store_memory::MemoryStorage::new();
+    /// # let _ = store;
+    /// # });
+    /// ```
+    pub fn new() -> Self {
+        Self::with_options(RuntimeOptions::default())
+    }
+
+    /// Starts an empty store with the given runtime options (mailbox size, batch size, paging).
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use store_core::runtime::RuntimeOptions;
+    /// let store = store_memory::MemoryStorage::with_options(RuntimeOptions {
+    ///     page_size: 64,
+    ///     ..Default::default()
+    /// });
+    /// # let _ = store;
+    /// # });
+    /// ```
+    pub fn with_options(options: RuntimeOptions) -> Self {
+        Self {
+            handle: runtime::spawn(MemoryEngine::default(), options),
+        }
+    }
+}
+
+impl Default for MemoryStorage {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[async_trait]
+impl Storage for MemoryStorage {
+    async fn create(&self, record: Record) -> Result<String> {
+        self.handle.create(record).await
+    }
+    async fn get(&self, key: &str) -> Result<Record> {
+        self.handle.get(key).await
+    }
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Record>>> {
+        self.handle.get_many(keys).await
+    }
+    async fn put(&self, record: Record) -> Result<Record> {
+        self.handle.put(record).await
+    }
+    async fn put_many(&self, records: Vec<Record>) -> Result<()> {
+        self.handle.put_many(records).await
+    }
+    async fn cas_by_version(&self, record: Record) -> Result<Record> {
+        self.handle.cas_by_version(record).await
+    }
+    async fn delete(&self, key: &str) -> Result<()> {
+        self.handle.delete(key).await
+    }
+    async fn wait_for_version_change(&self, key: &str, version: &str) -> Result<()> {
+        self.handle.wait_for_version_change(key, version).await
+    }
+    async fn list_keys(&self, pattern: &str) -> Result<KeyStream> {
+        self.handle.list_keys(pattern).await
+    }
+    async fn close(&self) -> Result<()> {
+        self.handle.close().await
+    }
+}
