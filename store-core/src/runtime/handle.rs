@@ -69,6 +69,25 @@ impl ActorHandle {
         self.mailbox.is_closed()
     }
 
+    /// Commands sent to the actor and not yet taken by it (a queue-depth gauge for operators).
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # struct E; impl store_core::runtime::Engine for E {
+    /// #   fn last_version(&self) -> u64 { 0 }
+    /// #   fn get(&mut self, _: &str) -> store_core::Result<Option<store_core::runtime::Entry>> { Ok(None) }
+    /// #   fn meta(&mut self, _: &str) -> Option<store_core::runtime::EntryMeta> { None }
+    /// #   fn apply(&mut self, _: Vec<store_core::runtime::Mutation>) -> store_core::Result<()> { Ok(()) }
+    /// #   fn scan(&mut self, _: std::ops::Bound<&str>, _: &str, _: &mut dyn FnMut(&str, &store_core::runtime::EntryMeta) -> bool) -> store_core::Result<()> { Ok(()) }
+    /// # }
+    /// let handle = store_core::runtime::spawn(E, Default::default());
+    /// assert_eq!(handle.queued_commands(), 0);
+    /// # });
+    /// ```
+    pub fn queued_commands(&self) -> usize {
+        self.mailbox.max_capacity() - self.mailbox.capacity()
+    }
+
     async fn call(&self, op: Op) -> Result<Reply> {
         let (reply, answer) = oneshot::channel();
         self.mailbox

@@ -1,0 +1,338 @@
+//! Tests of the actor runtime itself, with engines built to observe or break it.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{mpsc as std_mpsc, Arc};
+use std::time::Duration;
+
+use store_core::runtime::{self, Engine, Entry, EntryMeta, Mutation, RuntimeOptions};
+use store_core::{Error, Record, Result, Storage};
+use tokio::time::timeout;
+
+/// What the test engine reports to the test.
+#[derive(Default)]
+struct Probe {
+    syncs: AtomicUsize,
+    applies: AtomicUsize,
+    expired: AtomicUsize,
+    closed: AtomicBool,
+    fail_sync: AtomicBool,
+}
+
+/// An ordered-map engine that counts what the runtime asks of it and can be made to block,
+/// fail or panic.
+struct TestEngine {
+    entries: BTreeMap<String, Entry>,
+    probe: Arc<Probe>,
+    /// When set, the first `sync` announces itself and waits for the test's go-ahead.
+    gate: Option<(std_mpsc::Sender<()>, std_mpsc::Receiver<()>)>,
+}
+
+impl TestEngine {
+    fn new(probe: Arc<Probe>) -> Self {
+        Self {
+            entries: BTreeMap::new(),
+            probe,
+            gate: None,
+        }
+    }
+}
+
+impl Engine for TestEngine {
+    fn last_version(&self) -> u64 {
+        0
+    }
+
+    fn get(&mut self, key: &str) -> Result<Option<Entry>> {
+        assert_ne!(key, "panic", "the test asked the engine to panic");
+        Ok(self.entries.get(key).cloned())
+    }
+
+    fn meta(&mut self, key: &str) -> Option<EntryMeta> {
+        self.entries.get(key).map(EntryMeta::from)
+    }
+
+    fn apply(&mut self, batch: Vec<Mutation>) -> Result<()> {
+        self.probe.applies.fetch_add(1, Ordering::SeqCst);
+        for mutation in batch {
+            match mutation {
+                Mutation::Put { key, entry } => {
+                    self.entries.insert(key, entry);
+                }
+                Mutation::Delete { key } => {
+                    self.entries.remove(&key);
+                }
+                Mutation::Expire { key } => {
+                    self.probe.expired.fetch_add(1, Ordering::SeqCst);
+                    self.entries.remove(&key);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn sync(&mut self) -> Result<()> {
+        if let Some((started, go)) = self.gate.take() {
+            started.send(()).unwrap();
+            go.recv().unwrap();
+        }
+        self.probe.syncs.fetch_add(1, Ordering::SeqCst);
+        if self.probe.fail_sync.load(Ordering::SeqCst) {
+            return Err(Error::io(
+                "syncing the test log",
+                std::io::ErrorKind::Other.into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn scan(
+        &mut self,
+        from: Bound<&str>,
+        prefix: &str,
+        visit: &mut dyn FnMut(&str, &EntryMeta) -> bool,
+    ) -> Result<()> {
+        for (key, entry) in self.entries.range::<str, _>((from, Bound::Unbounded)) {
+            if !key.starts_with(prefix) || !visit(key, &EntryMeta::from(entry)) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn close(&mut self) -> Result<()> {
+        self.probe.closed.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+const LIMIT: Duration = Duration::from_secs(10);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_engine_panic_closes_the_store_instead_of_hanging() {
+    let probe = Arc::new(Probe::default());
+    let store = runtime::spawn(TestEngine::new(probe), RuntimeOptions::default());
+    store.put(Record::new("k", "v")).await.unwrap();
+    let answer = timeout(LIMIT, store.get("panic")).await.expect("hung");
+    assert!(matches!(answer, Err(Error::Closed)), "{answer:?}");
+    let later = timeout(LIMIT, store.get("k")).await.expect("hung");
+    assert!(matches!(later, Err(Error::Closed)), "{later:?}");
+    assert!(store.is_closed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_engine_panic_on_a_thread_closes_the_store_too() {
+    let probe = Arc::new(Probe::default());
+    let store = runtime::spawn_on_thread("panicky", RuntimeOptions::default(), move || {
+        Ok(TestEngine::new(probe))
+    })
+    .await
+    .unwrap();
+    let answer = timeout(LIMIT, store.get("panic")).await.expect("hung");
+    assert!(matches!(answer, Err(Error::Closed)), "{answer:?}");
+    let later = timeout(LIMIT, store.put(Record::new("k", "v")))
+        .await
+        .expect("hung");
+    assert!(matches!(later, Err(Error::Closed)), "{later:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_writes_share_one_sync_and_replies_wait_for_it() {
+    let probe = Arc::new(Probe::default());
+    let (started_tx, started_rx) = std_mpsc::channel();
+    let (go_tx, go_rx) = std_mpsc::channel();
+    let mut engine = TestEngine::new(probe.clone());
+    engine.gate = Some((started_tx, go_rx));
+    let store = runtime::spawn_on_thread("gated", RuntimeOptions::default(), move || Ok(engine))
+        .await
+        .unwrap();
+
+    // The first put reaches the engine's sync and is held there.
+    let first = tokio::spawn({
+        let store = store.clone();
+        async move { store.put(Record::new("first", "1")).await }
+    });
+    tokio::task::spawn_blocking(move || started_rx.recv().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(probe.syncs.load(Ordering::SeqCst), 0);
+
+    // 63 more writers queue up behind it.
+    let mut writers = Vec::new();
+    for i in 0..63 {
+        let store = store.clone();
+        writers.push(tokio::spawn(async move {
+            store.put(Record::new(format!("k{i}"), "v")).await
+        }));
+    }
+    while store.queued_commands() < 63 {
+        tokio::task::yield_now().await;
+    }
+    // Nobody has been answered: the first reply waits for its sync.
+    assert!(!first.is_finished());
+
+    go_tx.send(()).unwrap();
+    first.await.unwrap().unwrap();
+    for writer in writers {
+        writer.await.unwrap().unwrap();
+    }
+    // One sync for the first batch, one for the 63 queued writes.
+    assert_eq!(probe.syncs.load(Ordering::SeqCst), 2);
+    assert_eq!(probe.applies.load(Ordering::SeqCst), 64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_alone_never_sync() {
+    let probe = Arc::new(Probe::default());
+    let store = runtime::spawn(TestEngine::new(probe.clone()), RuntimeOptions::default());
+    store.put(Record::new("k", "v")).await.unwrap();
+    let after_write = probe.syncs.load(Ordering::SeqCst);
+    for _ in 0..100 {
+        store.get("k").await.unwrap();
+    }
+    assert!(matches!(store.get("missing").await, Err(Error::NotFound)));
+    assert_eq!(probe.syncs.load(Ordering::SeqCst), after_write);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_sync_fails_the_writes_of_its_batch() {
+    let probe = Arc::new(Probe::default());
+    let store = runtime::spawn(TestEngine::new(probe.clone()), RuntimeOptions::default());
+    store.put(Record::new("before", "v")).await.unwrap();
+    probe.fail_sync.store(true, Ordering::SeqCst);
+    let failed = store.put(Record::new("k", "v")).await;
+    assert!(matches!(&failed, Err(Error::Io { .. })), "{failed:?}");
+    assert!(failed
+        .unwrap_err()
+        .to_string()
+        .contains("syncing the test log"));
+    probe.fail_sync.store(false, Ordering::SeqCst);
+    // The store keeps serving reads and writes afterwards.
+    store.get("before").await.unwrap();
+    store.put(Record::new("after", "v")).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_finishes_the_queued_work_first() {
+    let probe = Arc::new(Probe::default());
+    let store = runtime::spawn(TestEngine::new(probe.clone()), RuntimeOptions::default());
+    let mut writers = Vec::new();
+    for i in 0..200 {
+        let store = store.clone();
+        writers.push(tokio::spawn(async move {
+            store.put(Record::new(format!("k{i}"), "v")).await
+        }));
+    }
+    // Writers that were queued before close succeed; any that lost the race get Closed.
+    tokio::task::yield_now().await;
+    store.close().await.unwrap();
+    assert!(probe.closed.load(Ordering::SeqCst));
+    let mut acknowledged = 0;
+    for writer in writers {
+        match writer.await.unwrap() {
+            Ok(_) => acknowledged += 1,
+            Err(Error::Closed) => {}
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(probe.applies.load(Ordering::SeqCst), acknowledged);
+    assert!(matches!(store.get("k0").await, Err(Error::Closed)));
+    assert!(matches!(store.close().await, Err(Error::Closed)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_every_handle_closes_the_engine() {
+    let probe = Arc::new(Probe::default());
+    let store = runtime::spawn(TestEngine::new(probe.clone()), RuntimeOptions::default());
+    store.put(Record::new("k", "v")).await.unwrap();
+    drop(store);
+    timeout(LIMIT, async {
+        while !probe.closed.load(Ordering::SeqCst) {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the engine was never closed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_timer_reclaims_expired_records_that_nobody_reads() {
+    let probe = Arc::new(Probe::default());
+    let store = runtime::spawn(TestEngine::new(probe.clone()), RuntimeOptions::default());
+    store
+        .put(Record::new("short", "v").with_ttl(Duration::from_millis(50)))
+        .await
+        .unwrap();
+    store.put(Record::new("forever", "v")).await.unwrap();
+    timeout(LIMIT, async {
+        while probe.expired.load(Ordering::SeqCst) == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the expired record was never reclaimed");
+    assert_eq!(probe.expired.load(Ordering::SeqCst), 1);
+    store.get("forever").await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rewritten_expiry_is_not_reclaimed_at_the_old_time() {
+    let probe = Arc::new(Probe::default());
+    let store = runtime::spawn(TestEngine::new(probe.clone()), RuntimeOptions::default());
+    store
+        .put(Record::new("k", "v").with_ttl(Duration::from_millis(30)))
+        .await
+        .unwrap();
+    // Rewritten without expiry before the timer fires: it must live on.
+    store.put(Record::new("k", "v2")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(&store.get("k").await.unwrap().value[..], b"v2");
+    assert_eq!(probe.expired.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_open_is_returned() {
+    let opened =
+        runtime::spawn_on_thread::<TestEngine, _>("bad", RuntimeOptions::default(), || {
+            Err(Error::Corrupt("test: the log is unreadable".into()))
+        })
+        .await;
+    assert!(matches!(opened, Err(Error::Corrupt(_))));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paging_with_a_tiny_budget_still_lists_everything_in_order() {
+    let probe = Arc::new(Probe::default());
+    let options = RuntimeOptions {
+        page_size: 3,
+        scan_budget: 5,
+        ..Default::default()
+    };
+    let store = runtime::spawn(TestEngine::new(probe), options);
+    let mut expected = Vec::new();
+    for i in 0..100 {
+        let key = format!("p/{i:03}");
+        store.put(Record::new(key.clone(), "v")).await.unwrap();
+        if i % 7 == 0 {
+            expected.push(key);
+        }
+        store
+            .put(Record::new(format!("q/{i:03}"), "v"))
+            .await
+            .unwrap();
+    }
+    use futures::TryStreamExt;
+    let keys: Vec<String> = store
+        .list_keys("p/{0,1,2,3,4,5,6,7,8,9}{0,1,2,3,4,5,6,7,8,9}{0,1,2,3,4,5,6,7,8,9}")
+        .await
+        .unwrap()
+        .try_filter(|k| {
+            let n: usize = k[2..].parse().unwrap();
+            std::future::ready(n.is_multiple_of(7))
+        })
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(keys, expected);
+}
