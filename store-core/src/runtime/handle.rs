@@ -133,7 +133,12 @@ impl Storage for ActorHandle {
             validate_key(key)?;
         }
         if keys.is_empty() {
-            return Ok(Vec::new());
+            // Nothing to ask, but a closed store still answers `Closed`.
+            return if self.is_closed() {
+                Err(Error::Closed)
+            } else {
+                Ok(Vec::new())
+            };
         }
         let keys = keys.iter().map(|k| (*k).to_owned()).collect();
         match self.call(Op::GetMany(keys)).await? {
