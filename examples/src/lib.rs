@@ -3,3 +3,6 @@
 //!
 //! - `quickstart`: the versioned API on the in-memory backend: create, get, put,
 //!   compare-and-set and a wait woken by a put.
+//! - `distributed_lock`: a lease-based lock from create, wait_for_version_change,
+//!   cas_by_version and delete; several tasks contend, the holder renews, and a crashed
+//!   holder's lease expires.
