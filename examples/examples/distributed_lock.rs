@@ -44,7 +44,9 @@ impl LeaseLock {
                     // Sleep until the holder renews, releases or expires; then try again.
                     // The timeout is a safety net for holders in other processes whose
                     // expiry this store would reclaim anyway.
-                    let change = self.store.wait_for_version_change(&self.key, &holder.version);
+                    let change = self
+                        .store
+                        .wait_for_version_change(&self.key, &holder.version);
                     match tokio::time::timeout(self.lease, change).await {
                         Ok(Ok(())) | Ok(Err(Error::NotFound)) | Err(_) => continue,
                         Ok(Err(other)) => return Err(other),
@@ -79,7 +81,9 @@ impl LeaseLock {
 /// A read-modify-write that loses updates unless callers hold the lock.
 async fn increment(store: &dyn Storage) -> Result<(), Error> {
     let current = match store.get("counter").await {
-        Ok(record) => String::from_utf8_lossy(&record.value).parse::<u64>().unwrap_or(0),
+        Ok(record) => String::from_utf8_lossy(&record.value)
+            .parse::<u64>()
+            .unwrap_or(0),
         Err(Error::NotFound) => 0,
         Err(other) => return Err(other),
     };
@@ -138,7 +142,9 @@ async fn main() -> Result<(), Error> {
     }
 
     let counter = store.get("counter").await?;
-    let total = String::from_utf8_lossy(&counter.value).parse::<u64>().unwrap_or(0);
+    let total = String::from_utf8_lossy(&counter.value)
+        .parse::<u64>()
+        .unwrap_or(0);
     println!(
         "[{:>4} ms] counter = {total} (expected {}); the lock is {}",
         started.elapsed().as_millis(),

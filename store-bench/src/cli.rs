@@ -1,0 +1,254 @@
+//! The command line ([`Cli`]) and the settings a run uses once defaults are resolved
+//! ([`Settings`]).
+
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+
+use crate::targets::TargetKind;
+
+/// Benchmark a store stack against a baseline in the same process.
+///
+/// Every (workload, tasks) pair runs on the target, then on the baseline with the same keys,
+/// values and harness, and prints ops/s, p50/p99 latency and the ratio target/baseline.
+#[derive(Debug, Parser)]
+#[command(name = "store-bench", version)]
+pub struct Cli {
+    /// Workloads to run, comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = Workload::ALL)]
+    pub workloads: Vec<Workload>,
+
+    /// Concurrent tasks per run, comma-separated (for `wait`: the number of waiters).
+    #[arg(long, value_delimiter = ',', default_values_t = [1usize, 16, 64])]
+    pub tasks: Vec<usize>,
+
+    /// Length of each measured run: seconds ("2", "0.5") or a humantime duration ("500ms").
+    /// Default 2s, or 40ms with --quick.
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+
+    /// Keys in the store for get, put and mixed (all pre-populated).
+    #[arg(long, default_value_t = 10_000)]
+    pub keys: usize,
+
+    /// Store sizes for `list`, comma-separated; each holds exactly 100 keys under the listed
+    /// prefix. Default 10000,1000000, or 10000,100000 with --quick.
+    #[arg(long, value_delimiter = ',')]
+    pub list_keys: Option<Vec<usize>>,
+
+    /// Size of every value in bytes.
+    #[arg(long, default_value_t = 100)]
+    pub value_size: usize,
+
+    /// Output: an aligned table or one JSON object per line.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+
+    /// The system under test.
+    #[arg(long, value_enum, default_value_t = TargetKind::Memory)]
+    pub target: TargetKind,
+
+    /// A smoke run that finishes in a few seconds (short runs, smaller list store).
+    #[arg(long)]
+    pub quick: bool,
+}
+
+/// What the tasks of one run do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, ValueEnum)]
+pub enum Workload {
+    /// `get` of random existing keys.
+    Get,
+    /// `put` of random existing keys (overwrites).
+    Put,
+    /// 90% `get`, 10% `put`, of random existing keys.
+    Mixed,
+    /// get + `cas_by_version` increment loops, every task on one hot counter.
+    Cas,
+    /// Latency from a `put` to the wake-up of tasks blocked in `wait_for_version_change`.
+    Wait,
+    /// `list_keys("bench/list/target/*")` (100 keys) in stores of several sizes.
+    List,
+}
+
+impl Workload {
+    /// Every workload, in the order they run by default.
+    pub const ALL: [Workload; 6] = [
+        Workload::Get,
+        Workload::Put,
+        Workload::Mixed,
+        Workload::Cas,
+        Workload::Wait,
+        Workload::List,
+    ];
+
+    /// The name used on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::Get => "get",
+            Workload::Put => "put",
+            Workload::Mixed => "mixed",
+            Workload::Cas => "cas",
+            Workload::Wait => "wait",
+            Workload::List => "list",
+        }
+    }
+}
+
+impl std::fmt::Display for Workload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How results are printed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// An aligned, human-readable table followed by the goals.
+    Table,
+    /// One JSON object per line: `"type"` is `config`, `result` or `goal`.
+    Json,
+}
+
+/// The settings of a run: the command line with every default resolved and checked.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Workloads, in order, without repeats.
+    pub workloads: Vec<Workload>,
+    /// Task counts, in order, without repeats.
+    pub tasks: Vec<usize>,
+    /// Length of each measured run.
+    pub duration: Duration,
+    /// Keyspace of get, put and mixed.
+    pub keys: usize,
+    /// Store sizes for `list`, ascending, without repeats.
+    pub list_keys: Vec<usize>,
+    /// Size of every value in bytes.
+    pub value_size: usize,
+    /// Output format.
+    pub format: Format,
+    /// The system under test.
+    pub target: TargetKind,
+    /// Whether this is a `--quick` smoke run.
+    pub quick: bool,
+}
+
+/// Keys that match the `list` pattern in every list store.
+pub const LIST_MATCHES: usize = 100;
+
+impl Settings {
+    /// Resolves the defaults that depend on `--quick` and rejects values no run can use.
+    pub fn from_cli(cli: Cli) -> Result<Self, String> {
+        let duration = cli.duration.unwrap_or(if cli.quick {
+            Duration::from_millis(40)
+        } else {
+            Duration::from_secs(2)
+        });
+        let mut list_keys = cli.list_keys.unwrap_or_else(|| {
+            if cli.quick {
+                vec![10_000, 100_000]
+            } else {
+                vec![10_000, 1_000_000]
+            }
+        });
+        list_keys.sort_unstable();
+        list_keys.dedup();
+        if let Some(small) = list_keys.iter().find(|n| **n < LIST_MATCHES) {
+            return Err(format!(
+                "--list-keys {small}: every list store holds the {LIST_MATCHES} listed keys, \
+                 so each size must be at least {LIST_MATCHES}"
+            ));
+        }
+        if list_keys.is_empty() {
+            return Err("--list-keys needs at least one store size".into());
+        }
+        if let Some(zero) = cli.tasks.iter().find(|n| **n == 0) {
+            return Err(format!("--tasks {zero}: a run needs at least one task"));
+        }
+        if cli.tasks.is_empty() {
+            return Err("--tasks needs at least one task count".into());
+        }
+        if cli.keys == 0 {
+            return Err("--keys 0: the keyspace needs at least one key".into());
+        }
+        if cli.workloads.is_empty() {
+            return Err("--workloads needs at least one workload".into());
+        }
+        Ok(Self {
+            workloads: unique(cli.workloads),
+            tasks: unique(cli.tasks),
+            duration,
+            keys: cli.keys,
+            list_keys,
+            value_size: cli.value_size,
+            format: cli.format,
+            target: cli.target,
+            quick: cli.quick,
+        })
+    }
+}
+
+fn unique<T: PartialEq>(items: Vec<T>) -> Vec<T> {
+    let mut kept = Vec::with_capacity(items.len());
+    for item in items {
+        if !kept.contains(&item) {
+            kept.push(item);
+        }
+    }
+    kept
+}
+
+/// Parses "2", "0.5" (seconds) or a humantime duration such as "500ms" or "1m 30s".
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let duration = match text.parse::<f64>() {
+        Ok(seconds) if seconds.is_finite() && seconds >= 0.0 => Duration::from_secs_f64(seconds),
+        Ok(_) => return Err(format!("{text:?} is not a positive number of seconds")),
+        Err(_) => humantime::parse_duration(text).map_err(|e| {
+            format!("{text:?} is neither seconds (\"2\", \"0.5\") nor a duration (\"500ms\"): {e}")
+        })?,
+    };
+    if duration.is_zero() {
+        return Err(format!("{text:?}: a run must last longer than zero"));
+    }
+    Ok(duration)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_in_seconds_or_humantime() {
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("0.5"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert!(parse_duration("0").is_err());
+        assert!(parse_duration("-1").is_err());
+        assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn defaults_follow_quick() {
+        let full = Settings::from_cli(Cli::parse_from(["store-bench"])).unwrap();
+        assert_eq!(full.workloads, Workload::ALL.to_vec());
+        assert_eq!(full.tasks, vec![1, 16, 64]);
+        assert_eq!(full.duration, Duration::from_secs(2));
+        assert_eq!(full.list_keys, vec![10_000, 1_000_000]);
+        let quick = Settings::from_cli(Cli::parse_from(["store-bench", "--quick"])).unwrap();
+        assert!(quick.duration < Duration::from_millis(100));
+        assert_eq!(quick.list_keys, vec![10_000, 100_000]);
+    }
+
+    #[test]
+    fn lists_and_bad_values() {
+        let cli = Cli::parse_from(["store-bench", "--workloads", "get,list,get", "--tasks", "4"]);
+        let settings = Settings::from_cli(cli).unwrap();
+        assert_eq!(settings.workloads, vec![Workload::Get, Workload::List]);
+        assert_eq!(settings.tasks, vec![4]);
+        assert!(Cli::try_parse_from(["store-bench", "--workloads", "scan"]).is_err());
+        let zero = Cli::parse_from(["store-bench", "--tasks", "0"]);
+        assert!(Settings::from_cli(zero).is_err());
+        let tiny = Cli::parse_from(["store-bench", "--list-keys", "50"]);
+        assert!(Settings::from_cli(tiny).is_err());
+    }
+}
