@@ -170,30 +170,32 @@ impl<E: Engine> Actor<E> {
 
     fn execute(&mut self, op: Op, now: SystemTime) -> (Result<Reply>, bool) {
         match op {
-            Op::Get(key) => (self.get(&key, now).map(Reply::Record), false),
+            Op::Get(key) => match self.live_entry(&key, now) {
+                Ok(Some(entry)) => (Ok(Reply::Entry(key, entry)), false),
+                Ok(None) => (Err(Error::NotFound), false),
+                Err(error) => (Err(error), false),
+            },
             Op::GetMany(keys) => {
-                let records = keys
+                let entries = keys
                     .iter()
-                    .map(|key| match self.get(key, now) {
-                        Ok(record) => Ok(Some(record)),
-                        Err(Error::NotFound) => Ok(None),
-                        Err(other) => Err(other),
-                    })
+                    .map(|key| self.live_entry(key, now))
                     .collect::<Result<Vec<_>>>();
-                (records.map(Reply::Records), false)
+                (entries.map(|e| Reply::Entries(keys, e)), false)
             }
             Op::Create(record) => {
                 if self.live_meta(&record.key, now).is_some() {
-                    let live = self.get(&record.key, now);
-                    return match live {
-                        Ok(live) => (Err(Error::AlreadyExists(Box::new(live))), false),
-                        Err(e) => (Err(e), false),
+                    return match self.live_entry(&record.key, now) {
+                        Ok(Some(live)) => {
+                            let live = to_record(record.key, live);
+                            (Err(Error::AlreadyExists(Box::new(live))), false)
+                        }
+                        Ok(None) => (Err(Error::NotFound), false),
+                        Err(error) => (Err(error), false),
                     };
                 }
-                let stored = self.put_one(record, now);
-                (stored.map(|r| Reply::Version(r.version)), true)
+                (self.put_one(record, now).map(Reply::Version), true)
             }
-            Op::Put(record) => (self.put_one(record, now).map(Reply::Record), true),
+            Op::Put(record) => (self.put_one(record, now).map(Reply::Version), true),
             Op::PutMany(records) => (self.put_many(records, now).map(|()| Reply::Unit), true),
             Op::Cas(record) => {
                 let Some(meta) = self.live_meta(&record.key, now) else {
@@ -202,7 +204,7 @@ impl<E: Engine> Actor<E> {
                 if !version_is(meta.version, &record.version) {
                     return (Err(Error::Conflict), false);
                 }
-                (self.put_one(record, now).map(Reply::Record), true)
+                (self.put_one(record, now).map(Reply::Version), true)
             }
             Op::Delete(key) => {
                 if self.live_meta(&key, now).is_none() {
@@ -222,16 +224,11 @@ impl<E: Engine> Actor<E> {
             .filter(|meta| !is_expired(meta.expires_at, now))
     }
 
-    fn get(&mut self, key: &str, now: SystemTime) -> Result<Record> {
-        match self.engine.get(key)? {
-            Some(entry) if !is_expired(entry.expires_at, now) => Ok(Record {
-                key: key.to_owned(),
-                value: entry.value,
-                version: entry.version.to_string(),
-                expires_at: entry.expires_at,
-            }),
-            _ => Err(Error::NotFound),
-        }
+    fn live_entry(&mut self, key: &str, now: SystemTime) -> Result<Option<Entry>> {
+        Ok(self
+            .engine
+            .get(key)?
+            .filter(|entry| !is_expired(entry.expires_at, now)))
     }
 
     fn next_version(&mut self) -> u64 {
@@ -239,27 +236,21 @@ impl<E: Engine> Actor<E> {
         self.last_version
     }
 
-    fn put_one(&mut self, record: Record, now: SystemTime) -> Result<Record> {
+    fn put_one(&mut self, record: Record, now: SystemTime) -> Result<u64> {
         let version = self.next_version();
         let entry = Entry {
             value: record.value,
             version,
             expires_at: record.expires_at,
         };
-        let stored = Record {
-            key: record.key,
-            value: entry.value.clone(),
-            version: version.to_string(),
-            expires_at: entry.expires_at,
-        };
         self.write(
             vec![Mutation::Put {
-                key: stored.key.clone(),
+                key: record.key,
                 entry,
             }],
             now,
         )?;
-        Ok(stored)
+        Ok(version)
     }
 
     fn put_many(&mut self, records: Vec<Record>, now: SystemTime) -> Result<()> {
@@ -292,12 +283,17 @@ impl<E: Engine> Actor<E> {
     /// Applies mutations (each key at most once) and keeps the expiry index and waiters in
     /// step with them.
     fn write(&mut self, batch: Vec<Mutation>, now: SystemTime) -> Result<()> {
-        let track = !self.expiry.is_empty() || self.waiters.len() > 0;
-        let before: Vec<Option<EntryMeta>> = if track {
-            batch.iter().map(|m| self.engine.meta(m.key())).collect()
-        } else {
-            Vec::new()
-        };
+        let expiring =
+            |m: &Mutation| matches!(m, Mutation::Put { entry, .. } if entry.expires_at.is_some());
+        let track = !self.expiry.is_empty() || self.waiters.len() > 0 || batch.iter().any(expiring);
+        if !track {
+            // The common case: no expiries, nobody waiting; nothing to keep in step.
+            self.engine.apply(batch)?;
+            self.dirty = true;
+            return Ok(());
+        }
+        let before: Vec<Option<EntryMeta>> =
+            batch.iter().map(|m| self.engine.meta(m.key())).collect();
         let after: Vec<(String, Option<SystemTime>, bool)> = batch
             .iter()
             .map(|m| match m {
@@ -307,8 +303,7 @@ impl<E: Engine> Actor<E> {
             .collect();
         self.engine.apply(batch)?;
         self.dirty = true;
-        for (i, (key, expires_at, is_put)) in after.into_iter().enumerate() {
-            let old = before.get(i).copied().flatten();
+        for ((key, expires_at, is_put), old) in after.into_iter().zip(before) {
             if let Some(at) = old.and_then(|m| m.expires_at) {
                 self.expiry.remove(&key, at);
             }
@@ -423,6 +418,16 @@ impl<E: Engine> Actor<E> {
             keys,
             next: stopped_at,
         }))
+    }
+}
+
+/// A record as callers see it, from an engine entry.
+pub(crate) fn to_record(key: String, entry: Entry) -> Record {
+    Record {
+        key,
+        value: entry.value,
+        version: entry.version.to_string(),
+        expires_at: entry.expires_at,
     }
 }
 

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use tokio::sync::oneshot;
 
+use super::engine::Entry;
 use crate::{Pattern, Record, Result};
 
 /// What a handle asks the actor to do.
@@ -43,12 +44,17 @@ impl Op {
     }
 }
 
-/// What the actor answers.
+/// What the actor answers. Replies are raw (numeric versions, engine entries, the caller's
+/// own key handed back) so that building `Record`s and version strings happens in the
+/// caller's task, not on the actor that every caller shares.
 pub(crate) enum Reply {
     Unit,
-    Version(String),
-    Record(Record),
-    Records(Vec<Option<Record>>),
+    /// The version a create, put or cas stored.
+    Version(u64),
+    /// A get: the key the caller sent, and the live entry.
+    Entry(String, Entry),
+    /// A get_many: the keys the caller sent, and their live entries.
+    Entries(Vec<String>, Vec<Option<Entry>>),
     Page(Page),
 }
 

@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use futures::StreamExt;
 use tokio::sync::{mpsc, oneshot};
 
+use super::actor::to_record;
 use super::command::{Command, Op, Page, Reply};
 use crate::{validate_key, Error, KeyStream, Pattern, Record, Result, Storage};
 
@@ -115,7 +116,7 @@ impl Storage for ActorHandle {
     async fn create(&self, record: Record) -> Result<String> {
         validate_key(&record.key)?;
         match self.call(Op::Create(record)).await? {
-            Reply::Version(version) => Ok(version),
+            Reply::Version(version) => Ok(version.to_string()),
             _ => Err(unexpected("create")),
         }
     }
@@ -123,7 +124,7 @@ impl Storage for ActorHandle {
     async fn get(&self, key: &str) -> Result<Record> {
         validate_key(key)?;
         match self.call(Op::Get(key.to_owned())).await? {
-            Reply::Record(record) => Ok(record),
+            Reply::Entry(key, entry) => Ok(to_record(key, entry)),
             _ => Err(unexpected("get")),
         }
     }
@@ -142,15 +143,27 @@ impl Storage for ActorHandle {
         }
         let keys = keys.iter().map(|k| (*k).to_owned()).collect();
         match self.call(Op::GetMany(keys)).await? {
-            Reply::Records(records) => Ok(records),
+            Reply::Entries(keys, entries) => Ok(keys
+                .into_iter()
+                .zip(entries)
+                .map(|(key, entry)| entry.map(|entry| to_record(key, entry)))
+                .collect()),
             _ => Err(unexpected("get_many")),
         }
     }
 
     async fn put(&self, record: Record) -> Result<Record> {
         validate_key(&record.key)?;
+        // Keep what the reply needs here, so the actor only answers with a version.
+        let (key, value, expires_at) =
+            (record.key.clone(), record.value.clone(), record.expires_at);
         match self.call(Op::Put(record)).await? {
-            Reply::Record(record) => Ok(record),
+            Reply::Version(version) => Ok(Record {
+                key,
+                value,
+                version: version.to_string(),
+                expires_at,
+            }),
             _ => Err(unexpected("put")),
         }
     }
@@ -175,8 +188,15 @@ impl Storage for ActorHandle {
 
     async fn cas_by_version(&self, record: Record) -> Result<Record> {
         validate_key(&record.key)?;
+        let (key, value, expires_at) =
+            (record.key.clone(), record.value.clone(), record.expires_at);
         match self.call(Op::Cas(record)).await? {
-            Reply::Record(record) => Ok(record),
+            Reply::Version(version) => Ok(Record {
+                key,
+                value,
+                version: version.to_string(),
+                expires_at,
+            }),
             _ => Err(unexpected("cas_by_version")),
         }
     }
