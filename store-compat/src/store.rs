@@ -1,0 +1,208 @@
+//! The [`Store`] trait: go-micro's `store.Store` as an async, object-safe Rust trait.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::{DeleteOptions, ListOptions, Options, ReadOptions, Record, Result, WriteOptions};
+
+/// go-micro's `store.Store`: read, write, delete and list records by key within a database
+/// and table, with prefix/suffix reads, pagination, expiry and metadata.
+///
+/// | go-micro                     | here                                       |
+/// |------------------------------|--------------------------------------------|
+/// | `Init(...Option) error`      | [`init`](Store::init)                      |
+/// | (setup in `Init`)            | [`connect`](Store::connect)                |
+/// | `Options() Options`          | [`options`](Store::options)                |
+/// | `Read(key, ...ReadOption)`   | [`read`](Store::read)                      |
+/// | `Write(*Record, ...WriteOption)` | [`write`](Store::write)                |
+/// | `Delete(key, ...DeleteOption)` | [`delete`](Store::delete)                |
+/// | `List(...ListOption)`        | [`list`](Store::list)                      |
+/// | `Close() error`              | [`disconnect`](Store::disconnect)          |
+/// | `String() string`            | [`name`](Store::name)                      |
+///
+/// The trait is object safe; services usually hold an `Arc<dyn Store>`.
+/// [`StoreAdapter`](crate::StoreAdapter) implements it over any
+/// [`Storage`](store_core::Storage); the crate docs list the semantics.
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use std::sync::Arc;
+/// use store_compat::{Error, ReadOptions, Record, Store, StoreAdapter, WriteOptions};
+///
+/// let store: Arc<dyn Store> = Arc::new(StoreAdapter::new(store_memory::MemoryStorage::new()));
+/// store.write(Record::new("greeting", "hello"), WriteOptions::default()).await?;
+/// let records = store.read("greeting", ReadOptions::default()).await?;
+/// assert_eq!(&records[0].value[..], b"hello");
+/// assert!(matches!(store.read("nope", ReadOptions::default()).await, Err(Error::NotFound)));
+/// # Ok::<(), Error>(())
+/// # }).unwrap();
+/// ```
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Replaces the default database and table used by calls that do not name their own.
+    /// Takes effect for calls that start afterwards. A name outside `[A-Za-z0-9._-]+` is
+    /// [`Error::InvalidName`](crate::Error::InvalidName) naming it, and changes nothing.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use store_compat::{Options, Store, StoreAdapter};
+    /// let store = StoreAdapter::new(store_memory::MemoryStorage::new());
+    /// store.init(Options::default().table("sessions")).await.unwrap();
+    /// assert_eq!(store.options().table, "sessions");
+    /// assert!(store.init(Options::default().database("a/b")).await.is_err());
+    /// # });
+    /// ```
+    async fn init(&self, options: Options) -> Result<()>;
+
+    /// Checks that the backing storage is ready for use: `Ok`, or the storage's error
+    /// ([`Error::Closed`](crate::Error::Closed) after [`disconnect`](Store::disconnect)).
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use store_compat::{Store, StoreAdapter};
+    /// let store = StoreAdapter::new(store_memory::MemoryStorage::new());
+    /// store.connect().await.unwrap();
+    /// # });
+    /// ```
+    async fn connect(&self) -> Result<()>;
+
+    /// The current default database and table.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use store_compat::{Store, StoreAdapter};
+    /// let store = StoreAdapter::new(store_memory::MemoryStorage::new());
+    /// assert_eq!(store.options().database, "micro");
+    /// # });
+    /// ```
+    fn options(&self) -> Options;
+
+    /// Reads the record under `key`: `Ok(vec![record])` or
+    /// [`Error::NotFound`](crate::Error::NotFound). With
+    /// [`ReadOptions::prefix`]/[`ReadOptions::suffix`], `key` is the prefix/suffix and the
+    /// result holds every matching live record, ordered, offset, then limited (possibly none).
+    /// Each record's `expiry` is the time it has left.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use store_compat::{ReadOptions, Record, Store, StoreAdapter, WriteOptions};
+    /// let store = StoreAdapter::new(store_memory::MemoryStorage::new());
+    /// for key in ["a1", "a2", "b1"] {
+    ///     store.write(Record::new(key, "v"), WriteOptions::default()).await.unwrap();
+    /// }
+    /// let records = store.read("a", ReadOptions::default().prefix()).await.unwrap();
+    /// let keys: Vec<_> = records.iter().map(|r| r.key.as_str()).collect();
+    /// assert_eq!(keys, ["a1", "a2"]);
+    /// # });
+    /// ```
+    async fn read(&self, key: &str, opts: ReadOptions) -> Result<Vec<Record>>;
+
+    /// Writes `record` (value, metadata and expiry), replacing any record under its key.
+    /// Expiry precedence: [`WriteOptions::ttl`], then [`WriteOptions::expiry`], then
+    /// [`Record::expiry`].
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use std::time::Duration;
+    /// use store_compat::{ReadOptions, Record, Store, StoreAdapter, WriteOptions};
+    /// let store = StoreAdapter::new(store_memory::MemoryStorage::new());
+    /// let options = WriteOptions::default().ttl(Duration::from_secs(60));
+    /// store.write(Record::new("session", "token"), options).await.unwrap();
+    /// let left = store.read("session", ReadOptions::default()).await.unwrap()[0].expiry;
+    /// assert!(left.unwrap() <= Duration::from_secs(60));
+    /// # });
+    /// ```
+    async fn write(&self, record: Record, opts: WriteOptions) -> Result<()>;
+
+    /// Deletes the record under `key`. Deleting a missing key is `Ok`, as in go-micro.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use store_compat::{DeleteOptions, Store, StoreAdapter};
+    /// let store = StoreAdapter::new(store_memory::MemoryStorage::new());
+    /// store.delete("never-written", DeleteOptions::default()).await.unwrap();
+    /// # });
+    /// ```
+    async fn delete(&self, key: &str, opts: DeleteOptions) -> Result<()>;
+
+    /// Lists the live keys matching the options' prefix and suffix, ordered, offset, then
+    /// limited. No match is `Ok(vec![])`.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use store_compat::{ListOptions, Record, Store, StoreAdapter, WriteOptions};
+    /// let store = StoreAdapter::new(store_memory::MemoryStorage::new());
+    /// for i in 0..5 {
+    ///     store.write(Record::new(format!("item{i}"), "v"), WriteOptions::default()).await.unwrap();
+    /// }
+    /// let page = store.list(ListOptions::default().prefix("item").offset(1).limit(2)).await.unwrap();
+    /// assert_eq!(page, ["item1", "item2"]);
+    /// # });
+    /// ```
+    async fn list(&self, opts: ListOptions) -> Result<Vec<String>>;
+
+    /// Closes the backing storage (the whole stack beneath it); afterwards every call except
+    /// `disconnect` itself and [`options`](Store::options)/[`name`](Store::name) fails with
+    /// [`Error::Closed`](crate::Error::Closed). Disconnecting twice is `Ok`.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use store_compat::{Error, ListOptions, Store, StoreAdapter};
+    /// let store = StoreAdapter::new(store_memory::MemoryStorage::new());
+    /// store.disconnect().await.unwrap();
+    /// assert!(matches!(store.list(ListOptions::default()).await, Err(Error::Closed)));
+    /// # });
+    /// ```
+    async fn disconnect(&self) -> Result<()>;
+
+    /// The implementation's name (go-micro's `String()`).
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use store_compat::{Store, StoreAdapter};
+    /// let store = StoreAdapter::new(store_memory::MemoryStorage::new()).with_name("memory");
+    /// assert_eq!(store.name(), "memory");
+    /// # });
+    /// ```
+    fn name(&self) -> String;
+}
+
+/// Implements `Store` for a smart pointer by forwarding every call.
+macro_rules! forward_store {
+    ($pointer:ty) => {
+        #[async_trait]
+        impl<S: Store + ?Sized> Store for $pointer {
+            async fn init(&self, options: Options) -> Result<()> {
+                (**self).init(options).await
+            }
+            async fn connect(&self) -> Result<()> {
+                (**self).connect().await
+            }
+            fn options(&self) -> Options {
+                (**self).options()
+            }
+            async fn read(&self, key: &str, opts: ReadOptions) -> Result<Vec<Record>> {
+                (**self).read(key, opts).await
+            }
+            async fn write(&self, record: Record, opts: WriteOptions) -> Result<()> {
+                (**self).write(record, opts).await
+            }
+            async fn delete(&self, key: &str, opts: DeleteOptions) -> Result<()> {
+                (**self).delete(key, opts).await
+            }
+            async fn list(&self, opts: ListOptions) -> Result<Vec<String>> {
+                (**self).list(opts).await
+            }
+            async fn disconnect(&self) -> Result<()> {
+                (**self).disconnect().await
+            }
+            fn name(&self) -> String {
+                (**self).name()
+            }
+        }
+    };
+}
+
+forward_store!(Arc<S>);
+forward_store!(Box<S>);

@@ -1,0 +1,84 @@
+//! The storage stacks every facade test runs on, and the macro that runs them.
+//!
+//! A test is an `async fn name(storage: Arc<dyn Storage>)`; `stack_tests!(a, b, c)` generates
+//! one module per stack with one `#[tokio::test]` per test. Adding a stack is one line in
+//! `stack_tests!` plus its factory here.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use store_cache::{CacheOptions, CachedStorage};
+use store_core::Storage;
+use store_file::FileStorage;
+use store_memory::MemoryStorage;
+use tempfile::TempDir;
+
+/// A storage stack and whatever must outlive it (a temporary directory).
+pub struct Stack {
+    pub storage: Arc<dyn Storage>,
+    _dir: Option<TempDir>,
+}
+
+pub async fn memory() -> Stack {
+    Stack {
+        storage: Arc::new(MemoryStorage::new()),
+        _dir: None,
+    }
+}
+
+pub async fn cached_memory() -> Stack {
+    Stack {
+        storage: Arc::new(CachedStorage::new(
+            MemoryStorage::new(),
+            CacheOptions::default(),
+        )),
+        _dir: None,
+    }
+}
+
+pub async fn file() -> Stack {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let storage = FileStorage::open(dir.path())
+        .await
+        .expect("open file store");
+    Stack {
+        storage: Arc::new(storage),
+        _dir: Some(dir),
+    }
+}
+
+pub async fn cached_file() -> Stack {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let storage = FileStorage::open(dir.path())
+        .await
+        .expect("open file store");
+    Stack {
+        storage: Arc::new(CachedStorage::new(storage, CacheOptions::default())),
+        _dir: Some(dir),
+    }
+}
+
+/// Runs each named `async fn(Arc<dyn Storage>)` on every stack.
+#[macro_export]
+macro_rules! stack_tests {
+    ($($test:ident),* $(,)?) => {
+        $crate::stack_tests!(@stack memory, $crate::common::memory; $($test),*);
+        $crate::stack_tests!(@stack cached_memory, $crate::common::cached_memory; $($test),*);
+        $crate::stack_tests!(@stack file, $crate::common::file; $($test),*);
+        $crate::stack_tests!(@stack cached_file, $crate::common::cached_file; $($test),*);
+    };
+    (@stack $module:ident, $factory:path; $($test:ident),*) => {
+        mod $module {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    let stack = $factory().await;
+                    super::$test(stack.storage.clone()).await;
+                    // Close before the temporary directory goes away.
+                    let _ = store_core::Storage::close(&stack.storage).await;
+                }
+            )*
+        }
+    };
+}
