@@ -6,3 +6,7 @@
 //! - `distributed_lock`: a lease-based lock from create, wait_for_version_change,
 //!   cas_by_version and delete; several tasks contend, the holder renews, and a crashed
 //!   holder's lease expires.
+//! - `go_micro_port`: a go-micro session handler and its Rust port side by side (Go in
+//!   comments) on the `store_compat::Store` facade.
+//! - `cache_over_file`: a namespaced cache-over-file stack read from
+//!   `examples/cache_over_file.toml`, closed and reopened.
