@@ -41,7 +41,8 @@
 //!   scoping, listing, paging, expiry resolution.
 //! - [`envelope`]: how metadata and value share one stored value.
 //! - `scope.rs`: [`Scoped`], go-micro's `store.Scope`: a handle bound to a database/table.
-//! - `config` (added separately): the TOML configuration that builds a whole stack.
+//! - [`config`]: [`StoreConfig`](config::StoreConfig), the TOML configuration that builds a
+//!   whole stack (backend, cache, namespace) and this facade over it.
 //!
 //! Errors are `store-core`'s [`Error`] (re-exported), so `Err(Error::NotFound)` matches
 //! go-micro's `store.ErrNotFound`.
