@@ -1,0 +1,897 @@
+//! [`FileEngine`]: the state machine the actor runtime drives. It owns the directory lock,
+//! the segment files, the write buffer and the index, and runs compaction's foreground
+//! steps (start, install) from `on_deadline`.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use store_core::runtime::{Engine, Entry, EntryMeta, Mutation};
+use store_core::{Error, Result};
+use tokio::sync::oneshot;
+
+use crate::compaction::{self, Input, Job, Output};
+use crate::format::{
+    decode_record, encode_frame_header, encode_record, record_checksum_ok, FRAME_HEADER_LEN,
+    HEADER_LEN, KIND_COMPACTED, KIND_DELETE, KIND_PUT, MAX_FRAME_PAYLOAD,
+};
+use crate::index::{Index, IndexEntry, Loc, RECLAIMED};
+use crate::lock::DirLock;
+use crate::segment::{
+    create_segment, read_exact_at, segment_file_name, sync_dir, write_all_at, Segment,
+    COMPACT_SUFFIX,
+};
+use crate::stats::{garbage_ratio, StatsCell};
+use crate::{FileOptions, SyncPolicy};
+
+/// How often the actor checks whether a background compaction has finished.
+const COMPACTION_POLL: Duration = Duration::from_millis(5);
+/// How long to wait before retrying a failed roll or automatic compaction.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+/// Least time between two automatic compactions.
+const AUTO_SPACING: Duration = Duration::from_millis(100);
+/// A write buffer that grew past this is given back to the allocator after use.
+const BUFFER_KEEP: usize = 8 << 20;
+
+/// A caller of `FileStorage::compact`, answered when a compaction that started after the
+/// request has been installed (or has failed).
+pub(crate) type CompactWaiter = oneshot::Sender<Result<()>>;
+
+/// What the engine shares with the `FileStorage` handles.
+#[derive(Debug, Default)]
+pub(crate) struct Shared {
+    pub(crate) stats: StatsCell,
+    /// Set by `compact()`; the engine reports a deadline of "now" while it is set.
+    pub(crate) compact_requested: AtomicBool,
+    pub(crate) compact_waiters: Mutex<Vec<CompactWaiter>>,
+}
+
+/// A compaction running on its background thread.
+struct Running {
+    thread: Option<JoinHandle<()>>,
+    result: mpsc::Receiver<Result<Output>>,
+    cancel: Arc<AtomicBool>,
+    tmp: PathBuf,
+    started: Instant,
+    /// When `on_deadline` next checks for the result (an absolute time: the runtime calls
+    /// `on_deadline` only once the deadline has passed).
+    next_poll: Instant,
+    waiters: Vec<CompactWaiter>,
+}
+
+/// The file engine. See the crate docs for the format and the rules it follows.
+pub(crate) struct FileEngine {
+    dir: PathBuf,
+    options: FileOptions,
+    shared: Arc<Shared>,
+    lock: Option<DirLock>,
+    segments: BTreeMap<u64, Segment>,
+    active: u64,
+    /// Sum of the segments' lengths.
+    file_bytes: u64,
+    index: Index,
+    live_bytes: u64,
+    last_version: u64,
+    /// Frames applied but not yet written to the active segment.
+    buf: Vec<u8>,
+    buf_frames: u64,
+    buf_records: u64,
+    /// What each key held before the unwritten frames, newest last, to roll them back.
+    undo: Vec<(String, Option<IndexEntry>)>,
+    last_fsync: Instant,
+    /// Bytes were written since the last fsync.
+    unsynced: bool,
+    /// Interval policy: when the bytes written since the last fsync must be forced.
+    fsync_due: Option<Instant>,
+    /// Set when an fsync failed: the kernel may have dropped the pages, so the engine
+    /// refuses writes until the store is reopened.
+    poisoned: Option<String>,
+    roll_due: bool,
+    retry_at: Option<Instant>,
+    last_auto: Option<Instant>,
+    compaction: Option<Running>,
+}
+
+fn io_context(what: &str, path: &Path) -> String {
+    format!("{what} {}", path.display())
+}
+
+impl FileEngine {
+    /// Opens (creating if needed), locks and recovers the store in `dir`. Runs on the
+    /// actor's thread.
+    pub(crate) fn open(dir: PathBuf, options: FileOptions, shared: Arc<Shared>) -> Result<Self> {
+        let started = Instant::now();
+        prepare_dir(&dir)?;
+        let lock = DirLock::acquire(&dir)?;
+        let recovered = crate::recovery::recover(&dir, &options).inspect_err(|error| {
+            tracing::error!(dir = %dir.display(), %error, "opening the store failed");
+        })?;
+        let file_bytes = recovered.segments.values().map(|s| s.len).sum();
+        let engine = Self {
+            dir,
+            options,
+            shared,
+            lock: Some(lock),
+            segments: recovered.segments,
+            active: recovered.active,
+            file_bytes,
+            index: recovered.state.index,
+            live_bytes: recovered.state.live_bytes,
+            last_version: recovered.state.last_version,
+            buf: Vec::new(),
+            buf_frames: 0,
+            buf_records: 0,
+            undo: Vec::new(),
+            last_fsync: Instant::now(),
+            // Recovered bytes may still be only in the page cache (a previous process with
+            // `SyncPolicy::Never`): the first forced sync covers them too.
+            unsynced: true,
+            fsync_due: None,
+            poisoned: None,
+            roll_due: false,
+            retry_at: None,
+            last_auto: None,
+            compaction: None,
+        };
+        let report = &recovered.report;
+        let elapsed = started.elapsed();
+        let stats = &engine.shared.stats;
+        stats.recoveries.store(report.repairs, Ordering::Relaxed);
+        stats
+            .truncated_bytes
+            .store(report.truncated_bytes, Ordering::Relaxed);
+        stats
+            .skipped_frames
+            .store(report.skipped_frames, Ordering::Relaxed);
+        stats
+            .recovered_records
+            .store(report.records, Ordering::Relaxed);
+        stats
+            .open_micros
+            .store(elapsed.as_micros() as u64, Ordering::Relaxed);
+        engine.publish();
+        tracing::info!(
+            dir = %engine.dir.display(),
+            keys = engine.index.len(),
+            records_replayed = report.records,
+            segments = engine.segments.len(),
+            file_bytes = engine.file_bytes,
+            last_version = engine.last_version,
+            repairs = report.repairs,
+            truncated_bytes = report.truncated_bytes,
+            ?elapsed,
+            "file store opened"
+        );
+        Ok(engine)
+    }
+
+    fn publish(&self) {
+        let s = &self.shared.stats;
+        s.records.store(self.index.len() as u64, Ordering::Relaxed);
+        s.live_bytes.store(self.live_bytes, Ordering::Relaxed);
+        s.file_bytes.store(self.file_bytes, Ordering::Relaxed);
+        s.segments
+            .store(self.segments.len() as u64, Ordering::Relaxed);
+        s.last_version.store(self.last_version, Ordering::Relaxed);
+        s.compacting
+            .store(self.compaction.is_some(), Ordering::Relaxed);
+    }
+
+    fn active_segment(&self) -> &Segment {
+        &self.segments[&self.active]
+    }
+
+    /// The error every write gets once an fsync has failed.
+    fn check_writable(&self) -> Result<()> {
+        match &self.poisoned {
+            None => Ok(()),
+            Some(reason) => Err(Error::io(
+                format!(
+                    "writing to the store in {}: refused because {reason}; the data already \
+                     acknowledged is still readable, reopen the store to write again",
+                    self.dir.display()
+                ),
+                io::Error::other("store is read-only after a failed fsync"),
+            )),
+        }
+    }
+
+    /// Reads the value of `entry` (stored under `key`) from memory, the write buffer or
+    /// its segment, checking the record's checksum.
+    fn read_value(&self, key: &str, entry: &IndexEntry) -> Result<Bytes> {
+        if let Some(value) = &entry.value {
+            return Ok(value.clone());
+        }
+        if entry.loc.seg == RECLAIMED {
+            // Expired and dropped by compaction; the runtime never shows an expired value.
+            return Ok(Bytes::new());
+        }
+        let Loc { seg, offset, len } = entry.loc;
+        let Some(segment) = self.segments.get(&seg) else {
+            return Err(Error::Corrupt(format!(
+                "key {key:?}: the index points at segment {seg:#x}, which is gone"
+            )));
+        };
+        let len = len as usize;
+        let bytes = if seg == self.active && offset >= segment.len {
+            let start = (offset - segment.len) as usize;
+            self.buf[start..start + len].to_vec()
+        } else {
+            let mut bytes = vec![0u8; len];
+            read_exact_at(&segment.file, &mut bytes, offset).map_err(|e| {
+                let error = Error::io(
+                    format!(
+                        "reading key {key:?} from {} at offset {offset}",
+                        segment.path.display()
+                    ),
+                    e,
+                );
+                tracing::error!(%error, "read failed");
+                error
+            })?;
+            bytes
+        };
+        let corrupt = |why: &str| {
+            let error = Error::Corrupt(format!(
+                "{} at offset {offset}: the record of key {key:?} {why}",
+                segment.path.display()
+            ));
+            tracing::error!(%error, "damaged record");
+            error
+        };
+        if !record_checksum_ok(&bytes) {
+            return Err(corrupt("fails its checksum"));
+        }
+        let value_range = match decode_record(&bytes) {
+            Ok(r) if r.key == key && r.version == entry.version && r.kind == KIND_PUT => {
+                r.value_offset..r.len
+            }
+            Ok(_) => return Err(corrupt("is not the one the index expects")),
+            Err(problem) => return Err(corrupt(problem)),
+        };
+        Ok(Bytes::from(bytes).slice(value_range))
+    }
+
+    /// Undoes every frame applied since the last successful write: the index goes back to
+    /// what it was and the active segment back to `len` bytes.
+    fn rollback(&mut self, len: u64, poison: Option<String>) {
+        let active = self.active;
+        let segment = self.segments.get_mut(&active).expect("active segment");
+        if let Err(e) = segment.file.set_len(len) {
+            tracing::error!(file = %segment.path.display(), error = %e, "could not cut a failed write off the segment");
+            self.poisoned.get_or_insert_with(|| {
+                format!(
+                    "a failed write could not be cut off {}",
+                    segment.path.display()
+                )
+            });
+        }
+        self.file_bytes -= segment.len - len;
+        segment.len = len;
+        while let Some((key, old)) = self.undo.pop() {
+            let restored = old.as_ref().map_or(0, IndexEntry::live_len);
+            let current = match old {
+                Some(old) => self.index.insert(key, old),
+                None => self.index.remove(&key),
+            };
+            self.live_bytes =
+                self.live_bytes + restored - current.as_ref().map_or(0, IndexEntry::live_len);
+        }
+        self.buf.clear();
+        self.buf_frames = 0;
+        self.buf_records = 0;
+        if let Some(reason) = poison {
+            self.poisoned.get_or_insert(reason);
+        }
+        self.publish();
+    }
+
+    /// fdatasync on the active segment.
+    fn force(&mut self) -> Result<()> {
+        let segment = self.active_segment();
+        segment
+            .file
+            .sync_data()
+            .map_err(|e| Error::io(io_context("fdatasync", &segment.path), e))?;
+        self.last_fsync = Instant::now();
+        self.unsynced = false;
+        self.fsync_due = None;
+        self.shared.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Writes the buffered frames to the active segment and applies the sync policy; on
+    /// failure the frames are rolled back.
+    fn write_out(&mut self, force: bool) -> Result<()> {
+        if self.buf.is_empty() {
+            self.undo.clear();
+            return if force && self.unsynced {
+                self.force()
+            } else {
+                Ok(())
+            };
+        }
+        let segment = self.segments.get_mut(&self.active).expect("active segment");
+        let start = segment.len;
+        if let Err(e) = write_all_at(&segment.file, &self.buf, start) {
+            let error = Error::io(io_context("appending to", &segment.path), e);
+            tracing::error!(%error, "write failed; the batch is rolled back and the store stays readable");
+            self.rollback(start, None);
+            return Err(error);
+        }
+        segment.len += self.buf.len() as u64;
+        self.file_bytes += self.buf.len() as u64;
+        self.unsynced = true;
+        let force = force
+            || match self.options.sync {
+                SyncPolicy::Always => true,
+                SyncPolicy::Never => false,
+                SyncPolicy::Interval(d) => self.last_fsync.elapsed() >= d,
+            };
+        if force {
+            if let Err(error) = self.force() {
+                tracing::error!(%error, "fdatasync failed; the batch is rolled back and the store refuses further writes");
+                self.rollback(start, Some(format!("an fdatasync failed ({error})")));
+                return Err(error);
+            }
+        } else if let SyncPolicy::Interval(d) = self.options.sync {
+            self.fsync_due.get_or_insert(self.last_fsync + d);
+        }
+        let stats = &self.shared.stats;
+        stats
+            .frames_written
+            .fetch_add(self.buf_frames, Ordering::Relaxed);
+        stats
+            .records_written
+            .fetch_add(self.buf_records, Ordering::Relaxed);
+        self.buf_frames = 0;
+        self.buf_records = 0;
+        self.buf.clear();
+        if self.buf.capacity() > BUFFER_KEEP {
+            self.buf = Vec::new();
+        }
+        self.undo.clear();
+        if self.active_segment().len >= self.options.segment_size {
+            self.roll_due = true;
+        }
+        self.publish();
+        Ok(())
+    }
+
+    /// Seals the active segment (made durable whatever the policy) and starts a new one.
+    fn roll(&mut self) -> Result<()> {
+        self.write_out(true)?;
+        let id = self.active + 1;
+        let segment = create_segment(&self.dir, id, self.last_version).map_err(|e| {
+            Error::io(
+                io_context("creating segment", &self.dir.join(segment_file_name(id))),
+                e,
+            )
+        })?;
+        tracing::debug!(sealed = self.active, active = id, "segment rolled");
+        self.file_bytes += segment.len;
+        self.segments.insert(id, segment);
+        self.active = id;
+        self.roll_due = false;
+        self.publish();
+        Ok(())
+    }
+
+    fn auto_compaction_due(&self, now: Instant) -> bool {
+        let ratio = self.options.compact_garbage_ratio;
+        ratio <= 1.0
+            && self.file_bytes >= self.options.compact_min_bytes
+            && garbage_ratio(self.live_bytes, self.file_bytes) >= ratio
+            && self.retry_at.is_none_or(|t| now >= t)
+            && self.last_auto.is_none_or(|t| now >= t + AUTO_SPACING)
+    }
+
+    fn take_requests(&self) -> Vec<CompactWaiter> {
+        if !self.shared.compact_requested.swap(false, Ordering::AcqRel) {
+            return Vec::new();
+        }
+        std::mem::take(
+            &mut *self
+                .shared
+                .compact_waiters
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
+        )
+    }
+
+    /// Seals the active segment and starts rewriting every sealed segment on a background
+    /// thread.
+    fn start_compaction(&mut self, waiters: Vec<CompactWaiter>, automatic: bool) {
+        if self.active_segment().len > HEADER_LEN as u64 || !self.buf.is_empty() {
+            if let Err(error) = self.roll() {
+                tracing::error!(%error, "compaction could not seal the active segment");
+                self.retry_at = Some(Instant::now() + RETRY_AFTER);
+                self.shared
+                    .stats
+                    .failed_compactions
+                    .fetch_add(1, Ordering::Relaxed);
+                for waiter in waiters {
+                    let _ = waiter.send(Err(copy_error(&error)));
+                }
+                return;
+            }
+        }
+        let inputs: Vec<Input> = self
+            .segments
+            .range(..self.active)
+            .map(|(id, s)| Input {
+                id: *id,
+                path: s.path.clone(),
+                file: s.file.clone(),
+                len: s.len,
+            })
+            .collect();
+        if inputs.is_empty() {
+            for waiter in waiters {
+                let _ = waiter.send(Ok(()));
+            }
+            return;
+        }
+        if automatic {
+            self.last_auto = Some(Instant::now());
+        }
+        let last = inputs[inputs.len() - 1].id;
+        let tmp = self
+            .dir
+            .join(format!("{}{COMPACT_SUFFIX}", segment_file_name(last)));
+        let cancel = Arc::new(AtomicBool::new(false));
+        let before_bytes: u64 = inputs.iter().map(|i| i.len).sum();
+        let job = Job {
+            inputs,
+            tmp: tmp.clone(),
+            cutoff: SystemTime::now(),
+            cancel: cancel.clone(),
+            skip_corrupt: self.options.skip_corrupt_frames,
+            base_version: self.last_version,
+        };
+        let (tx, rx) = mpsc::channel();
+        let spawned = std::thread::Builder::new()
+            .name("store-file-compact".into())
+            .spawn(move || {
+                let _ = tx.send(compaction::run(&job));
+            });
+        match spawned {
+            Ok(thread) => {
+                tracing::debug!(bytes = before_bytes, "compaction started");
+                self.compaction = Some(Running {
+                    thread: Some(thread),
+                    result: rx,
+                    cancel,
+                    tmp,
+                    started: Instant::now(),
+                    next_poll: Instant::now() + COMPACTION_POLL,
+                    waiters,
+                });
+                self.publish();
+            }
+            Err(e) => {
+                let error = Error::io("spawning the compaction thread", e);
+                tracing::error!(%error, "compaction not started");
+                self.retry_at = Some(Instant::now() + RETRY_AFTER);
+                for waiter in waiters {
+                    let _ = waiter.send(Err(copy_error(&error)));
+                }
+            }
+        }
+    }
+
+    /// Installs a finished compaction, if there is one.
+    fn poll_compaction(&mut self) {
+        let Some(running) = &mut self.compaction else {
+            return;
+        };
+        let result = match running.result.try_recv() {
+            Ok(result) => result,
+            Err(mpsc::TryRecvError::Empty) => {
+                running.next_poll = Instant::now() + COMPACTION_POLL;
+                return;
+            }
+            Err(mpsc::TryRecvError::Disconnected) => Err(Error::Backend(
+                "the compaction thread stopped without a result".into(),
+            )),
+        };
+        let mut running = self.compaction.take().expect("running compaction");
+        if let Some(thread) = running.thread.take() {
+            let _ = thread.join();
+        }
+        let result = result.and_then(|output| self.install(output, &running));
+        match &result {
+            Ok(()) => {
+                self.shared
+                    .stats
+                    .compactions
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            Err(error) => {
+                let _ = std::fs::remove_file(&running.tmp);
+                tracing::error!(%error, "compaction failed; the store is unchanged");
+                self.retry_at = Some(Instant::now() + RETRY_AFTER);
+                self.shared
+                    .stats
+                    .failed_compactions
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        for waiter in running.waiters.drain(..) {
+            let _ = waiter.send(result.as_ref().map(|_| ()).map_err(copy_error));
+        }
+        self.publish();
+    }
+
+    /// The foreground end of compaction: rename the output over the newest input, point the
+    /// index at it, delete the other inputs. Each step leaves a state recovery understands.
+    fn install(&mut self, output: Output, running: &Running) -> Result<()> {
+        let Output {
+            first,
+            last,
+            tmp,
+            file,
+            len,
+            moved,
+            expired,
+            input_bytes,
+        } = output;
+        let path = self.dir.join(segment_file_name(last));
+        std::fs::rename(&tmp, &path).map_err(|e| {
+            Error::io(
+                format!("renaming {} to {}", tmp.display(), path.display()),
+                e,
+            )
+        })?;
+        // From here on the output is in place; recovery drops the inputs it covers.
+        let renamed_durably = match sync_dir(&self.dir) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!(error = %e, dir = %self.dir.display(), "syncing the directory after compaction failed; the replaced segments are kept until the next open");
+                false
+            }
+        };
+        let covered = first..=last;
+        for m in moved {
+            if let Some(entry) = self.index.get_mut(m.key.as_str()) {
+                if entry.version == m.version && covered.contains(&entry.loc.seg) {
+                    entry.loc = Loc {
+                        seg: last,
+                        offset: m.offset,
+                        len: m.len,
+                    };
+                }
+            }
+        }
+        for (key, version) in expired {
+            if let Some(entry) = self.index.get_mut(key.as_str()) {
+                if entry.version == version && covered.contains(&entry.loc.seg) {
+                    self.live_bytes -= entry.live_len();
+                    entry.loc.seg = RECLAIMED;
+                }
+            }
+        }
+        let old: Vec<Segment> = self
+            .segments
+            .range(covered)
+            .map(|(id, _)| *id)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .filter_map(|id| self.segments.remove(&id))
+            .collect();
+        self.segments.insert(
+            last,
+            Segment {
+                id: last,
+                path,
+                file: Arc::new(file),
+                len,
+                kind: KIND_COMPACTED,
+            },
+        );
+        self.file_bytes = self.segments.values().map(|s| s.len).sum();
+        if renamed_durably {
+            let mut removed = false;
+            for segment in old.iter().filter(|s| s.id != last) {
+                match std::fs::remove_file(&segment.path) {
+                    Ok(()) => removed = true,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        tracing::error!(file = %segment.path.display(), error = %e, "removing a compacted segment failed; it is removed at the next open")
+                    }
+                }
+            }
+            if removed {
+                if let Err(e) = sync_dir(&self.dir) {
+                    tracing::warn!(error = %e, "syncing the directory after removing compacted segments failed");
+                }
+            }
+        }
+        tracing::info!(
+            dir = %self.dir.display(),
+            segments_in = old.len(),
+            bytes_before = input_bytes,
+            bytes_after = len,
+            live_bytes = self.live_bytes,
+            file_bytes = self.file_bytes,
+            elapsed = ?running.started.elapsed(),
+            "compaction installed"
+        );
+        Ok(())
+    }
+
+    /// Stops a running compaction and removes its output.
+    fn cancel_compaction(&mut self) {
+        if let Some(mut running) = self.compaction.take() {
+            running.cancel.store(true, Ordering::Relaxed);
+            if let Some(thread) = running.thread.take() {
+                let _ = thread.join();
+            }
+            let _ = std::fs::remove_file(&running.tmp);
+            for waiter in running.waiters.drain(..) {
+                let _ = waiter.send(Err(Error::Closed));
+            }
+        }
+    }
+}
+
+impl Drop for FileEngine {
+    fn drop(&mut self) {
+        // Only reached without `close` if the actor stopped abnormally; do not block.
+        if let Some(running) = &self.compaction {
+            running.cancel.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// A copy of an error, for answering several callers with one failure.
+fn copy_error(error: &Error) -> Error {
+    match error {
+        Error::Io { context, source } => Error::io(
+            context.clone(),
+            io::Error::new(source.kind(), source.to_string()),
+        ),
+        Error::Corrupt(text) => Error::Corrupt(text.clone()),
+        Error::Closed => Error::Closed,
+        other => Error::Backend(other.to_string()),
+    }
+}
+
+/// Creates `dir` (and its parents) and checks that it is a directory.
+fn prepare_dir(dir: &Path) -> Result<()> {
+    if let Ok(meta) = std::fs::metadata(dir) {
+        if !meta.is_dir() {
+            return Err(Error::io(
+                format!("opening store directory {}", dir.display()),
+                io::Error::new(
+                    io::ErrorKind::NotADirectory,
+                    "the path exists and is not a directory",
+                ),
+            ));
+        }
+    }
+    std::fs::create_dir_all(dir).map_err(|e| {
+        let error = Error::io(io_context("creating store directory", dir), e);
+        tracing::error!(%error, "opening the store failed");
+        error
+    })
+}
+
+impl Engine for FileEngine {
+    fn last_version(&self) -> u64 {
+        self.last_version
+    }
+
+    fn get(&mut self, key: &str) -> Result<Option<Entry>> {
+        let Some(entry) = self.index.get(key) else {
+            return Ok(None);
+        };
+        let value = self.read_value(key, entry)?;
+        Ok(Some(Entry {
+            value,
+            version: entry.version,
+            expires_at: entry.expires_at,
+        }))
+    }
+
+    fn meta(&mut self, key: &str) -> Option<EntryMeta> {
+        self.index.get(key).map(IndexEntry::meta)
+    }
+
+    fn apply(&mut self, batch: Vec<Mutation>) -> Result<()> {
+        self.check_writable()?;
+        // Encode the whole batch as one frame first; the index changes only once it fits.
+        let frame_start = self.buf.len();
+        let frame_offset = self.active_segment().len + frame_start as u64;
+        self.buf.resize(frame_start + FRAME_HEADER_LEN, 0);
+        let mut placed: Vec<Option<(usize, u32)>> = Vec::with_capacity(batch.len());
+        let mut count = 0u32;
+        for mutation in &batch {
+            let at = self.buf.len();
+            let encoded = match mutation {
+                Mutation::Put { key, entry } => encode_record(
+                    &mut self.buf,
+                    KIND_PUT,
+                    entry.version,
+                    entry.expires_at,
+                    key,
+                    &entry.value,
+                ),
+                Mutation::Delete { key } | Mutation::Expire { key } => {
+                    if !self.index.contains_key(key.as_str()) {
+                        placed.push(None);
+                        continue;
+                    }
+                    encode_record(
+                        &mut self.buf,
+                        KIND_DELETE,
+                        self.last_version,
+                        None,
+                        key,
+                        b"",
+                    )
+                }
+            };
+            match encoded {
+                Ok(len) => {
+                    placed.push(Some((at - frame_start, len as u32)));
+                    count += 1;
+                }
+                Err(error) => {
+                    self.buf.truncate(frame_start);
+                    return Err(error);
+                }
+            }
+        }
+        let payload_len = self.buf.len() - frame_start - FRAME_HEADER_LEN;
+        if count == 0 {
+            self.buf.truncate(frame_start);
+            return Ok(());
+        }
+        if payload_len > MAX_FRAME_PAYLOAD {
+            self.buf.truncate(frame_start);
+            return Err(Error::InvalidValue(format!(
+                "a batch of {count} records takes {payload_len} bytes; one atomic write holds at most {MAX_FRAME_PAYLOAD}"
+            )));
+        }
+        let (head, payload) = self.buf[frame_start..].split_at_mut(FRAME_HEADER_LEN);
+        encode_frame_header(head, payload, count);
+        self.buf_frames += 1;
+        self.buf_records += u64::from(count);
+
+        let cache = self.options.cache_values_up_to;
+        for (mutation, place) in batch.into_iter().zip(placed) {
+            let Some((at, len)) = place else { continue };
+            match mutation {
+                Mutation::Put { key, entry } => {
+                    self.last_version = self.last_version.max(entry.version);
+                    let new = IndexEntry {
+                        version: entry.version,
+                        expires_at: entry.expires_at,
+                        loc: Loc {
+                            seg: self.active,
+                            offset: frame_offset + at as u64,
+                            len,
+                        },
+                        value: (entry.value.len() <= cache).then_some(entry.value),
+                    };
+                    self.live_bytes += new.live_len();
+                    let old = match self.index.get_mut(key.as_str()) {
+                        Some(slot) => Some(std::mem::replace(slot, new)),
+                        None => {
+                            self.index.insert(key.clone(), new);
+                            None
+                        }
+                    };
+                    if let Some(old) = &old {
+                        self.live_bytes -= old.live_len();
+                    }
+                    self.undo.push((key, old));
+                }
+                Mutation::Delete { key } | Mutation::Expire { key } => {
+                    if let Some(old) = self.index.remove(key.as_str()) {
+                        self.live_bytes -= old.live_len();
+                        self.undo.push((key, Some(old)));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn sync(&mut self) -> Result<()> {
+        self.write_out(false)
+    }
+
+    fn scan(
+        &mut self,
+        from: Bound<&str>,
+        prefix: &str,
+        visit: &mut dyn FnMut(&str, &EntryMeta) -> bool,
+    ) -> Result<()> {
+        for (key, entry) in self.index.range::<str, _>((from, Bound::Unbounded)) {
+            if !key.starts_with(prefix) || !visit(key, &entry.meta()) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        let now = Instant::now();
+        let mut deadline = self.fsync_due;
+        let mut at = |t: Instant| {
+            deadline = Some(deadline.map_or(t, |d| d.min(t)));
+        };
+        let retry_ok = self.retry_at.is_none_or(|t| now >= t);
+        if self.roll_due {
+            at(if retry_ok {
+                now
+            } else {
+                self.retry_at.unwrap_or(now)
+            });
+        }
+        if let Some(running) = &self.compaction {
+            at(running.next_poll);
+        } else if self.shared.compact_requested.load(Ordering::Acquire)
+            || self.auto_compaction_due(now)
+        {
+            at(now);
+        }
+        deadline
+    }
+
+    fn on_deadline(&mut self) -> Result<()> {
+        let now = Instant::now();
+        if self.fsync_due.is_some_and(|d| d <= now) {
+            if let Err(error) = self.force() {
+                tracing::error!(%error, "interval fdatasync failed; the store refuses further writes");
+                self.poisoned
+                    .get_or_insert_with(|| format!("an fdatasync failed ({error})"));
+                self.fsync_due = None;
+                return Err(error);
+            }
+        }
+        self.poll_compaction();
+        if self.roll_due && self.retry_at.is_none_or(|t| now >= t) {
+            if let Err(error) = self.roll() {
+                tracing::error!(%error, "starting a new segment failed; retrying later");
+                self.retry_at = Some(now + RETRY_AFTER);
+            }
+        }
+        if self.compaction.is_none() && self.poisoned.is_none() {
+            let waiters = self.take_requests();
+            let automatic = waiters.is_empty();
+            if !waiters.is_empty() || self.auto_compaction_due(now) {
+                self.start_compaction(waiters, automatic);
+            }
+        }
+        if self.poisoned.is_some() {
+            // Refuse compaction requests rather than leave their callers waiting.
+            for waiter in self.take_requests() {
+                let _ = waiter.send(self.check_writable());
+            }
+        }
+        Ok(())
+    }
+
+    fn close(&mut self) -> Result<()> {
+        self.cancel_compaction();
+        let result = self.write_out(true);
+        for waiter in self.take_requests() {
+            let _ = waiter.send(Err(Error::Closed));
+        }
+        if let Some(lock) = self.lock.take() {
+            lock.release();
+        }
+        self.publish();
+        tracing::debug!(dir = %self.dir.display(), "file store closed");
+        result
+    }
+}

@@ -1,0 +1,119 @@
+//! [`FileStats`]: counters the engine publishes for monitoring and benchmarks.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+/// A snapshot of a store's counters, read without a round trip to its actor
+/// ([`FileStorage::stats`](crate::FileStorage::stats)).
+///
+/// Sizes and counts describe the store now; `recoveries`, `truncated_bytes` and
+/// `skipped_frames` describe what opening it repaired; the rest count events since it was
+/// opened. The engine publishes them after every batch, so they can lag a running batch.
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// # let dir = tempfile::tempdir().unwrap();
+/// use store_core::{Record, Storage};
+/// let store = store_file::FileStorage::open(dir.path()).await.unwrap();
+/// store.put(Record::new("k", "v")).await.unwrap();
+/// let stats = store.stats();
+/// assert_eq!(stats.records, 1);
+/// assert!(stats.file_bytes >= stats.live_bytes);
+/// # store.close().await.unwrap();
+/// # });
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct FileStats {
+    /// Entries in the index (live ones, plus expired ones the runtime has not reclaimed yet).
+    pub records: u64,
+    /// Bytes of the records those entries point to (record header, key and value): what a
+    /// perfect compaction would keep.
+    pub live_bytes: u64,
+    /// Bytes in all segment files (headers, frames, live records and garbage).
+    pub file_bytes: u64,
+    /// Segment files.
+    pub segments: u64,
+    /// The highest version ever assigned in this store.
+    pub last_version: u64,
+    /// Repairs made when the store was opened: a torn or garbage tail cut off, leftovers of
+    /// an interrupted compaction or segment creation removed, damaged frames skipped.
+    pub recoveries: u64,
+    /// Bytes cut off the end of the newest segment when the store was opened.
+    pub truncated_bytes: u64,
+    /// Damaged frames skipped when the store was opened (only with
+    /// [`FileOptions::skip_corrupt_frames`](crate::FileOptions::skip_corrupt_frames)).
+    pub skipped_frames: u64,
+    /// Records replayed when the store was opened.
+    pub recovered_records: u64,
+    /// How long opening took (recovery included), in microseconds.
+    pub open_micros: u64,
+    /// Compactions completed since the store was opened.
+    pub compactions: u64,
+    /// Compactions that failed (each one is logged with `tracing::error!`).
+    pub failed_compactions: u64,
+    /// Whether a compaction is running now.
+    pub compacting: bool,
+    /// `fdatasync` calls on segment files.
+    pub fsyncs: u64,
+    /// Frames written: one per atomic batch of mutations.
+    pub frames_written: u64,
+    /// Records (puts and tombstones) written.
+    pub records_written: u64,
+    /// Garbage fraction of the files: `1 - live_bytes / file_bytes` (0 when empty).
+    pub garbage_ratio: f64,
+}
+
+/// The atomics behind [`FileStats`], shared by the engine (writer) and the handles.
+#[derive(Debug, Default)]
+pub(crate) struct StatsCell {
+    pub(crate) records: AtomicU64,
+    pub(crate) live_bytes: AtomicU64,
+    pub(crate) file_bytes: AtomicU64,
+    pub(crate) segments: AtomicU64,
+    pub(crate) last_version: AtomicU64,
+    pub(crate) recoveries: AtomicU64,
+    pub(crate) truncated_bytes: AtomicU64,
+    pub(crate) skipped_frames: AtomicU64,
+    pub(crate) recovered_records: AtomicU64,
+    pub(crate) open_micros: AtomicU64,
+    pub(crate) compactions: AtomicU64,
+    pub(crate) failed_compactions: AtomicU64,
+    pub(crate) compacting: AtomicBool,
+    pub(crate) fsyncs: AtomicU64,
+    pub(crate) frames_written: AtomicU64,
+    pub(crate) records_written: AtomicU64,
+}
+
+impl StatsCell {
+    pub(crate) fn snapshot(&self) -> FileStats {
+        let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let live_bytes = r(&self.live_bytes);
+        let file_bytes = r(&self.file_bytes);
+        FileStats {
+            records: r(&self.records),
+            live_bytes,
+            file_bytes,
+            segments: r(&self.segments),
+            last_version: r(&self.last_version),
+            recoveries: r(&self.recoveries),
+            truncated_bytes: r(&self.truncated_bytes),
+            skipped_frames: r(&self.skipped_frames),
+            recovered_records: r(&self.recovered_records),
+            open_micros: r(&self.open_micros),
+            compactions: r(&self.compactions),
+            failed_compactions: r(&self.failed_compactions),
+            compacting: self.compacting.load(Ordering::Relaxed),
+            fsyncs: r(&self.fsyncs),
+            frames_written: r(&self.frames_written),
+            records_written: r(&self.records_written),
+            garbage_ratio: garbage_ratio(live_bytes, file_bytes),
+        }
+    }
+}
+
+pub(crate) fn garbage_ratio(live_bytes: u64, file_bytes: u64) -> f64 {
+    if file_bytes == 0 {
+        0.0
+    } else {
+        1.0 - (live_bytes.min(file_bytes) as f64 / file_bytes as f64)
+    }
+}
