@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use futures::TryStreamExt;
-use store_core::{validate_name, Error, Pattern, Storage, MAX_KEY_LEN};
+use store_core::{validate_key_within, validate_name, Error, Pattern, Storage, MAX_KEY_LEN};
 
 use crate::{
     envelope, DeleteOptions, ListOptions, Options, Order, ReadOptions, Record, Result, Store,
@@ -330,20 +330,7 @@ impl Scope {
     /// The storage key for a caller's key, checked: non-empty, and short enough that the
     /// storage key fits [`MAX_KEY_LEN`].
     fn key(&self, key: &str) -> Result<String> {
-        if key.is_empty() {
-            return Err(Error::InvalidKey(
-                "\"\": keys must be non-empty UTF-8 strings".into(),
-            ));
-        }
-        let limit = MAX_KEY_LEN - self.prefix.len();
-        if key.len() > limit {
-            return Err(Error::InvalidKey(format!(
-                "{} ({} bytes): keys in {:?} are at most {limit} bytes",
-                shorten(key),
-                key.len(),
-                self.prefix.trim_end_matches('/'),
-            )));
-        }
+        validate_key_within(key, MAX_KEY_LEN - self.prefix.len())?;
         Ok(self.join(key))
     }
 
@@ -402,19 +389,6 @@ pub(crate) fn check_name(what: &str, name: &str) -> Result<()> {
         Error::InvalidName(detail) => Error::InvalidName(format!("for {what} {detail}")),
         other => other,
     })
-}
-
-/// Quotes a key for an error message, cutting very long ones.
-fn shorten(text: &str) -> String {
-    const SHOWN: usize = 64;
-    if text.len() <= SHOWN {
-        return format!("{text:?}");
-    }
-    let mut end = SHOWN;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{:?}…", &text[..end])
 }
 
 /// `alloc::sync::Arc<dyn store_core::storage::Storage>` becomes `Arc<dyn Storage>`.

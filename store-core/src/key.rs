@@ -16,11 +16,19 @@ pub const MAX_KEY_LEN: usize = 4096;
 /// assert!(matches!(validate_key(""), Err(Error::InvalidKey(_))));
 /// ```
 pub fn validate_key(key: &str) -> Result<()> {
-    validate_key_with_limit(key, MAX_KEY_LEN)
+    validate_key_within(key, MAX_KEY_LEN)
 }
 
-/// Like [`validate_key`] with a smaller limit (used by prefixing layers).
-pub(crate) fn validate_key_with_limit(key: &str, limit: usize) -> Result<()> {
+/// Like [`validate_key`] with a smaller limit, for layers that prefix keys: they check the
+/// caller's key against [`MAX_KEY_LEN`] minus their prefix, so the stored key always fits.
+///
+/// ```
+/// use store_core::{validate_key_within, Error};
+/// assert!(validate_key_within("abc", 3).is_ok());
+/// let err = validate_key_within("abcd", 3).unwrap_err();
+/// assert!(err.to_string().contains("at most 3 bytes"));
+/// ```
+pub fn validate_key_within(key: &str, limit: usize) -> Result<()> {
     if key.is_empty() {
         return Err(Error::InvalidKey(
             "\"\": keys must be non-empty UTF-8 strings".into(),

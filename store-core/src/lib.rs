@@ -42,7 +42,7 @@ pub mod testkit;
 
 pub use error::{Error, Result};
 pub use glob::Pattern;
-pub use key::{validate_key, MAX_KEY_LEN};
+pub use key::{validate_key, validate_key_within, MAX_KEY_LEN};
 pub use namespace::{validate_name, Namespaced, MAX_NAME_LEN};
 pub use record::Record;
 pub use storage::{KeyStream, Storage};

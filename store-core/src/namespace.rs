@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use futures::StreamExt;
 
-use crate::key::{shorten, validate_key_with_limit};
+use crate::key::{shorten, validate_key_within};
 use crate::{Error, KeyStream, Pattern, Record, Result, Storage, MAX_KEY_LEN};
 
 /// The longest namespace name, in bytes.
@@ -83,7 +83,7 @@ impl<S: Storage> Namespaced<S> {
     }
 
     fn outer_key(&self, key: &str) -> Result<String> {
-        validate_key_with_limit(key, MAX_KEY_LEN - self.prefix.len())?;
+        validate_key_within(key, MAX_KEY_LEN - self.prefix.len())?;
         Ok(format!("{}{key}", self.prefix))
     }
 
