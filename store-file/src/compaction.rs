@@ -23,13 +23,17 @@ const FRAME_TARGET: usize = 1 << 20;
 /// A sealed segment to compact. Sealed segments never change, so the compactor reads them
 /// through the engine's own handles while the engine keeps serving reads from them.
 pub(crate) struct Input {
+    /// The engine's in-memory id of the segment (what index locations name).
     pub(crate) id: u64,
+    /// The segment number on disk (in its file name).
+    pub(crate) disk_id: u64,
     pub(crate) path: PathBuf,
     pub(crate) file: Arc<File>,
     pub(crate) len: u64,
 }
 
-/// One compaction: every sealed segment, oldest first, so tombstones can be dropped.
+/// One compaction: every sealed segment, oldest (lowest disk id) first, so tombstones can
+/// be dropped.
 pub(crate) struct Job {
     pub(crate) inputs: Vec<Input>,
     /// Where the output is written; renamed over the last input by the engine.
@@ -42,11 +46,13 @@ pub(crate) struct Job {
 }
 
 impl Job {
+    /// The oldest input's segment number.
     pub(crate) fn first(&self) -> u64 {
-        self.inputs.first().map_or(0, |i| i.id)
+        self.inputs.first().map_or(0, |i| i.disk_id)
     }
+    /// The newest input's segment number: the output's.
     pub(crate) fn last(&self) -> u64 {
-        self.inputs.last().map_or(0, |i| i.id)
+        self.inputs.last().map_or(0, |i| i.disk_id)
     }
 }
 
@@ -192,13 +198,13 @@ fn build(job: &Job) -> Result<Output> {
     })
 }
 
+/// What [`for_each_record`] calls for each record: its offset in the file, the record, and
+/// its raw bytes.
+type RecordVisitor<'v> = dyn FnMut(u64, &RecordRef<'_>, &[u8]) -> Result<()> + 'v;
+
 /// Calls `visit(record offset in the file, record, raw record bytes)` for every record of
 /// every valid frame of `input`, in order.
-fn for_each_record(
-    job: &Job,
-    input: &Input,
-    visit: &mut dyn FnMut(u64, &RecordRef<'_>, &[u8]) -> Result<()>,
-) -> Result<()> {
+fn for_each_record(job: &Job, input: &Input, visit: &mut RecordVisitor<'_>) -> Result<()> {
     let mut scanner = FrameScanner::new(&input.file, HEADER_LEN as u64, input.len);
     let read_error = |e| Error::io(format!("compaction reading {}", input.path.display()), e);
     loop {
@@ -228,14 +234,20 @@ fn for_each_record(
                     visit(base + at as u64, &record, raw)?;
                 }
             }
-            Scan::Bad { offset, problem } => {
+            Scan::Bad {
+                offset,
+                problem,
+                search_from,
+            } => {
                 if !job.skip_corrupt {
                     return Err(Error::Corrupt(format!(
                         "{}: {problem} at offset {offset} (found by compaction)",
                         input.path.display()
                     )));
                 }
-                let next = scanner.find_valid_frame_after(offset).map_err(read_error)?;
+                let next = scanner
+                    .find_valid_frame_from(search_from)
+                    .map_err(read_error)?;
                 match next {
                     Some(at) => scanner.seek(at),
                     None => return Ok(()),

@@ -32,10 +32,17 @@ use crate::{FileOptions, SyncPolicy};
 
 /// How often the actor checks whether a background compaction has finished.
 const COMPACTION_POLL: Duration = Duration::from_millis(5);
-/// How long to wait before retrying a failed roll or automatic compaction.
+/// How long to wait before retrying a failed roll or automatic compaction; doubled after
+/// each further failure, up to 64 times this.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 /// Least time between two automatic compactions.
 const AUTO_SPACING: Duration = Duration::from_millis(100);
+/// Index entries moved to a compaction's output per `on_deadline` call, so that installing
+/// a large compaction never holds up reads and writes for long.
+const MIGRATE_CHUNK: usize = 16 * 1024;
+/// In-memory ids of compaction outputs start here, far above any segment number, so an
+/// output never shares an id with the inputs it replaces (see `FileEngine::segments`).
+const FIRST_OUTPUT_ID: u64 = 1 << 62;
 /// A write buffer that grew past this is given back to the allocator after use.
 const BUFFER_KEEP: usize = 8 << 20;
 
@@ -52,6 +59,30 @@ pub(crate) struct Shared {
     pub(crate) compact_waiters: Mutex<Vec<CompactWaiter>>,
 }
 
+/// When a failed roll or compaction may be tried again: after `RETRY_AFTER`, doubled for
+/// each further failure in a row.
+#[derive(Debug, Default)]
+struct Backoff {
+    failures: u32,
+    until: Option<Instant>,
+}
+
+impl Backoff {
+    fn failed(&mut self) {
+        let wait = RETRY_AFTER * 2u32.pow(self.failures.min(6));
+        self.failures += 1;
+        self.until = Some(Instant::now() + wait);
+    }
+
+    fn succeeded(&mut self) {
+        *self = Self::default();
+    }
+
+    fn ready(&self, now: Instant) -> bool {
+        self.until.is_none_or(|t| now >= t)
+    }
+}
+
 /// A compaction running on its background thread.
 struct Running {
     thread: Option<JoinHandle<()>>,
@@ -63,6 +94,23 @@ struct Running {
     /// `on_deadline` only once the deadline has passed).
     next_poll: Instant,
     waiters: Vec<CompactWaiter>,
+    /// In-memory ids of the inputs, sorted.
+    inputs: Vec<u64>,
+}
+
+/// The last step of installing a compaction: index entries still pointing at the (retired)
+/// inputs are moved to the output, a chunk per `on_deadline`.
+struct Migration {
+    moved: std::vec::IntoIter<compaction::Moved>,
+    expired: std::vec::IntoIter<(String, u64)>,
+    /// In-memory id of the output.
+    target: u64,
+    /// In-memory ids of the retired inputs, sorted.
+    inputs: Vec<u64>,
+    waiters: Vec<CompactWaiter>,
+    started: Instant,
+    input_bytes: u64,
+    output_bytes: u64,
 }
 
 /// The file engine. See the crate docs for the format and the rules it follows.
@@ -71,7 +119,13 @@ pub(crate) struct FileEngine {
     options: FileOptions,
     shared: Arc<Shared>,
     lock: Option<DirLock>,
+    /// Open segments by in-memory id: the segment number for segments written by appends
+    /// or found at open, a fresh id from `FIRST_OUTPUT_ID` up for compaction outputs (an
+    /// output takes the file name of its newest input, but both are open while the index
+    /// moves over). Index locations name these ids.
     segments: BTreeMap<u64, Segment>,
+    next_output_id: u64,
+    /// The active segment's id (always a segment number).
     active: u64,
     /// Sum of the segments' lengths.
     file_bytes: u64,
@@ -93,9 +147,13 @@ pub(crate) struct FileEngine {
     /// refuses writes until the store is reopened.
     poisoned: Option<String>,
     roll_due: bool,
-    retry_at: Option<Instant>,
+    roll_backoff: Backoff,
+    compact_backoff: Backoff,
     last_auto: Option<Instant>,
+    /// When the store was opened (a time known to be in the past).
+    opened: Instant,
     compaction: Option<Running>,
+    migration: Option<Migration>,
 }
 
 fn io_context(what: &str, path: &Path) -> String {
@@ -113,12 +171,14 @@ impl FileEngine {
             tracing::error!(dir = %dir.display(), %error, "opening the store failed");
         })?;
         let file_bytes = recovered.segments.values().map(|s| s.len).sum();
+        debug_assert!(recovered.segments.keys().all(|id| *id < FIRST_OUTPUT_ID));
         let engine = Self {
             dir,
             options,
             shared,
             lock: Some(lock),
             segments: recovered.segments,
+            next_output_id: FIRST_OUTPUT_ID,
             active: recovered.active,
             file_bytes,
             index: recovered.state.index,
@@ -135,9 +195,12 @@ impl FileEngine {
             fsync_due: None,
             poisoned: None,
             roll_due: false,
-            retry_at: None,
+            roll_backoff: Backoff::default(),
+            compact_backoff: Backoff::default(),
             last_auto: None,
+            opened: started,
             compaction: None,
+            migration: None,
         };
         let report = &recovered.report;
         let elapsed = started.elapsed();
@@ -176,11 +239,15 @@ impl FileEngine {
         s.records.store(self.index.len() as u64, Ordering::Relaxed);
         s.live_bytes.store(self.live_bytes, Ordering::Relaxed);
         s.file_bytes.store(self.file_bytes, Ordering::Relaxed);
-        s.segments
-            .store(self.segments.len() as u64, Ordering::Relaxed);
+        let segments = self.segments.values().filter(|s| !s.retired).count();
+        s.segments.store(segments as u64, Ordering::Relaxed);
         s.last_version.store(self.last_version, Ordering::Relaxed);
-        s.compacting
-            .store(self.compaction.is_some(), Ordering::Relaxed);
+        s.compacting.store(self.compacting(), Ordering::Relaxed);
+    }
+
+    /// A compaction is running or being installed.
+    fn compacting(&self) -> bool {
+        self.compaction.is_some() || self.migration.is_some()
     }
 
     fn active_segment(&self) -> &Segment {
@@ -375,6 +442,7 @@ impl FileEngine {
             )
         })?;
         tracing::debug!(sealed = self.active, active = id, "segment rolled");
+        self.roll_backoff.succeeded();
         self.file_bytes += segment.len;
         self.segments.insert(id, segment);
         self.active = id;
@@ -383,13 +451,24 @@ impl FileEngine {
         Ok(())
     }
 
-    fn auto_compaction_due(&self, now: Instant) -> bool {
+    /// When automatic compaction may start, if the files call for it: at once, or when the
+    /// spacing between runs or the back-off after a failure has passed.
+    fn auto_compaction_at(&self) -> Option<Instant> {
         let ratio = self.options.compact_garbage_ratio;
-        ratio <= 1.0
+        let wanted = self.poisoned.is_none()
+            && ratio <= 1.0
             && self.file_bytes >= self.options.compact_min_bytes
-            && garbage_ratio(self.live_bytes, self.file_bytes) >= ratio
-            && self.retry_at.is_none_or(|t| now >= t)
-            && self.last_auto.is_none_or(|t| now >= t + AUTO_SPACING)
+            && garbage_ratio(self.live_bytes, self.file_bytes) >= ratio;
+        if !wanted {
+            return None;
+        }
+        // Never "now": a caller compares against a `now` taken before this call.
+        let spaced = self.last_auto.map_or(self.opened, |t| t + AUTO_SPACING);
+        Some(self.compact_backoff.until.map_or(spaced, |r| r.max(spaced)))
+    }
+
+    fn auto_compaction_due(&self, now: Instant) -> bool {
+        self.auto_compaction_at().is_some_and(|t| t <= now)
     }
 
     fn take_requests(&self) -> Vec<CompactWaiter> {
@@ -408,10 +487,14 @@ impl FileEngine {
     /// Seals the active segment and starts rewriting every sealed segment on a background
     /// thread.
     fn start_compaction(&mut self, waiters: Vec<CompactWaiter>, automatic: bool) {
+        if automatic {
+            // Spaces automatic runs even when this one finds nothing to do.
+            self.last_auto = Some(Instant::now());
+        }
         if self.active_segment().len > HEADER_LEN as u64 || !self.buf.is_empty() {
             if let Err(error) = self.roll() {
                 tracing::error!(%error, "compaction could not seal the active segment");
-                self.retry_at = Some(Instant::now() + RETRY_AFTER);
+                self.compact_backoff.failed();
                 self.shared
                     .stats
                     .failed_compactions
@@ -422,26 +505,28 @@ impl FileEngine {
                 return;
             }
         }
-        let inputs: Vec<Input> = self
+        let mut inputs: Vec<Input> = self
             .segments
-            .range(..self.active)
+            .iter()
+            .filter(|(id, s)| **id != self.active && !s.retired)
             .map(|(id, s)| Input {
                 id: *id,
+                disk_id: s.id,
                 path: s.path.clone(),
                 file: s.file.clone(),
                 len: s.len,
             })
             .collect();
+        inputs.sort_by_key(|i| i.disk_id);
+        let mut input_ids: Vec<u64> = inputs.iter().map(|i| i.id).collect();
+        input_ids.sort_unstable();
         if inputs.is_empty() {
             for waiter in waiters {
                 let _ = waiter.send(Ok(()));
             }
             return;
         }
-        if automatic {
-            self.last_auto = Some(Instant::now());
-        }
-        let last = inputs[inputs.len() - 1].id;
+        let last = inputs[inputs.len() - 1].disk_id;
         let tmp = self
             .dir
             .join(format!("{}{COMPACT_SUFFIX}", segment_file_name(last)));
@@ -472,13 +557,14 @@ impl FileEngine {
                     started: Instant::now(),
                     next_poll: Instant::now() + COMPACTION_POLL,
                     waiters,
+                    inputs: input_ids,
                 });
                 self.publish();
             }
             Err(e) => {
                 let error = Error::io("spawning the compaction thread", e);
                 tracing::error!(%error, "compaction not started");
-                self.retry_at = Some(Instant::now() + RETRY_AFTER);
+                self.compact_backoff.failed();
                 for waiter in waiters {
                     let _ = waiter.send(Err(copy_error(&error)));
                 }
@@ -486,7 +572,7 @@ impl FileEngine {
         }
     }
 
-    /// Installs a finished compaction, if there is one.
+    /// Starts installing a finished compaction, if there is one.
     fn poll_compaction(&mut self) {
         let Some(running) = &mut self.compaction else {
             return;
@@ -505,33 +591,28 @@ impl FileEngine {
         if let Some(thread) = running.thread.take() {
             let _ = thread.join();
         }
-        let result = result.and_then(|output| self.install(output, &running));
-        match &result {
-            Ok(()) => {
-                self.shared
-                    .stats
-                    .compactions
-                    .fetch_add(1, Ordering::Relaxed);
-            }
-            Err(error) => {
-                let _ = std::fs::remove_file(&running.tmp);
-                tracing::error!(%error, "compaction failed; the store is unchanged");
-                self.retry_at = Some(Instant::now() + RETRY_AFTER);
-                self.shared
-                    .stats
-                    .failed_compactions
-                    .fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        for waiter in running.waiters.drain(..) {
-            let _ = waiter.send(result.as_ref().map(|_| ()).map_err(copy_error));
-        }
+        let error = match result.and_then(|output| self.install(output, &mut running)) {
+            Ok(()) => return,
+            Err(error) => error,
+        };
+        let _ = std::fs::remove_file(&running.tmp);
+        tracing::error!(%error, "compaction failed; the store is unchanged");
+        self.compact_backoff.failed();
+        self.shared
+            .stats
+            .failed_compactions
+            .fetch_add(1, Ordering::Relaxed);
         self.publish();
+        for waiter in running.waiters.drain(..) {
+            let _ = waiter.send(Err(copy_error(&error)));
+        }
     }
 
-    /// The foreground end of compaction: rename the output over the newest input, point the
-    /// index at it, delete the other inputs. Each step leaves a state recovery understands.
-    fn install(&mut self, output: Output, running: &Running) -> Result<()> {
+    /// The foreground end of compaction: rename the output over the newest input, open it
+    /// under a new in-memory id, retire the inputs and delete their files, then let
+    /// [`migrate_step`](Self::migrate_step) move the index over. Each step on disk leaves a
+    /// state recovery understands; the index moves only in memory.
+    fn install(&mut self, output: Output, running: &mut Running) -> Result<()> {
         let Output {
             first,
             last,
@@ -557,48 +638,29 @@ impl FileEngine {
                 false
             }
         };
-        let covered = first..=last;
-        for m in moved {
-            if let Some(entry) = self.index.get_mut(m.key.as_str()) {
-                if entry.version == m.version && covered.contains(&entry.loc.seg) {
-                    entry.loc = Loc {
-                        seg: last,
-                        offset: m.offset,
-                        len: m.len,
-                    };
-                }
-            }
-        }
-        for (key, version) in expired {
-            if let Some(entry) = self.index.get_mut(key.as_str()) {
-                if entry.version == version && covered.contains(&entry.loc.seg) {
-                    self.live_bytes -= entry.live_len();
-                    entry.loc.seg = RECLAIMED;
-                }
-            }
-        }
-        let old: Vec<Segment> = self
-            .segments
-            .range(covered)
-            .map(|(id, _)| *id)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .filter_map(|id| self.segments.remove(&id))
-            .collect();
+        let target = self.next_output_id;
+        self.next_output_id += 1;
         self.segments.insert(
-            last,
+            target,
             Segment {
                 id: last,
                 path,
                 file: Arc::new(file),
                 len,
                 kind: KIND_COMPACTED,
+                retired: false,
             },
         );
-        self.file_bytes = self.segments.values().map(|s| s.len).sum();
-        if renamed_durably {
-            let mut removed = false;
-            for segment in old.iter().filter(|s| s.id != last) {
+        let inputs = std::mem::take(&mut running.inputs);
+        let mut removed = false;
+        for id in &inputs {
+            let Some(segment) = self.segments.get_mut(id) else {
+                continue;
+            };
+            segment.retired = true;
+            // Open handles keep serving reads until the index has moved; the newest
+            // input's name now belongs to the output.
+            if renamed_durably && segment.id != last {
                 match std::fs::remove_file(&segment.path) {
                     Ok(()) => removed = true,
                     Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -607,27 +669,114 @@ impl FileEngine {
                     }
                 }
             }
-            if removed {
-                if let Err(e) = sync_dir(&self.dir) {
-                    tracing::warn!(error = %e, "syncing the directory after removing compacted segments failed");
-                }
+        }
+        if removed {
+            if let Err(e) = sync_dir(&self.dir) {
+                tracing::warn!(error = %e, "syncing the directory after removing compacted segments failed");
             }
         }
-        tracing::info!(
-            dir = %self.dir.display(),
-            segments_in = old.len(),
-            bytes_before = input_bytes,
-            bytes_after = len,
-            live_bytes = self.live_bytes,
-            file_bytes = self.file_bytes,
-            elapsed = ?running.started.elapsed(),
-            "compaction installed"
+        self.file_bytes = self
+            .segments
+            .values()
+            .filter(|s| !s.retired)
+            .map(|s| s.len)
+            .sum();
+        tracing::debug!(
+            first,
+            last,
+            "compaction output in place; moving the index over"
         );
+        self.migration = Some(Migration {
+            moved: moved.into_iter(),
+            expired: expired.into_iter(),
+            target,
+            inputs,
+            waiters: std::mem::take(&mut running.waiters),
+            started: running.started,
+            input_bytes,
+            output_bytes: len,
+        });
+        self.publish();
         Ok(())
     }
 
-    /// Stops a running compaction and removes its output.
+    /// Moves the next chunk of index entries from the retired inputs to the output; once
+    /// all are moved, closes the inputs and answers the callers of `compact`.
+    fn migrate_step(&mut self) {
+        let Some(migration) = &mut self.migration else {
+            return;
+        };
+        let retired = |seg: &u64| migration.inputs.binary_search(seg).is_ok();
+        let mut budget = MIGRATE_CHUNK;
+        for m in migration.moved.by_ref() {
+            if let Some(entry) = self.index.get_mut(m.key.as_str()) {
+                // Versions are unique: an entry still naming the copied version still
+                // points at the copied record.
+                if entry.version == m.version && retired(&entry.loc.seg) {
+                    entry.loc = Loc {
+                        seg: migration.target,
+                        offset: m.offset,
+                        len: m.len,
+                    };
+                }
+            }
+            budget -= 1;
+            if budget == 0 {
+                return;
+            }
+        }
+        for (key, version) in migration.expired.by_ref() {
+            if let Some(entry) = self.index.get_mut(key.as_str()) {
+                if entry.version == version && retired(&entry.loc.seg) {
+                    self.live_bytes -= entry.live_len();
+                    entry.loc.seg = RECLAIMED;
+                }
+            }
+            budget -= 1;
+            if budget == 0 {
+                return;
+            }
+        }
+        let migration = self.migration.take().expect("migration");
+        for id in &migration.inputs {
+            self.segments.remove(id);
+        }
+        debug_assert!(
+            self.index
+                .values()
+                .all(|e| e.loc.seg == RECLAIMED || self.segments.contains_key(&e.loc.seg)),
+            "an index entry points at a segment compaction removed"
+        );
+        self.shared
+            .stats
+            .compactions
+            .fetch_add(1, Ordering::Relaxed);
+        self.compact_backoff.succeeded();
+        tracing::info!(
+            dir = %self.dir.display(),
+            segments_in = migration.inputs.len(),
+            bytes_before = migration.input_bytes,
+            bytes_after = migration.output_bytes,
+            live_bytes = self.live_bytes,
+            file_bytes = self.file_bytes,
+            elapsed = ?migration.started.elapsed(),
+            "compaction installed"
+        );
+        // Publish first: a caller woken below reads the stats of the installed result.
+        self.publish();
+        for waiter in migration.waiters {
+            let _ = waiter.send(Ok(()));
+        }
+    }
+
+    /// Stops a running compaction and removes its output. An install in progress is
+    /// complete on disk already; only the in-memory move is dropped.
     fn cancel_compaction(&mut self) {
+        if let Some(migration) = self.migration.take() {
+            for waiter in migration.waiters {
+                let _ = waiter.send(Err(Error::Closed));
+            }
+        }
         if let Some(mut running) = self.compaction.take() {
             running.cancel.store(true, Ordering::Relaxed);
             if let Some(thread) = running.thread.take() {
@@ -829,20 +978,17 @@ impl Engine for FileEngine {
         let mut at = |t: Instant| {
             deadline = Some(deadline.map_or(t, |d| d.min(t)));
         };
-        let retry_ok = self.retry_at.is_none_or(|t| now >= t);
-        if self.roll_due {
-            at(if retry_ok {
-                now
-            } else {
-                self.retry_at.unwrap_or(now)
-            });
+        if self.roll_due && self.poisoned.is_none() {
+            at(self.roll_backoff.until.unwrap_or(now));
         }
-        if let Some(running) = &self.compaction {
-            at(running.next_poll);
-        } else if self.shared.compact_requested.load(Ordering::Acquire)
-            || self.auto_compaction_due(now)
-        {
+        if self.migration.is_some() {
             at(now);
+        } else if let Some(running) = &self.compaction {
+            at(running.next_poll);
+        } else if self.shared.compact_requested.load(Ordering::Acquire) {
+            at(now);
+        } else if let Some(t) = self.auto_compaction_at() {
+            at(t);
         }
         deadline
     }
@@ -859,13 +1005,14 @@ impl Engine for FileEngine {
             }
         }
         self.poll_compaction();
-        if self.roll_due && self.retry_at.is_none_or(|t| now >= t) {
+        self.migrate_step();
+        if self.roll_due && self.poisoned.is_none() && self.roll_backoff.ready(now) {
             if let Err(error) = self.roll() {
                 tracing::error!(%error, "starting a new segment failed; retrying later");
-                self.retry_at = Some(now + RETRY_AFTER);
+                self.roll_backoff.failed();
             }
         }
-        if self.compaction.is_none() && self.poisoned.is_none() {
+        if !self.compacting() && self.poisoned.is_none() {
             let waiters = self.take_requests();
             let automatic = waiters.is_empty();
             if !waiters.is_empty() || self.auto_compaction_due(now) {
@@ -893,5 +1040,158 @@ impl Engine for FileEngine {
         self.publish();
         tracing::debug!(dir = %self.dir.display(), "file store closed");
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open(dir: &Path, cache: usize) -> FileEngine {
+        let options = FileOptions {
+            sync: SyncPolicy::Never,
+            cache_values_up_to: cache,
+            ..Default::default()
+        };
+        FileEngine::open(dir.to_path_buf(), options, Arc::default()).unwrap()
+    }
+
+    fn put(key: &str, value: &str, version: u64, expires_at: Option<SystemTime>) -> Mutation {
+        Mutation::Put {
+            key: key.into(),
+            entry: Entry {
+                value: Bytes::copy_from_slice(value.as_bytes()),
+                version,
+                expires_at,
+            },
+        }
+    }
+
+    fn compact(engine: &mut FileEngine) {
+        engine.start_compaction(Vec::new(), false);
+        while engine.compacting() {
+            std::thread::sleep(Duration::from_millis(1));
+            engine.poll_compaction();
+            engine.migrate_step();
+        }
+    }
+
+    #[test]
+    fn compaction_reclaims_expired_records_the_runtime_has_not_removed_yet() {
+        let dir = tempfile::tempdir().unwrap();
+        let past = SystemTime::now() - Duration::from_secs(1);
+        let mut engine = open(dir.path(), 0);
+        engine
+            .apply(vec![
+                put("live", "kept", 1, None),
+                put("dead", "gone", 2, Some(past)),
+            ])
+            .unwrap();
+        engine.sync().unwrap();
+        compact(&mut engine);
+        assert_eq!(engine.shared.stats.compactions.load(Ordering::Relaxed), 1);
+        // The runtime still sees the expired entry's metadata (and hides it); its bytes are
+        // gone from the files and from the live count.
+        let dead = engine.get("dead").unwrap().unwrap();
+        assert_eq!((dead.version, dead.expires_at), (2, Some(past)));
+        assert!(dead.value.is_empty());
+        assert_eq!(engine.index["dead"].loc.seg, RECLAIMED);
+        assert_eq!(engine.live_bytes, engine.index["live"].live_len());
+        assert_eq!(&engine.get("live").unwrap().unwrap().value[..], b"kept");
+        // The runtime's timer then removes it.
+        engine
+            .apply(vec![Mutation::Expire { key: "dead".into() }])
+            .unwrap();
+        engine.close().unwrap();
+        drop(engine);
+        let mut engine = open(dir.path(), 0);
+        assert!(engine.get("dead").unwrap().is_none());
+        assert_eq!(&engine.get("live").unwrap().unwrap().value[..], b"kept");
+        assert_eq!(engine.last_version(), 2);
+        engine.close().unwrap();
+    }
+
+    #[test]
+    fn deadlines_never_stay_due_when_there_is_nothing_to_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = FileOptions {
+            sync: SyncPolicy::Never,
+            compact_garbage_ratio: 0.0,
+            compact_min_bytes: 0,
+            ..Default::default()
+        };
+        let mut engine = FileEngine::open(dir.path().into(), options, Arc::default()).unwrap();
+        // Eager compaction of an empty store: due once, then spaced out.
+        assert!(engine.next_deadline().is_some_and(|d| d <= Instant::now()));
+        engine.on_deadline().unwrap();
+        assert!(engine.compaction.is_none());
+        let soon = Instant::now() + AUTO_SPACING / 2;
+        assert!(engine.next_deadline().is_none_or(|d| d > soon));
+        // A store that refuses writes asks for no maintenance.
+        engine.poisoned = Some("test".into());
+        engine.roll_due = true;
+        engine.last_auto = None;
+        assert_eq!(engine.next_deadline(), None);
+        engine.close().unwrap();
+    }
+
+    #[test]
+    fn reads_see_unwritten_frames_and_a_failed_apply_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut engine = open(dir.path(), 0);
+        engine.apply(vec![put("a", "1", 1, None)]).unwrap();
+        // Not written yet: served from the buffer.
+        assert_eq!(&engine.get("a").unwrap().unwrap().value[..], b"1");
+        let before = (engine.buf.len(), engine.live_bytes, engine.index.len());
+        let huge = Bytes::from(vec![0u8; crate::MAX_VALUE_LEN + 1]);
+        let batch = vec![
+            put("b", "2", 2, None),
+            Mutation::Put {
+                key: "c".into(),
+                entry: Entry {
+                    value: huge,
+                    version: 3,
+                    expires_at: None,
+                },
+            },
+        ];
+        assert!(matches!(engine.apply(batch), Err(Error::InvalidValue(_))));
+        assert_eq!(
+            before,
+            (engine.buf.len(), engine.live_bytes, engine.index.len())
+        );
+        assert!(engine.get("b").unwrap().is_none());
+        engine.sync().unwrap();
+        assert_eq!(&engine.get("a").unwrap().unwrap().value[..], b"1");
+        engine.close().unwrap();
+    }
+
+    #[test]
+    fn a_failed_write_rolls_the_index_and_the_file_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut engine = open(dir.path(), 1024);
+        engine.apply(vec![put("a", "1", 1, None)]).unwrap();
+        engine.sync().unwrap();
+        let len = engine.active_segment().len;
+        let live = engine.live_bytes;
+        engine
+            .apply(vec![put("a", "2", 2, None), put("b", "3", 3, None)])
+            .unwrap();
+        engine
+            .apply(vec![Mutation::Delete { key: "a".into() }])
+            .unwrap();
+        // Swap the active segment's file for a read-only handle: the write fails.
+        let path = engine.active_segment().path.clone();
+        let read_only = std::fs::File::open(&path).unwrap();
+        engine.segments.get_mut(&engine.active).unwrap().file = Arc::new(read_only);
+        assert!(matches!(engine.sync(), Err(Error::Io { .. })));
+        assert_eq!(&engine.get("a").unwrap().unwrap().value[..], b"1");
+        assert!(engine.get("b").unwrap().is_none());
+        assert_eq!(
+            (engine.active_segment().len, engine.live_bytes),
+            (len, live)
+        );
+        assert!(engine.buf.is_empty() && engine.undo.is_empty());
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), len);
     }
 }

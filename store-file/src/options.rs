@@ -53,12 +53,13 @@ pub struct FileOptions {
     /// Default 64 MiB. Smaller segments mean more files; compaction works on sealed ones.
     pub segment_size: u64,
     /// Compaction starts on its own when at least this fraction of the files' bytes is
-    /// garbage (overwritten, deleted or expired records and their tombstones)... Default 0.5.
-    /// A value above 1.0 turns automatic compaction off ([`FileStorage::compact`](crate::FileStorage::compact)
-    /// still works).
+    /// garbage (overwritten, deleted or expired records and tombstones), provided the files
+    /// hold at least [`compact_min_bytes`](FileOptions::compact_min_bytes). Default 0.5.
+    /// A value above 1.0 turns automatic compaction off
+    /// ([`FileStorage::compact`](crate::FileStorage::compact) still works).
     pub compact_garbage_ratio: f64,
-    /// ...and the files hold at least this many bytes. Default 16 MiB, so small stores are
-    /// not rewritten over and over.
+    /// Below this many bytes in the files, compaction never starts by itself. Default
+    /// 16 MiB, so small stores are not rewritten over and over.
     pub compact_min_bytes: u64,
     /// Values of at most this many bytes are also kept in memory, so reading them costs no
     /// disk access; larger ones are read from their segment (and checksummed) on every

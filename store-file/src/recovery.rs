@@ -97,6 +97,7 @@ pub(crate) fn recover(dir: &Path, options: &FileOptions) -> Result<Recovered> {
                         file: Arc::new(file),
                         len,
                         kind: header.kind,
+                        retired: false,
                     },
                 );
                 base_version = base_version.max(header.base_version);
@@ -238,9 +239,13 @@ fn replay_segment(
                     report.records += 1;
                 }
             }
-            Scan::Bad { offset, problem } => {
+            Scan::Bad {
+                offset,
+                problem,
+                search_from,
+            } => {
                 let next = scanner
-                    .find_valid_frame_after(offset)
+                    .find_valid_frame_from(search_from)
                     .map_err(io_error("reading segment", &path))?;
                 match next {
                     None if tail => {

@@ -32,6 +32,7 @@ pub(crate) fn parse_segment_file_name(name: &str) -> Option<u64> {
 /// An open segment file.
 #[derive(Debug)]
 pub(crate) struct Segment {
+    /// The segment number on disk (in its file name).
     pub(crate) id: u64,
     pub(crate) path: PathBuf,
     pub(crate) file: Arc<File>,
@@ -39,6 +40,9 @@ pub(crate) struct Segment {
     pub(crate) len: u64,
     /// [`KIND_LOG`](crate::format::KIND_LOG) or [`KIND_COMPACTED`](crate::format::KIND_COMPACTED).
     pub(crate) kind: u16,
+    /// Replaced by a compaction whose install is still moving index entries off it: kept
+    /// open for reads (its file may be gone already), counted nowhere.
+    pub(crate) retired: bool,
 }
 
 /// Reads exactly `buf.len()` bytes at `offset` without moving any file cursor.
@@ -131,6 +135,7 @@ pub(crate) fn create_segment(dir: &Path, id: u64, base_version: u64) -> io::Resu
         file: Arc::new(file),
         len: HEADER_LEN as u64,
         kind: KIND_LOG,
+        retired: false,
     })
 }
 
@@ -165,8 +170,15 @@ pub(crate) enum Scan<'a> {
     },
     /// The clean end of the file.
     End,
-    /// Not a valid frame; the scanner has not moved.
-    Bad { offset: u64, problem: Problem },
+    /// Not a valid frame; the scanner has not moved. `search_from` is where a following
+    /// valid frame could start: right after the frame when its header is valid (its length
+    /// is then trustworthy, so the search never looks inside its payload), the end of the
+    /// file when that frame runs past it, else the next byte.
+    Bad {
+        offset: u64,
+        problem: Problem,
+        search_from: u64,
+    },
 }
 
 /// How much the scanner reads at a time.
@@ -238,12 +250,14 @@ impl<'f> FrameScanner<'f> {
             return Ok(Scan::Bad {
                 offset,
                 problem: Problem::Incomplete,
+                search_from: self.end,
             });
         }
         let Some(header) = self.header()? else {
             return Ok(Scan::Bad {
                 offset,
                 problem: Problem::BadHeader,
+                search_from: offset + 1,
             });
         };
         let total = FRAME_HEADER_LEN + header.len as usize;
@@ -251,6 +265,7 @@ impl<'f> FrameScanner<'f> {
             return Ok(Scan::Bad {
                 offset,
                 problem: Problem::Incomplete,
+                search_from: self.end,
             });
         }
         let payload_ok = crc32fast::hash(&self.at(total)[FRAME_HEADER_LEN..]) == header.crc;
@@ -258,6 +273,7 @@ impl<'f> FrameScanner<'f> {
             return Ok(Scan::Bad {
                 offset,
                 problem: Problem::BadPayload,
+                search_from: offset + total as u64,
             });
         }
         self.pos += total as u64;
@@ -269,10 +285,12 @@ impl<'f> FrameScanner<'f> {
         })
     }
 
-    /// The offset of the next valid frame strictly after `from`, if there is one. Used to
-    /// tell a torn tail (nothing valid follows) from damage in the middle of a file.
-    pub(crate) fn find_valid_frame_after(&mut self, from: u64) -> io::Result<Option<u64>> {
-        let mut candidate = from + 1;
+    /// The offset of the first valid frame at or after `from`, if there is one. Used to
+    /// tell a torn tail (nothing valid follows) from damage in the middle of a file, and to
+    /// resynchronise after damage. Leaves the scanner where it was.
+    pub(crate) fn find_valid_frame_from(&mut self, from: u64) -> io::Result<Option<u64>> {
+        let back = self.pos;
+        let mut candidate = from;
         while candidate + FRAME_HEADER_LEN as u64 <= self.end {
             self.pos = candidate;
             if !self.fill(FRAME_MAGIC.len())? {
@@ -281,12 +299,12 @@ impl<'f> FrameScanner<'f> {
             if self.at(FRAME_MAGIC.len()) == FRAME_MAGIC
                 && matches!(self.next_frame()?, Scan::Frame { .. })
             {
-                self.pos = candidate;
+                self.pos = back;
                 return Ok(Some(candidate));
             }
             candidate += 1;
         }
-        self.pos = from;
+        self.pos = back;
         Ok(None)
     }
 }

@@ -164,7 +164,13 @@ async fn write_op(store: &FileStorage, round: u64, w: u64, i: u64) -> String {
 fn run_child(mode: &str, round: u64, dir: &Path, rng: &mut Rng, max_delay_ms: u64) -> Vec<String> {
     let exe = std::env::current_exe().unwrap();
     let mut child = Command::new(exe)
-        .args(["--exact", "crash_child", "--nocapture", "--test-threads", "1"])
+        .args([
+            "--exact",
+            "crash_child",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
         .env(CHILD_ENV, format!("{mode};{round};{}", dir.display()))
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -281,7 +287,10 @@ fn check_round(round: u64, acks: &RoundAcks, state: &Snapshot, versions: &mut Ha
                     let delete_in_flight = i % 10 == 0 && deleted_by == next;
                     let got = state.get(&key);
                     if delete_acked {
-                        assert!(got.is_none(), "round {round}: {key} was deleted (acknowledged) but is back");
+                        assert!(
+                            got.is_none(),
+                            "round {round}: {key} was deleted (acknowledged) but is back"
+                        );
                         continue;
                     }
                     if let Some((value, version)) = got {
@@ -291,7 +300,10 @@ fn check_round(round: u64, acks: &RoundAcks, state: &Snapshot, versions: &mut Ha
                             "round {round}: {key} holds the wrong bytes"
                         );
                         if let Some(words) = acked {
-                            assert_eq!(&words[2], version, "round {round}: {key} has another version than acknowledged");
+                            assert_eq!(
+                                &words[2], version,
+                                "round {round}: {key} has another version than acknowledged"
+                            );
                         }
                         maybe_keys.insert(key.clone());
                     } else if acked.is_some() && !delete_in_flight {
@@ -314,7 +326,11 @@ fn check_round(round: u64, acks: &RoundAcks, state: &Snapshot, versions: &mut Ha
                     }
                     for (j, key) in keys.iter().enumerate() {
                         if let Some((value, _)) = state.get(key) {
-                            assert_eq!(value, value_of(&format!("m{j}"), round, w, i).as_bytes(), "round {round}: {key} holds the wrong bytes");
+                            assert_eq!(
+                                value,
+                                value_of(&format!("m{j}"), round, w, i).as_bytes(),
+                                "round {round}: {key} holds the wrong bytes"
+                            );
                             maybe_keys.insert(key.clone());
                         }
                     }
@@ -331,15 +347,30 @@ fn check_round(round: u64, acks: &RoundAcks, state: &Snapshot, versions: &mut Ha
             .next_back();
         match (state.get(&counter_key), &last_acked) {
             (None, None) => {}
-            (None, Some((i, _))) => panic!("round {round}: acknowledged counter write {i} of {counter_key} is lost"),
+            (None, Some((i, _))) => {
+                panic!("round {round}: acknowledged counter write {i} of {counter_key} is lost")
+            }
             (Some((value, version)), _) => {
                 let n: u64 = std::str::from_utf8(value).unwrap().parse().unwrap();
-                assert_eq!(n % 10, 7, "round {round}: {counter_key} holds {n}, never written");
-                assert!(n <= next, "round {round}: {counter_key} holds {n}, written after op {next}?");
+                assert_eq!(
+                    n % 10,
+                    7,
+                    "round {round}: {counter_key} holds {n}, never written"
+                );
+                assert!(
+                    n <= next,
+                    "round {round}: {counter_key} holds {n}, written after op {next}?"
+                );
                 if let Some((i, v)) = &last_acked {
-                    assert!(n >= *i, "round {round}: {counter_key} went back from {i} to {n}");
+                    assert!(
+                        n >= *i,
+                        "round {round}: {counter_key} went back from {i} to {n}"
+                    );
                     if n == *i {
-                        assert_eq!(version, v, "round {round}: {counter_key} has another version than acknowledged");
+                        assert_eq!(
+                            version, v,
+                            "round {round}: {counter_key} has another version than acknowledged"
+                        );
                     }
                 }
                 maybe_keys.insert(counter_key.clone());
@@ -349,11 +380,17 @@ fn check_round(round: u64, acks: &RoundAcks, state: &Snapshot, versions: &mut Ha
             assert!(mine.contains_key(key), "round {round}: {key} missing");
         }
         for key in mine.keys() {
-            assert!(maybe_keys.contains(*key), "round {round}: unexpected key {key}");
+            assert!(
+                maybe_keys.contains(*key),
+                "round {round}: unexpected key {key}"
+            );
         }
         for (_, (_, version)) in mine {
             let v: u64 = version.parse().unwrap();
-            assert!(versions.insert(v), "round {round}: version {v} is used twice");
+            assert!(
+                versions.insert(v),
+                "round {round}: version {v} is used twice"
+            );
         }
     }
 }
@@ -408,7 +445,8 @@ fn acknowledged_writes_survive_sigkill() {
                 min > max_version_so_far,
                 "round {round}: version {min} is not above {max_version_so_far} from earlier rounds"
             );
-            max_version_so_far = max_version_so_far.max(versions.iter().max().copied().unwrap_or(0));
+            max_version_so_far =
+                max_version_so_far.max(versions.iter().max().copied().unwrap_or(0));
             snapshots.push(state);
             store.close().await.unwrap();
         });
@@ -416,7 +454,10 @@ fn acknowledged_writes_survive_sigkill() {
     eprintln!(
         "crash test: {ROUNDS} rounds, {total_acks} acknowledged writes checked, {repaired_rounds} reopens repaired a torn tail or leftovers"
     );
-    assert!(total_acks > (ROUNDS as usize) * 10, "the children wrote too little to prove anything");
+    assert!(
+        total_acks > (ROUNDS as usize) * 10,
+        "the children wrote too little to prove anything"
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -494,7 +535,9 @@ fn acknowledged_writes_survive_sigkill_during_compaction() {
                 "COMPACT_END" => compacting = false,
                 "OVER" => {
                     let generation: u64 = words[2].parse().unwrap();
-                    let slot = acked.entry(words[1].to_owned()).or_insert((0, String::new()));
+                    let slot = acked
+                        .entry(words[1].to_owned())
+                        .or_insert((0, String::new()));
                     if generation > slot.0 {
                         *slot = (generation, words[3].to_owned());
                     }
@@ -508,16 +551,30 @@ fn acknowledged_writes_survive_sigkill_during_compaction() {
         runtime.block_on(async {
             let store = reopen(dir.path()).await;
             let state = snapshot(&store, "base/*").await;
-            assert_eq!(state.len() as u64, BASE_KEYS, "round {round}: base keys lost");
+            assert_eq!(
+                state.len() as u64,
+                BASE_KEYS,
+                "round {round}: base keys lost"
+            );
             for (key, (value, version)) in &state {
                 let text = String::from_utf8(value.clone()).unwrap();
                 let k: u64 = key[5..].parse().unwrap();
                 let generation: u64 = text.split('.').nth(2).unwrap()[3..].parse().unwrap();
-                assert_eq!(text, base_value(k, generation), "round {round}: {key} holds the wrong bytes");
+                assert_eq!(
+                    text,
+                    base_value(k, generation),
+                    "round {round}: {key} holds the wrong bytes"
+                );
                 if let Some((g, v)) = acked.get(key) {
-                    assert!(generation >= *g, "round {round}: {key} went back from generation {g} to {generation}");
+                    assert!(
+                        generation >= *g,
+                        "round {round}: {key} went back from generation {g} to {generation}"
+                    );
                     if generation == *g {
-                        assert_eq!(version, v, "round {round}: {key} has another version than acknowledged");
+                        assert_eq!(
+                            version, v,
+                            "round {round}: {key} has another version than acknowledged"
+                        );
                     }
                 }
             }

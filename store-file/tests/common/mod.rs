@@ -84,8 +84,3 @@ pub fn file_names(dir: &Path) -> Vec<String> {
 pub fn kept_dir() -> PathBuf {
     tempfile::tempdir().unwrap().keep()
 }
-
-/// Installs a tracing subscriber once when `RUST_LOG` is set.
-pub fn trace() {
-    let _ = std::env::var("RUST_LOG");
-}
