@@ -1,10 +1,21 @@
-//! Baselines: what a user would write instead of the system under test.
+//! Baselines: what a user would write instead of the system under test, or a peer to
+//! measure it against.
 //!
-//! A baseline is any [`Subject`]; [`BaselineKind`] names the ones the runner can build.
-//! Today there is one shape, [`MutexMap`]: a `std::sync::Mutex` around a map from `String`
-//! to a value, a version and an optional `tokio::sync::Notify`, the code a user writes for
-//! a versioned in-process map. It comes as `MutexMap<HashMap<..>>` for point operations and
-//! `MutexMap<BTreeMap<..>>` for prefix listing (a range scan).
+//! A baseline is any [`Subject`]; [`BaselineKind`] names the ones the runner can build:
+//!
+//! - [`MutexMap`]: a `std::sync::Mutex` around a map from `String` to a value, a version and
+//!   an optional `tokio::sync::Notify`, the code a user writes for a versioned in-process
+//!   map. It comes as `MutexMap<HashMap<..>>` for point operations and
+//!   `MutexMap<BTreeMap<..>>` for prefix listing (a range scan). The memory target's
+//!   baseline.
+//! - [`MokaMap`]: a `moka::future::Cache<String, Bytes>` used directly (get clones the
+//!   `Bytes`), for the cache target's hits.
+//! - `memory` and `file`: the project's own `MemoryStorage` and `FileStorage` (sync always),
+//!   through the same [`StorageSubject`](crate::subject::StorageSubject) as targets: the
+//!   file target's reads are compared with the memory backend's, and the cache target's
+//!   misses and mixed load with the file backend alone.
+//! - [`FsyncLog`](crate::durable::FsyncLog) and [`RedbTable`](crate::durable::RedbTable):
+//!   durable puts (see `durable.rs`).
 //!
 //! The baselines are written to be fast, not to flatter the target: the lock is held only
 //! for the lookup or update, a get clones the `Bytes` (a reference count), an overwrite
@@ -18,7 +29,7 @@ use bytes::Bytes;
 use store_core::{Error, Result};
 use tokio::sync::Notify;
 
-use crate::subject::{CasOutcome, Subject};
+use crate::subject::{unsupported, CasOutcome, Subject};
 
 /// The baselines the runner knows how to build.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,6 +38,16 @@ pub enum BaselineKind {
     MutexHashMap,
     /// `Mutex<BTreeMap<String, Slot>>`: prefix listing as a range scan.
     MutexBTreeMap,
+    /// `store_memory::MemoryStorage`, through the `Storage` API.
+    Memory,
+    /// `store_file::FileStorage` with `SyncPolicy::Always`, through the `Storage` API.
+    File,
+    /// Append + `fdatasync` per record under one lock.
+    FsyncLog,
+    /// redb, one durable write transaction per put.
+    Redb,
+    /// `moka::future::Cache<String, Bytes>` used directly.
+    Moka,
 }
 
 impl BaselineKind {
@@ -35,6 +56,11 @@ impl BaselineKind {
         match self {
             BaselineKind::MutexHashMap => HashMap::<String, Slot>::NAME,
             BaselineKind::MutexBTreeMap => BTreeMap::<String, Slot>::NAME,
+            BaselineKind::Memory => "memory",
+            BaselineKind::File => "file",
+            BaselineKind::FsyncLog => "fdatasync-log",
+            BaselineKind::Redb => "redb",
+            BaselineKind::Moka => "moka",
         }
     }
 }
@@ -235,6 +261,61 @@ impl<M: SlotMap> Subject for MutexMap<M> {
     }
 }
 
+/// A moka cache used directly: what a user writes instead of the cache layer.
+pub struct MokaMap {
+    cache: moka::future::Cache<String, Bytes>,
+}
+
+impl MokaMap {
+    /// An empty cache holding at most `max_capacity` entries.
+    pub fn new(max_capacity: u64) -> Self {
+        Self {
+            cache: moka::future::Cache::new(max_capacity),
+        }
+    }
+}
+
+impl Subject for MokaMap {
+    type Version = ();
+
+    async fn load(&self, entries: Vec<(String, Bytes)>) -> Result<()> {
+        for (key, value) in entries {
+            self.cache.insert(key, value).await;
+        }
+        self.cache.run_pending_tasks().await;
+        Ok(())
+    }
+
+    async fn get(&self, key: &str) -> Result<Bytes> {
+        self.cache.get(key).await.ok_or(Error::NotFound)
+    }
+
+    async fn put(&self, key: &str, value: Bytes) -> Result<()> {
+        self.cache.insert(key.to_owned(), value).await;
+        Ok(())
+    }
+
+    async fn get_versioned(&self, _key: &str) -> Result<(Bytes, ())> {
+        Err(unsupported("moka", "versioned reads"))
+    }
+
+    async fn cas(&self, _key: &str, _expected: (), _value: Bytes) -> Result<CasOutcome> {
+        Err(unsupported("moka", "cas"))
+    }
+
+    async fn wait_change(&self, _key: &str, _version: &()) -> Result<()> {
+        Err(unsupported("moka", "wait"))
+    }
+
+    async fn list_prefix(&self, _prefix: &str) -> Result<usize> {
+        Err(unsupported("moka", "list"))
+    }
+
+    async fn close(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -274,5 +355,15 @@ mod tests {
         map.put("k", Bytes::new()).await.unwrap();
         let woke = tokio::time::timeout(Duration::from_secs(5), waiter).await;
         assert!(matches!(woke, Ok(Ok(Ok(())))));
+    }
+
+    #[tokio::test]
+    async fn moka_answers_what_was_loaded() {
+        let moka = MokaMap::new(10);
+        moka.load(vec![("a".into(), Bytes::from_static(b"1"))])
+            .await
+            .unwrap();
+        assert_eq!(&moka.get("a").await.unwrap()[..], b"1");
+        assert!(matches!(moka.get("b").await, Err(Error::NotFound)));
     }
 }

@@ -1,6 +1,7 @@
 //! The command line ([`Cli`]) and the settings a run uses once defaults are resolved
 //! ([`Settings`]).
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
@@ -9,14 +10,17 @@ use crate::targets::TargetKind;
 
 /// Benchmark a store stack against a baseline in the same process.
 ///
-/// Every (workload, tasks) pair runs on the target, then on the baseline with the same keys,
-/// values and harness, and prints ops/s, p50/p99 latency and the ratio target/baseline.
+/// Every (workload, tasks) pair runs on the target, then on each of its baselines with the
+/// same keys, values and harness, and prints ops/s, p50/p99 latency and the ratio
+/// target/baseline. `reopen` and `space` print figures (seconds, amplification) instead.
 #[derive(Debug, Parser)]
 #[command(name = "store-bench", version)]
 pub struct Cli {
-    /// Workloads to run, comma-separated.
-    #[arg(long, value_delimiter = ',', default_values_t = Workload::ALL)]
-    pub workloads: Vec<Workload>,
+    /// Workloads to run, comma-separated. Default: every workload of each target (memory:
+    /// get,put,mixed,cas,wait,list; file: put,get,reopen,space; cache: get,miss,mixed).
+    /// With several targets, each runs the listed workloads it supports.
+    #[arg(long, value_delimiter = ',')]
+    pub workloads: Option<Vec<Workload>>,
 
     /// Concurrent tasks per run, comma-separated (for `wait`: the number of waiters).
     #[arg(long, value_delimiter = ',', default_values_t = [1usize, 16, 64])]
@@ -26,6 +30,12 @@ pub struct Cli {
     /// Default 2s, or 40ms with --quick.
     #[arg(long, value_parser = parse_duration)]
     pub duration: Option<Duration>,
+
+    /// Each run is measured in this many slices of duration/slices, the target's and the
+    /// baselines' slices taking turns, so that a slow spell of a shared machine (another
+    /// process's fsyncs or CPU load) falls on both alike. Default 4, or 1 with --quick.
+    #[arg(long)]
+    pub slices: Option<u32>,
 
     /// Keys in the store for get, put and mixed (all pre-populated).
     #[arg(long, default_value_t = 10_000)]
@@ -44,13 +54,54 @@ pub struct Cli {
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
 
-    /// The system under test.
-    #[arg(long, value_enum, default_value_t = TargetKind::Memory)]
-    pub target: TargetKind,
+    /// The systems under test, comma-separated, or `all` (memory,file,cache), run one
+    /// after the other.
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [TargetArg::Memory])]
+    pub target: Vec<TargetArg>,
 
-    /// A smoke run that finishes in a few seconds (short runs, smaller list store).
+    /// Where the file and cache targets and the on-disk baselines keep their data: a fresh
+    /// directory is made inside it and removed at the end. Default: the system's temporary
+    /// directory. Choose one on the disk you want to measure.
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+
+    /// Records (of `--value-size` bytes) in the store that `reopen` opens.
+    /// Default 1000000, or 20000 with --quick.
+    #[arg(long)]
+    pub reopen_records: Option<usize>,
+
+    /// Keys that `space` writes 5 times each (then deletes a tenth of them).
+    /// Default 100000, or 5000 with --quick.
+    #[arg(long)]
+    pub space_keys: Option<usize>,
+
+    /// A smoke run that finishes in a few seconds per target (short runs, small stores).
     #[arg(long)]
     pub quick: bool,
+}
+
+/// A `--target` value: one target, or all of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TargetArg {
+    /// The in-memory backend (`store_memory::MemoryStorage`).
+    Memory,
+    /// The durable file backend (`store_file::FileStorage`, sync always).
+    File,
+    /// The cache layer over the file backend (`CachedStorage<FileStorage>`).
+    Cache,
+    /// memory, file and cache, in that order.
+    All,
+}
+
+impl TargetArg {
+    fn kinds(self) -> Vec<TargetKind> {
+        match self {
+            TargetArg::Memory => vec![TargetKind::Memory],
+            TargetArg::File => vec![TargetKind::File],
+            TargetArg::Cache => vec![TargetKind::Cache],
+            TargetArg::All => TargetKind::ALL.to_vec(),
+        }
+    }
 }
 
 /// What the tasks of one run do.
@@ -68,19 +119,16 @@ pub enum Workload {
     Wait,
     /// `list_keys("bench/list/target/*")` (100 keys) in stores of several sizes.
     List,
+    /// `get` of random existing keys, every one a cache miss (cache target only).
+    Miss,
+    /// Time to open a closed store of `--reopen-records` records (file target only).
+    Reopen,
+    /// File bytes / live bytes after overwrites and deletes, before and after `compact()`
+    /// (file target only).
+    Space,
 }
 
 impl Workload {
-    /// Every workload, in the order they run by default.
-    pub const ALL: [Workload; 6] = [
-        Workload::Get,
-        Workload::Put,
-        Workload::Mixed,
-        Workload::Cas,
-        Workload::Wait,
-        Workload::List,
-    ];
-
     /// The name used on the command line and in reports.
     pub fn name(self) -> &'static str {
         match self {
@@ -90,6 +138,9 @@ impl Workload {
             Workload::Cas => "cas",
             Workload::Wait => "wait",
             Workload::List => "list",
+            Workload::Miss => "miss",
+            Workload::Reopen => "reopen",
+            Workload::Space => "space",
         }
     }
 }
@@ -112,12 +163,14 @@ pub enum Format {
 /// The settings of a run: the command line with every default resolved and checked.
 #[derive(Clone, Debug)]
 pub struct Settings {
-    /// Workloads, in order, without repeats.
-    pub workloads: Vec<Workload>,
+    /// Each target with the workloads it runs, in order, without repeats.
+    pub plan: Vec<(TargetKind, Vec<Workload>)>,
     /// Task counts, in order, without repeats.
     pub tasks: Vec<usize>,
     /// Length of each measured run.
     pub duration: Duration,
+    /// Slices each run is measured in, target and baselines taking turns.
+    pub slices: u32,
     /// Keyspace of get, put and mixed.
     pub keys: usize,
     /// Store sizes for `list`, ascending, without repeats.
@@ -126,8 +179,12 @@ pub struct Settings {
     pub value_size: usize,
     /// Output format.
     pub format: Format,
-    /// The system under test.
-    pub target: TargetKind,
+    /// Where on-disk stores are made (a fresh directory inside it).
+    pub dir: PathBuf,
+    /// Records in the `reopen` store.
+    pub reopen_records: usize,
+    /// Keys of the `space` workload.
+    pub space_keys: usize,
     /// Whether this is a `--quick` smoke run.
     pub quick: bool,
 }
@@ -170,18 +227,74 @@ impl Settings {
         if cli.keys == 0 {
             return Err("--keys 0: the keyspace needs at least one key".into());
         }
-        if cli.workloads.is_empty() {
-            return Err("--workloads needs at least one workload".into());
+        let slices = cli.slices.unwrap_or(if cli.quick { 1 } else { 4 });
+        if slices == 0 {
+            return Err("--slices 0: a run needs at least one slice".into());
         }
+        let reopen_records =
+            cli.reopen_records
+                .unwrap_or(if cli.quick { 20_000 } else { 1_000_000 });
+        let space_keys = cli
+            .space_keys
+            .unwrap_or(if cli.quick { 5_000 } else { 100_000 });
+        if reopen_records == 0 {
+            return Err("--reopen-records 0: the store needs at least one record".into());
+        }
+        if space_keys < 10 {
+            return Err(format!(
+                "--space-keys {space_keys}: a tenth of the keys is deleted, so at least 10 \
+                 are needed"
+            ));
+        }
+        let targets = unique(cli.target.iter().flat_map(|t| t.kinds()).collect());
+        if targets.is_empty() {
+            return Err("--target needs at least one target".into());
+        }
+        let plan: Vec<(TargetKind, Vec<Workload>)> = match cli.workloads {
+            None => targets.iter().map(|t| (*t, t.workloads())).collect(),
+            Some(asked) => {
+                if asked.is_empty() {
+                    return Err("--workloads needs at least one workload".into());
+                }
+                let asked = unique(asked);
+                if let Some(orphan) = asked
+                    .iter()
+                    .find(|w| !targets.iter().any(|t| t.supports(**w)))
+                {
+                    let names: Vec<&str> = targets.iter().map(|t| t.name()).collect();
+                    let runs_it: Vec<&str> = TargetKind::ALL
+                        .iter()
+                        .filter(|t| t.supports(*orphan))
+                        .map(|t| t.name())
+                        .collect();
+                    return Err(format!(
+                        "--workloads {orphan}: not measured on --target {}; it runs on {}",
+                        names.join(","),
+                        runs_it.join(", ")
+                    ));
+                }
+                targets
+                    .iter()
+                    .map(|t| {
+                        let mine = asked.iter().copied().filter(|w| t.supports(*w)).collect();
+                        (*t, mine)
+                    })
+                    .filter(|(_, mine): &(TargetKind, Vec<Workload>)| !mine.is_empty())
+                    .collect()
+            }
+        };
         Ok(Self {
-            workloads: unique(cli.workloads),
+            plan,
             tasks: unique(cli.tasks),
             duration,
+            slices,
             keys: cli.keys,
             list_keys,
             value_size: cli.value_size,
             format: cli.format,
-            target: cli.target,
+            dir: cli.dir.unwrap_or_else(std::env::temp_dir),
+            reopen_records,
+            space_keys,
             quick: cli.quick,
         })
     }
@@ -230,20 +343,60 @@ mod tests {
     #[test]
     fn defaults_follow_quick() {
         let full = Settings::from_cli(Cli::parse_from(["store-bench"])).unwrap();
-        assert_eq!(full.workloads, Workload::ALL.to_vec());
+        assert_eq!(full.plan.len(), 1);
+        assert_eq!(full.plan[0].0, TargetKind::Memory);
+        assert_eq!(
+            full.plan[0].1,
+            [
+                Workload::Get,
+                Workload::Put,
+                Workload::Mixed,
+                Workload::Cas,
+                Workload::Wait,
+                Workload::List
+            ]
+        );
+        assert_eq!(full.reopen_records, 1_000_000);
         assert_eq!(full.tasks, vec![1, 16, 64]);
         assert_eq!(full.duration, Duration::from_secs(2));
         assert_eq!(full.list_keys, vec![10_000, 1_000_000]);
         let quick = Settings::from_cli(Cli::parse_from(["store-bench", "--quick"])).unwrap();
         assert!(quick.duration < Duration::from_millis(100));
+        assert_eq!((full.slices, quick.slices), (4, 1));
         assert_eq!(quick.list_keys, vec![10_000, 100_000]);
+        assert_eq!(quick.reopen_records, 20_000);
+        assert_eq!(quick.space_keys, 5_000);
+    }
+
+    #[test]
+    fn targets_and_their_workloads() {
+        let all = Cli::parse_from(["store-bench", "--target", "all"]);
+        let plan = Settings::from_cli(all).unwrap().plan;
+        let targets: Vec<TargetKind> = plan.iter().map(|(t, _)| *t).collect();
+        assert_eq!(targets, TargetKind::ALL.to_vec());
+        let file = Cli::parse_from([
+            "store-bench",
+            "--target",
+            "file,cache",
+            "--workloads",
+            "get",
+        ]);
+        let plan = Settings::from_cli(file).unwrap().plan;
+        assert_eq!(plan.len(), 2);
+        assert!(plan.iter().all(|(_, w)| w == &[Workload::Get]));
+        let mixed = Cli::parse_from(["store-bench", "--target", "all", "--workloads", "reopen"]);
+        let plan = Settings::from_cli(mixed).unwrap().plan;
+        assert_eq!(plan, vec![(TargetKind::File, vec![Workload::Reopen])]);
+        let unsupported = Cli::parse_from(["store-bench", "--workloads", "reopen"]);
+        let message = Settings::from_cli(unsupported).unwrap_err();
+        assert!(message.contains("file"), "{message}");
     }
 
     #[test]
     fn lists_and_bad_values() {
         let cli = Cli::parse_from(["store-bench", "--workloads", "get,list,get", "--tasks", "4"]);
         let settings = Settings::from_cli(cli).unwrap();
-        assert_eq!(settings.workloads, vec![Workload::Get, Workload::List]);
+        assert_eq!(settings.plan[0].1, vec![Workload::Get, Workload::List]);
         assert_eq!(settings.tasks, vec![4]);
         assert!(Cli::try_parse_from(["store-bench", "--workloads", "scan"]).is_err());
         let zero = Cli::parse_from(["store-bench", "--tasks", "0"]);

@@ -46,6 +46,15 @@ impl Measurement {
         self.latency.value_at_quantile(quantile)
     }
 
+    /// Adds `other`, a later slice of the same run: operations, retries, time and latencies.
+    pub fn absorb(&mut self, other: &Measurement) -> Result<(), BoxError> {
+        self.ops += other.ops;
+        self.retries += other.retries;
+        self.elapsed += other.elapsed;
+        self.latency.add(&other.latency)?;
+        Ok(())
+    }
+
     /// Merges what the tasks of one run recorded.
     pub fn merge(tasks: Vec<TaskStats>, elapsed: Duration) -> Result<Self, BoxError> {
         let mut merged = Measurement {

@@ -2,8 +2,11 @@
 //!
 //! ```text
 //! cargo run --release -p store-bench -- --help
-//! cargo run --release -p store-bench                       # everything, about 1.5 minutes
-//! cargo run --release -p store-bench -- --quick            # smoke run, a few seconds
+//! cargo run --release -p store-bench                       # memory target, about 1.5 minutes
+//! cargo run --release -p store-bench -- --target file      # about 1 minute
+//! cargo run --release -p store-bench -- --target cache     # about 1 minute
+//! cargo run --release -p store-bench -- --target all       # all three, one after the other
+//! cargo run --release -p store-bench -- --target all --quick   # smoke run, a few seconds
 //! cargo run --release -p store-bench -- --workloads get,put --tasks 64 --duration 5s
 //! cargo run --release -p store-bench -- --format json | jq 'select(.type == "goal")'
 //! ```
@@ -11,14 +14,22 @@
 //! # What is measured
 //!
 //! For each workload, store size and task count, N tokio tasks run on the default
-//! multi-thread runtime (one worker per core) for `--duration`, first against the target
-//! (the stack under test, through `Arc<dyn Storage>`) and then against a baseline (what a user
-//! would write instead), with the same keys, values and harness. Each operation's latency is
-//! recorded in a per-task HDR histogram; the report gives ops/s (all tasks, wall-clock),
-//! p50 and p99 latency, and the ratio target ops/s / baseline ops/s.
+//! multi-thread runtime (one worker per core) for `--duration` against the target (the
+//! stack under test, through `Arc<dyn Storage>`) and as long against each of its baselines
+//! (what a user would write instead, or a peer), with the same keys, values and harness.
+//! The time is cut into `--slices` (default 4) turns: target, baselines, target,
+//! baselines, ..., so that a slow spell of a shared machine (another process's fsyncs or
+//! CPU load) falls on both alike. Each operation's latency is recorded in a per-task HDR
+//! histogram; the report gives ops/s (all tasks, over the slices' wall-clock time), p50 and
+//! p99 latency, and the ratio target ops/s / baseline ops/s. The target is measured once
+//! per task count; with two baselines it gets two rows that repeat its figures. A note after the ratio gives what the target's own
+//! counters saw during its run: the cache's hit ratio, and for durable writes how many
+//! records each `fdatasync` covered (the group commit at work).
 //!
-//! | workload | an operation is | baseline for `memory` |
-//! |----------|-----------------|-----------------------|
+//! ## `--target memory` (the default)
+//!
+//! | workload | an operation is | baseline |
+//! |----------|-----------------|----------|
 //! | `get`    | `get` of a random key among `--keys` pre-populated ones | `Mutex<HashMap>` lookup, `Bytes` clone |
 //! | `put`    | `put` of a random existing key | `Mutex<HashMap>` overwrite |
 //! | `mixed`  | 90% get, 10% put | the same |
@@ -26,31 +37,81 @@
 //! | `wait`   | one wake-up: N waiters block in `wait_for_version_change` on one key, one extra notifier task puts once all are registered; latency = put start to waiter running | `tokio::sync::Notify` stored beside the entry |
 //! | `list`   | `list_keys("bench/list/target/*")` fully consumed, 100 matches, in stores of each `--list-keys` size | `Mutex<BTreeMap>` range scan collecting the keys |
 //!
+//! ## `--target file` (issue 3)
+//!
+//! `FileStorage` with `SyncPolicy::Always` (a put returns once its bytes are fdatasynced),
+//! default options otherwise, in a fresh directory under `--dir` (default: the system's
+//! temporary directory; the data is removed at the end). Measure on the disk you care
+//! about: `--dir /path/on/that/disk`.
+//!
+//! | workload | an operation is | baselines |
+//! |----------|-----------------|-----------|
+//! | `put`    | durable `put` of a random existing key, by 1, 16 and 64 writers | `fdatasync-log`: append the framed record to one file and `fdatasync` it, under one mutex, on the blocking pool (one fdatasync per put: its 1-writer rate is the fsync-per-write rate); `redb`: one write transaction with `Durability::Immediate` per put, on the blocking pool (redb serialises writers) |
+//! | `get`    | `get` of a random key | `MemoryStorage` `get` (both through the actor) |
+//! | `reopen` | not a rate: `--reopen-records` (1M) records of `--value-size` (100) bytes are written with `put_many` and `SyncPolicy::Never`, the store closed, then `FileStorage::open` timed until it returns, 3 times; the figure is the slowest, with the `FileStats` after opening | — |
+//! | `space`  | not a rate: `--space-keys` (100k) keys written 5 times each, one in ten deleted, automatic compaction off; `file_bytes / live_bytes` before and after `compact()` | — |
+//!
+//! ## `--target cache` (issue 4)
+//!
+//! `CachedStorage<FileStorage>`, the file store as above (sync always).
+//!
+//! | workload | an operation is | baselines |
+//! |----------|-----------------|-----------|
+//! | `get`    | a cache hit: `max_capacity` is twice `--keys` and every key is read once after loading, so every `get` is a hit (the note shows 100%) | `MemoryStorage` `get`; `moka::future::Cache<String, Bytes>` used directly (`get`, which clones the `Bytes`) with the same keys |
+//! | `miss`   | a cache miss: `max_capacity: 0`, so a miss looks up moka, reads the file store, inserts the record, and moka rejects it at its next maintenance pass; a key read again is practically never found (the note shows the hit ratio measured during the run, about 0%). This is what a miss costs in a full cache: lookup, inner read, fill, eviction | `FileStorage` `get` alone |
+//! | `mixed`  | 90% hit `get`, 10% durable `put` (write-through) | `FileStorage` alone, same mix |
+//!
 //! Tasks yield to each other through tokio's cooperative budget (`consume_budget`) after
 //! every operation, so N tasks interleave even against a baseline that never awaits.
-//! The `cas` run checks that the counter grew by exactly the number of increments, and
-//! every listing checks that it found the 100 keys.
+//! The `cas` run checks that the counter grew by exactly the number of increments, every
+//! listing checks that it found the 100 keys, `reopen` checks the record count after every
+//! open and `space` the number of live records.
 //!
 //! # Goals
 //!
-//! Each target carries goals (see `targets.rs`); the `memory` target's, from its issue:
-//! at 64 tasks, get ≥ 0.7× and put ≥ 0.5× the direct map, and listing in a 1M-key store
-//! within 3× of listing in a 10k-key store. They are printed after the table (or as
-//! `"type": "goal"` JSON lines); a missed goal does not change the exit status, because
-//! timings on a shared machine are noisy.
+//! Each target carries the goals of its issue (see `targets.rs`). They are printed after
+//! the target's table (or as `"type": "goal"` JSON lines); a missed goal does not change
+//! the exit status, because timings on a shared machine are noisy.
+//!
+//! - `memory`: at 64 tasks, get ≥ 0.7× and put ≥ 0.5× the direct map; listing in a 1M-key
+//!   store within 3× of listing in a 10k-key store.
+//! - `file`: put by 64 writers ≥ 10× the `fdatasync-log` rate with 1 writer (the
+//!   fsync-per-write rate) and ≥ 5× redb with 64 writers; get ≥ 0.7× memory get at 64
+//!   tasks; reopen of the store (1M records by default) ≤ 2 s; space amplification after
+//!   `compact()` ≤ 1.5×.
+//! - `cache`: at 64 tasks, hit get ≥ 1.5× memory get and ≥ 0.5× moka used directly; miss
+//!   get ≥ 0.8× the file store's get. The mixed load has no goal; it is reported.
+//!
+//! # Reproducing the issues' figures
+//!
+//! ```text
+//! # issue 3 (file backend): durable puts at 1/16/64 writers vs fdatasync-log and redb,
+//! # get vs memory, reopen of 1M records, space amplification; about a minute
+//! cargo run --release -p store-bench -- --target file
+//! cargo run --release -p store-bench -- --target file --dir /mnt/nvme/tmp   # another disk
+//! # issue 4 (cache): hit get vs memory and moka, miss vs file, mixed vs file; about a minute
+//! cargo run --release -p store-bench -- --target cache
+//! # one figure alone, for example the reopen time of 5M records
+//! cargo run --release -p store-bench -- --target file --workloads reopen --reopen-records 5000000
+//! ```
 //!
 //! # Structure
 //!
 //! `cli` (arguments and settings), `targets` (stacks under test, their baselines and goals),
 //! `subject` (the operations workloads call, for targets), `baseline` (the same for
-//! baselines), `workload` (population and per-task loops), `harness` (tasks, clocks,
-//! histograms), `runner` (the plan), `report` (rows, goals, table and JSON).
+//! in-memory baselines and moka), `durable` (the `fdatasync-log` and `redb` baselines),
+//! `workload` (population and per-task loops), `harness` (tasks, clocks, histograms),
+//! `figures` (`reopen` and `space`), `scratch` (directories for on-disk stores), `runner`
+//! (the plan), `report` (rows, figures, goals, table and JSON).
 
 mod baseline;
 mod cli;
+mod durable;
+mod figures;
 mod harness;
 mod report;
 mod runner;
+mod scratch;
 mod subject;
 mod targets;
 mod workload;
@@ -62,6 +123,7 @@ use clap::{CommandFactory, Parser};
 
 use crate::cli::{Cli, Settings};
 use crate::report::Reporter;
+use crate::scratch::Scratch;
 
 /// Any failure that ends a run.
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -87,9 +149,13 @@ fn main() -> ExitCode {
     // Everything, coordination included, runs on the runtime's workers, not on this thread.
     let task = runtime.spawn(async move {
         let mut reporter = Reporter::new(BufWriter::new(io::stdout()), settings.format);
-        reporter.start(&settings, workers)?;
-        runner::run(&settings, &mut reporter).await?;
-        reporter.finish(&settings.target.goals())?;
+        // Made on first use, removed with everything in it when dropped.
+        let scratch = Scratch::new(settings.dir.clone());
+        for (target, workloads) in &settings.plan {
+            reporter.start(&settings, *target, workloads, workers)?;
+            runner::run(&settings, *target, workloads, &scratch, &mut reporter).await?;
+            reporter.finish(*target, &target.goals())?;
+        }
         Ok::<(), BoxError>(())
     });
     let outcome = runtime.block_on(task);

@@ -1,12 +1,16 @@
-//! Results: a [`Row`] per (workload, store size, tasks, baseline), the [`Goal`]s checked
-//! against them, and the [`Reporter`] that prints both as a table or as JSON lines.
+//! Results: a [`Row`] per (workload, store size, tasks, baseline), a [`Figure`] per
+//! non-throughput measurement (`reopen` seconds, `space` amplification), the [`Goal`]s
+//! checked against them, and the [`Reporter`] that prints all of them as a table or as JSON
+//! lines, one section per target.
 
 use std::io::{self, Write};
 
 use serde::Serialize;
 
+use crate::baseline::BaselineKind;
 use crate::cli::{Format, Settings, Workload};
 use crate::harness::Measurement;
+use crate::targets::TargetKind;
 
 /// One run of the target beside one run of a baseline.
 #[derive(Clone, Debug, Serialize)]
@@ -42,6 +46,9 @@ pub struct Row {
     pub baseline_retries: u64,
     /// Target ops/s divided by baseline ops/s.
     pub ratio: f64,
+    /// What the target's counters saw during its run (cache hit ratio, writes per fsync).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 impl Row {
@@ -70,26 +77,72 @@ impl Row {
             baseline_p99_ns: baseline_run.latency_ns(0.99),
             baseline_retries: baseline_run.retries,
             ratio: if b > 0.0 { round4(t / b) } else { 0.0 },
+            note: None,
         }
     }
+
+    /// The row with `note` attached.
+    pub fn with_note(mut self, note: Option<String>) -> Self {
+        self.note = note;
+        self
+    }
+}
+
+/// A measured quantity that is not a rate: seconds to reopen a store, space amplification.
+#[derive(Clone, Debug, Serialize)]
+pub struct Figure {
+    /// Always `"figure"`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// The workload that produced it.
+    pub workload: &'static str,
+    /// Keys (records) in the store.
+    pub keys: usize,
+    /// The target's name.
+    pub target: &'static str,
+    /// A stable identifier goals refer to, for example `reopen_seconds`.
+    pub name: &'static str,
+    /// What it is, in words, for goal lines.
+    pub label: String,
+    /// The figure.
+    pub value: f64,
+    /// Its unit: `s`, `x`, ...
+    pub unit: &'static str,
+    /// One line for the table.
+    pub summary: String,
+    /// Everything else that was measured alongside (sizes, counts, other timings).
+    pub details: serde_json::Value,
 }
 
 /// A performance goal a target is held to.
 #[derive(Clone, Debug)]
 pub enum Goal {
-    /// At `tasks` tasks, target/baseline ops/s for `workload` is at least `min`.
+    /// At `tasks` tasks, target ops/s for `workload` divided by the baseline's ops/s (at
+    /// `baseline_tasks` tasks, default the same) is at least `min`; for every baseline of
+    /// the workload, or only `baseline`.
     RatioAtLeast {
         /// The workload.
         workload: Workload,
-        /// The task count.
+        /// The target's task count.
         tasks: usize,
         /// The smallest acceptable ratio.
         min: f64,
+        /// Only rows against this baseline; `None`: every row.
+        baseline: Option<BaselineKind>,
+        /// The baseline's task count, when it is not `tasks`.
+        baseline_tasks: Option<usize>,
     },
     /// At every task count, a `list` in the largest store takes at most `max` times as long
     /// (mean, from ops/s) as in the smallest.
     ListScalingAtMost {
         /// The largest acceptable slowdown.
+        max: f64,
+    },
+    /// The [`Figure`] named `figure` is at most `max`.
+    FigureAtMost {
+        /// The figure's [`Figure::name`].
+        figure: &'static str,
+        /// The largest acceptable value.
         max: f64,
     },
 }
@@ -100,6 +153,8 @@ pub struct GoalResult {
     /// Always `"goal"`.
     #[serde(rename = "type")]
     pub kind: &'static str,
+    /// The target's name.
+    pub target: &'static str,
     /// What is measured, for example `get ratio at 64 tasks`.
     pub goal: String,
     /// The target's figure.
@@ -115,25 +170,96 @@ pub struct GoalResult {
 }
 
 impl Goal {
-    /// The results of this goal in `rows`; empty when the run did not measure it.
-    pub fn check(&self, rows: &[Row]) -> Vec<GoalResult> {
+    /// Target/baseline ops/s of `workload` at `tasks` tasks, against every baseline.
+    pub fn ratio(workload: Workload, tasks: usize, min: f64) -> Self {
+        Goal::RatioAtLeast {
+            workload,
+            tasks,
+            min,
+            baseline: None,
+            baseline_tasks: None,
+        }
+    }
+
+    /// Target ops/s of `workload` at `tasks` tasks over `baseline`'s at `baseline_tasks`.
+    pub fn ratio_vs(
+        workload: Workload,
+        tasks: usize,
+        baseline: BaselineKind,
+        baseline_tasks: usize,
+        min: f64,
+    ) -> Self {
+        Goal::RatioAtLeast {
+            workload,
+            tasks,
+            min,
+            baseline: Some(baseline),
+            baseline_tasks: Some(baseline_tasks),
+        }
+    }
+
+    /// The results of this goal for `target`'s `rows` and `figures`; empty when the run
+    /// did not measure it.
+    pub fn check(&self, target: TargetKind, rows: &[Row], figures: &[Figure]) -> Vec<GoalResult> {
+        let result = |goal: String, value: f64, op: &'static str, limit: f64| GoalResult {
+            kind: "goal",
+            target: target.name(),
+            goal,
+            value,
+            op,
+            limit,
+            met: if op == ">=" {
+                value >= limit
+            } else {
+                value <= limit
+            },
+            baseline_value: None,
+        };
         match *self {
             Goal::RatioAtLeast {
                 workload,
                 tasks,
                 min,
-            } => rows
+                baseline,
+                baseline_tasks,
+            } => {
+                let against = |row: &&Row| {
+                    row.workload == workload.name()
+                        && baseline.is_none_or(|b| row.baseline == b.name())
+                };
+                let targets = rows.iter().filter(against).filter(|row| row.tasks == tasks);
+                match baseline_tasks {
+                    Some(other) if other != tasks => targets
+                        .filter_map(|row| {
+                            let base = rows.iter().filter(against).find(|b| {
+                                b.tasks == other && b.keys == row.keys && b.baseline == row.baseline
+                            })?;
+                            let value = if base.baseline_ops_per_sec > 0.0 {
+                                round4(row.target_ops_per_sec / base.baseline_ops_per_sec)
+                            } else {
+                                0.0
+                            };
+                            let goal = format!(
+                                "{workload} at {tasks} tasks / {} at {other} task{}",
+                                row.baseline,
+                                if other == 1 { "" } else { "s" }
+                            );
+                            Some(result(goal, value, ">=", min))
+                        })
+                        .collect(),
+                    _ => targets
+                        .map(|row| {
+                            let goal =
+                                format!("{workload} ratio vs {} at {tasks} tasks", row.baseline);
+                            result(goal, row.ratio, ">=", min)
+                        })
+                        .collect(),
+                }
+            }
+            Goal::FigureAtMost { figure, max } => figures
                 .iter()
-                .filter(|row| row.workload == workload.name() && row.tasks == tasks)
-                .map(|row| GoalResult {
-                    kind: "goal",
-                    goal: format!("{workload} ratio vs {} at {tasks} tasks", row.baseline),
-                    value: row.ratio,
-                    op: ">=",
-                    limit: min,
-                    met: row.ratio >= min,
-                    baseline_value: None,
-                })
+                .filter(|f| f.name == figure)
+                .map(|f| result(f.label.clone(), f.value, "<=", max))
                 .collect(),
             Goal::ListScalingAtMost { max } => {
                 let lists: Vec<&Row> = rows.iter().filter(|r| r.workload == "list").collect();
@@ -162,6 +288,7 @@ impl Goal {
                     let value = slowdown(low.target_ops_per_sec, high.target_ops_per_sec);
                     results.push(GoalResult {
                         kind: "goal",
+                        target: target.name(),
                         goal: format!(
                             "list time with {large} keys / with {small} keys at {} tasks",
                             low.tasks
@@ -182,11 +309,14 @@ impl Goal {
     }
 }
 
-/// Prints rows as they come and the goals at the end, in the chosen format.
+/// Prints rows and figures as they come and each target's goals at the end of its section,
+/// in the chosen format.
 pub struct Reporter<W: Write> {
     out: W,
     format: Format,
+    sections: usize,
     rows: Vec<Row>,
+    figures: Vec<Figure>,
 }
 
 impl<W: Write> Reporter<W> {
@@ -195,35 +325,63 @@ impl<W: Write> Reporter<W> {
         Self {
             out,
             format,
+            sections: 0,
             rows: Vec::new(),
+            figures: Vec::new(),
         }
     }
 
-    /// Prints what the run is about to measure.
-    pub fn start(&mut self, settings: &Settings, workers: usize) -> io::Result<()> {
+    /// Starts the section of `target`, which runs `workloads`.
+    pub fn start(
+        &mut self,
+        settings: &Settings,
+        target: TargetKind,
+        workloads: &[Workload],
+        workers: usize,
+    ) -> io::Result<()> {
+        self.rows.clear();
+        self.figures.clear();
+        self.sections += 1;
+        let on_disk = target != TargetKind::Memory;
         match self.format {
             Format::Json => {
                 let config = serde_json::json!({
                     "type": "config",
-                    "target": settings.target.name(),
+                    "target": target.name(),
                     "workers": workers,
                     "duration_s": settings.duration.as_secs_f64(),
+                    "slices": settings.slices,
                     "keys": settings.keys,
                     "list_keys": settings.list_keys,
                     "value_size": settings.value_size,
                     "tasks": settings.tasks,
-                    "workloads": settings.workloads.iter().map(|w| w.name()).collect::<Vec<_>>(),
+                    "workloads": workloads.iter().map(|w| w.name()).collect::<Vec<_>>(),
+                    "dir": on_disk.then(|| settings.dir.display().to_string()),
+                    "reopen_records": settings.reopen_records,
+                    "space_keys": settings.space_keys,
                     "quick": settings.quick,
                 });
                 writeln!(self.out, "{config}")?;
             }
             Format::Table => {
+                if self.sections > 1 {
+                    writeln!(self.out)?;
+                }
+                let dir = if on_disk {
+                    format!(", data in {}", settings.dir.display())
+                } else {
+                    String::new()
+                };
                 writeln!(
                     self.out,
-                    "store-bench: target {}, {workers} runtime workers, {:?} per run, \
-                     {}-byte values{}",
-                    settings.target,
+                    "store-bench: target {target}, {workers} runtime workers, {:?} per run{}, \
+                     {}-byte values{dir}{}",
                     settings.duration,
+                    if settings.slices > 1 {
+                        format!(" in {} alternating slices", settings.slices)
+                    } else {
+                        String::new()
+                    },
                     settings.value_size,
                     if settings.quick { " (quick)" } else { "" },
                 )?;
@@ -252,7 +410,7 @@ impl<W: Write> Reporter<W> {
     pub fn row(&mut self, row: Row) -> io::Result<()> {
         match self.format {
             Format::Json => writeln!(self.out, "{}", to_json(&row)?)?,
-            Format::Table => writeln!(
+            Format::Table => write!(
                 self.out,
                 "{:<8} {:>8} {:>5} | {:<14} {:>9} {:>9} {:>9} | {:<14} {:>9} {:>9} {:>9} | {:>6.2}",
                 row.workload,
@@ -267,15 +425,37 @@ impl<W: Write> Reporter<W> {
                 nanos(row.baseline_p50_ns),
                 nanos(row.baseline_p99_ns),
                 row.ratio,
-            )?,
+            )
+            .and_then(|()| match &row.note {
+                Some(note) => writeln!(self.out, "  {note}"),
+                None => writeln!(self.out),
+            })?,
         }
         self.rows.push(row);
         self.out.flush()
     }
 
-    /// Checks `goals` against the rows printed so far and prints the results.
-    pub fn finish(&mut self, goals: &[Goal]) -> io::Result<Vec<GoalResult>> {
-        let results: Vec<GoalResult> = goals.iter().flat_map(|g| g.check(&self.rows)).collect();
+    /// Prints a figure and keeps it for the goals.
+    pub fn figure(&mut self, figure: Figure) -> io::Result<()> {
+        match self.format {
+            Format::Json => writeln!(self.out, "{}", to_json(&figure)?)?,
+            Format::Table => writeln!(
+                self.out,
+                "{:<8} {:>8} {:>5} | {:<14} {}",
+                figure.workload, figure.keys, "", figure.target, figure.summary,
+            )?,
+        }
+        self.figures.push(figure);
+        self.out.flush()
+    }
+
+    /// Checks `target`'s `goals` against the rows and figures of its section and prints
+    /// the results.
+    pub fn finish(&mut self, target: TargetKind, goals: &[Goal]) -> io::Result<Vec<GoalResult>> {
+        let results: Vec<GoalResult> = goals
+            .iter()
+            .flat_map(|g| g.check(target, &self.rows, &self.figures))
+            .collect();
         if self.format == Format::Table && !results.is_empty() {
             writeln!(self.out, "\ngoals:")?;
         }
@@ -362,6 +542,7 @@ mod tests {
             baseline_p99_ns: 2,
             baseline_retries: 0,
             ratio: t / b,
+            note: None,
         }
     }
 
@@ -373,23 +554,59 @@ mod tests {
             row("list", 10_000, 1, 100.0, 100.0),
             row("list", 1_000_000, 1, 25.0, 50.0),
         ];
-        let get = Goal::RatioAtLeast {
-            workload: Workload::Get,
-            tasks: 64,
-            min: 0.7,
-        };
-        assert!(get.check(&rows)[0].met);
-        let put = Goal::RatioAtLeast {
-            workload: Workload::Put,
-            tasks: 64,
-            min: 0.5,
-        };
-        assert!(!put.check(&rows)[0].met);
-        let list = Goal::ListScalingAtMost { max: 3.0 }.check(&rows);
+        let memory = TargetKind::Memory;
+        let get = Goal::ratio(Workload::Get, 64, 0.7);
+        assert!(get.check(memory, &rows, &[])[0].met);
+        let put = Goal::ratio(Workload::Put, 64, 0.5);
+        assert!(!put.check(memory, &rows, &[])[0].met);
+        let list = Goal::ListScalingAtMost { max: 3.0 }.check(memory, &rows, &[]);
         assert_eq!(list.len(), 1);
         assert_eq!(list[0].value, 4.0);
         assert_eq!(list[0].baseline_value, Some(2.0));
         assert!(!list[0].met);
+    }
+
+    #[test]
+    fn goals_against_one_baseline_at_another_task_count_and_figures() {
+        let mut rows = vec![
+            row("put", 100, 1, 10.0, 5.0),
+            row("put", 100, 64, 300.0, 6.0),
+            row("put", 100, 64, 300.0, 100.0),
+        ];
+        rows[0].baseline = "fdatasync-log";
+        rows[1].baseline = "fdatasync-log";
+        rows[2].baseline = "redb";
+        let file = TargetKind::File;
+        let vs_one = Goal::ratio_vs(Workload::Put, 64, BaselineKind::FsyncLog, 1, 10.0);
+        let results = vs_one.check(file, &rows, &[]);
+        assert_eq!(results.len(), 1);
+        assert_eq!(results[0].value, 60.0);
+        assert!(results[0].met);
+        assert!(results[0].goal.contains("at 1 task"), "{}", results[0].goal);
+        let redb = Goal::ratio_vs(Workload::Put, 64, BaselineKind::Redb, 64, 5.0);
+        let results = redb.check(file, &rows, &[]);
+        assert_eq!(results.len(), 1);
+        assert!(!results[0].met);
+        let figure = Figure {
+            kind: "figure",
+            workload: "reopen",
+            keys: 10,
+            target: "file",
+            name: "reopen_seconds",
+            label: "reopen".into(),
+            value: 2.5,
+            unit: "s",
+            summary: String::new(),
+            details: serde_json::Value::Null,
+        };
+        let reopen = Goal::FigureAtMost {
+            figure: "reopen_seconds",
+            max: 2.0,
+        };
+        let results = reopen.check(file, &rows, &[figure]);
+        assert_eq!(results.len(), 1);
+        assert!(!results[0].met);
+        assert_eq!(results[0].target, "file");
     }
 
     #[test]

@@ -13,6 +13,8 @@ use bytes::Bytes;
 use futures::StreamExt;
 use store_core::{Error, Record, Result, Storage};
 
+use crate::scratch::StoreDir;
+
 /// The outcome of a compare-and-set.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CasOutcome {
@@ -65,16 +67,44 @@ pub trait Subject: Send + Sync + 'static {
     fn close(&self) -> impl Future<Output = Result<()>> + Send;
 }
 
-/// The system under test: any storage stack, through the public [`Storage`] API.
+/// An error for an operation a baseline does not implement (the runner never pairs such a
+/// baseline with a workload that needs it).
+pub fn unsupported(baseline: &str, operation: &str) -> Error {
+    Error::Backend(format!(
+        "the {baseline} baseline does not implement {operation}"
+    ))
+}
+
+/// The system under test (or one of the project's backends used as a baseline): any
+/// storage stack, through the public [`Storage`] API.
 #[derive(Clone)]
 pub struct StorageSubject {
     storage: Arc<dyn Storage>,
+    warm: bool,
+    _dir: Option<Arc<StoreDir>>,
 }
 
 impl StorageSubject {
     /// Wraps a storage stack.
     pub fn new(storage: Arc<dyn Storage>) -> Self {
-        Self { storage }
+        Self {
+            storage,
+            warm: false,
+            _dir: None,
+        }
+    }
+
+    /// Keeps `dir` (where the stack stores its data) until the subject is dropped.
+    pub fn keep_dir(mut self, dir: StoreDir) -> Self {
+        self._dir = Some(Arc::new(dir));
+        self
+    }
+
+    /// With `warm`, [`Subject::load`] reads every key back after storing it (`get_many`
+    /// per chunk), so a cache layer holds all of them before the first run.
+    pub fn warm_up(mut self, warm: bool) -> Self {
+        self.warm = warm;
+        self
     }
 }
 
@@ -93,7 +123,19 @@ impl Subject for StorageSubject {
             if chunk.is_empty() {
                 return Ok(());
             }
+            let keys: Vec<String> = if self.warm {
+                chunk.iter().map(|record| record.key.clone()).collect()
+            } else {
+                Vec::new()
+            };
             self.storage.put_many(chunk).await?;
+            if self.warm {
+                let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+                let found = self.storage.get_many(&keys).await?;
+                if found.iter().any(Option::is_none) {
+                    return Err(Error::Backend("warm-up: a loaded key is missing".into()));
+                }
+            }
         }
     }
 

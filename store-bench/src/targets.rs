@@ -1,65 +1,173 @@
 //! Targets: the storage stacks under test, what each is compared against, and the goals it
 //! is held to.
 //!
-//! To add a target, add a [`TargetKind`] variant, build its stack in [`TargetKind::build`],
-//! name its baselines per workload in [`TargetKind::baselines`] (adding a
-//! [`BaselineKind`] and its [`Subject`](crate::subject::Subject) where needed) and list its
-//! goals in [`TargetKind::goals`].
+//! To add a target, add a [`TargetKind`] variant, list the workloads it runs in
+//! [`TargetKind::workloads`], build its stack in [`TargetKind::build`], name its baselines
+//! per workload in [`TargetKind::baselines`] (adding a [`BaselineKind`] and its
+//! [`Subject`](crate::subject::Subject) where needed) and list its goals in
+//! [`TargetKind::goals`].
 
 use std::sync::Arc;
 
-use clap::ValueEnum;
-use store_core::{Result, Storage};
+use store_cache::{CacheOptions, CachedStorage};
+use store_core::Storage;
+use store_file::{FileOptions, FileStorage, SyncPolicy};
 
 use crate::baseline::BaselineKind;
-use crate::cli::Workload;
+use crate::cli::{Settings, Workload};
+use crate::figures;
 use crate::report::Goal;
+use crate::scratch::{Scratch, StoreDir};
+use crate::BoxError;
 
 /// A named storage stack that the benchmark can build.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TargetKind {
     /// `store_memory::MemoryStorage` with default runtime options.
     Memory,
+    /// `store_file::FileStorage` with `SyncPolicy::Always` (every acknowledged write is on
+    /// disk) and default options otherwise, in a scratch directory.
+    File,
+    /// `store_cache::CachedStorage` over a `FileStorage` like the `file` target's.
+    Cache,
 }
 
 impl TargetKind {
+    /// Every target, in the order `--target all` runs them.
+    pub const ALL: [TargetKind; 3] = [TargetKind::Memory, TargetKind::File, TargetKind::Cache];
+
     /// The name used on the command line and in reports.
     pub fn name(self) -> &'static str {
         match self {
             TargetKind::Memory => "memory",
+            TargetKind::File => "file",
+            TargetKind::Cache => "cache",
         }
     }
 
-    /// Builds a fresh, empty instance of the stack (one per workload and store size).
-    pub async fn build(self) -> Result<Arc<dyn Storage>> {
+    /// The workloads this target runs, in their default order.
+    pub fn workloads(self) -> Vec<Workload> {
         match self {
-            TargetKind::Memory => Ok(Arc::new(store_memory::MemoryStorage::new())),
+            TargetKind::Memory => vec![
+                Workload::Get,
+                Workload::Put,
+                Workload::Mixed,
+                Workload::Cas,
+                Workload::Wait,
+                Workload::List,
+            ],
+            TargetKind::File => vec![
+                Workload::Put,
+                Workload::Get,
+                Workload::Reopen,
+                Workload::Space,
+            ],
+            TargetKind::Cache => vec![Workload::Get, Workload::Miss, Workload::Mixed],
         }
     }
 
-    /// The baselines each run of `workload` is compared against (a row per baseline).
+    /// Whether this target runs `workload`.
+    pub fn supports(self, workload: Workload) -> bool {
+        self.workloads().contains(&workload)
+    }
+
+    /// Builds a fresh, empty instance of the stack for one workload (and store size).
+    ///
+    /// The cache target's cache holds twice the keyspace for `get` and `mixed`, and every
+    /// key is read once after loading, so every `get` is a hit. For `miss` it holds
+    /// nothing (`max_capacity: 0`): each miss reads the file store and inserts the record,
+    /// and moka rejects the insert at its next maintenance pass (every 64 writes at most),
+    /// so a miss pays exactly what a miss in a full cache pays (lookup, inner read, fill,
+    /// eviction) and a key is practically never found again; the report shows the hit
+    /// ratio measured during the run to prove it.
+    pub async fn build(
+        self,
+        workload: Workload,
+        settings: &Settings,
+        scratch: &Scratch,
+    ) -> Result<Stack, BoxError> {
+        match self {
+            TargetKind::Memory => Ok(Stack {
+                storage: Arc::new(store_memory::MemoryStorage::new()),
+                warm_up: false,
+                probe: Probe::None,
+                _dir: None,
+            }),
+            TargetKind::File => {
+                let dir = scratch.fresh(&format!("file-{workload}"))?;
+                let file = open_durable(&dir).await?;
+                Ok(Stack {
+                    storage: Arc::new(file.clone()),
+                    warm_up: false,
+                    probe: Probe::File(file),
+                    _dir: Some(dir),
+                })
+            }
+            TargetKind::Cache => {
+                let dir = scratch.fresh(&format!("cache-{workload}"))?;
+                let file = open_durable(&dir).await?;
+                let max_capacity = match workload {
+                    Workload::Miss => 0,
+                    _ => 2 * settings.keys as u64,
+                };
+                let options = CacheOptions {
+                    max_capacity,
+                    ..CacheOptions::default()
+                };
+                let cache = CachedStorage::new(file, options);
+                Ok(Stack {
+                    storage: Arc::new(cache.clone()),
+                    warm_up: workload != Workload::Miss,
+                    probe: Probe::Cache(cache),
+                    _dir: Some(dir),
+                })
+            }
+        }
+    }
+
+    /// The baselines each run of `workload` is compared against (a row per baseline; the
+    /// target is measured once per task count for all of them).
     pub fn baselines(self, workload: Workload) -> Vec<BaselineKind> {
         match (self, workload) {
             (TargetKind::Memory, Workload::List) => vec![BaselineKind::MutexBTreeMap],
             (TargetKind::Memory, _) => vec![BaselineKind::MutexHashMap],
+            (TargetKind::File, Workload::Put) => vec![BaselineKind::FsyncLog, BaselineKind::Redb],
+            (TargetKind::File, _) => vec![BaselineKind::Memory],
+            (TargetKind::Cache, Workload::Get) => vec![BaselineKind::Memory, BaselineKind::Moka],
+            (TargetKind::Cache, _) => vec![BaselineKind::File],
         }
     }
 
-    /// The goals this target is held to; checked against the rows a run produced.
+    /// The goals this target is held to; checked against the rows and figures a run
+    /// produced.
     pub fn goals(self) -> Vec<Goal> {
         match self {
             TargetKind::Memory => vec![
-                Goal::RatioAtLeast {
-                    workload: Workload::Get,
-                    tasks: 64,
-                    min: 0.7,
-                },
-                Goal::RatioAtLeast {
-                    workload: Workload::Put,
-                    tasks: 64,
-                    min: 0.5,
-                },
+                Goal::ratio(Workload::Get, 64, 0.7),
+                Goal::ratio(Workload::Put, 64, 0.5),
                 Goal::ListScalingAtMost { max: 3.0 },
+            ],
+            // Issue 3.
+            TargetKind::File => vec![
+                // "64 durable writers >= 10x the fsync-per-write baseline": the baseline's
+                // 1-writer rate is the fsync-per-write rate.
+                Goal::ratio_vs(Workload::Put, 64, BaselineKind::FsyncLog, 1, 10.0),
+                Goal::ratio_vs(Workload::Put, 64, BaselineKind::Redb, 64, 5.0),
+                Goal::ratio(Workload::Get, 64, 0.7),
+                Goal::FigureAtMost {
+                    figure: figures::REOPEN_SECONDS,
+                    max: 2.0,
+                },
+                Goal::FigureAtMost {
+                    figure: figures::SPACE_AFTER,
+                    max: 1.5,
+                },
+            ],
+            // Issue 4.
+            TargetKind::Cache => vec![
+                Goal::ratio_vs(Workload::Get, 64, BaselineKind::Memory, 64, 1.5),
+                Goal::ratio_vs(Workload::Get, 64, BaselineKind::Moka, 64, 0.5),
+                Goal::ratio(Workload::Miss, 64, 0.8),
             ],
         }
     }
@@ -68,5 +176,97 @@ impl TargetKind {
 impl std::fmt::Display for TargetKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+/// A `FileStorage` in `dir` that syncs every write before acknowledging it.
+pub async fn open_durable(dir: &StoreDir) -> store_core::Result<FileStorage> {
+    let options = FileOptions {
+        sync: SyncPolicy::Always,
+        ..FileOptions::default()
+    };
+    FileStorage::open_with(dir.path(), options).await
+}
+
+/// A built target: the stack, how to prepare it, and what to observe while it runs.
+pub struct Stack {
+    /// The stack, as its users hold it.
+    pub storage: Arc<dyn Storage>,
+    /// Whether loading reads every key back (fills a cache).
+    pub warm_up: bool,
+    /// Counters read around each run for the row's note.
+    pub probe: Probe,
+    /// The stack's directory, removed when the stack is dropped (after it is closed).
+    _dir: Option<StoreDir>,
+}
+
+/// Counters of the stack under test, read before and after each run.
+#[derive(Clone)]
+pub enum Probe {
+    /// Nothing to observe.
+    None,
+    /// A file store: fsyncs and records written.
+    File(FileStorage),
+    /// A cache over a file store: hits and misses, and the file store's counters.
+    Cache(CachedStorage<FileStorage>),
+}
+
+/// A reading of a [`Probe`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Counters {
+    hits: u64,
+    misses: u64,
+    fsyncs: u64,
+    records_written: u64,
+}
+
+impl Probe {
+    /// The counters now.
+    pub fn read(&self) -> Counters {
+        let file = |file: &FileStorage| {
+            let stats = file.stats();
+            (stats.fsyncs, stats.records_written)
+        };
+        match self {
+            Probe::None => Counters::default(),
+            Probe::File(store) => {
+                let (fsyncs, records_written) = file(store);
+                Counters {
+                    fsyncs,
+                    records_written,
+                    ..Counters::default()
+                }
+            }
+            Probe::Cache(cache) => {
+                let (fsyncs, records_written) = file(cache.inner());
+                let stats = cache.stats();
+                Counters {
+                    hits: stats.hits,
+                    misses: stats.misses,
+                    fsyncs,
+                    records_written,
+                }
+            }
+        }
+    }
+
+    /// What happened between two readings, for the report: the cache's hit ratio, and how
+    /// many records each fdatasync made durable (the group commit at work).
+    pub fn note(&self, before: Counters, after: Counters) -> Option<String> {
+        let mut parts = Vec::new();
+        let reads = (after.hits + after.misses).saturating_sub(before.hits + before.misses);
+        if reads > 0 {
+            let hits = after.hits.saturating_sub(before.hits);
+            parts.push(format!("hits {:.1}%", 100.0 * hits as f64 / reads as f64));
+        }
+        let fsyncs = after.fsyncs.saturating_sub(before.fsyncs);
+        if fsyncs > 0 {
+            let records = after.records_written.saturating_sub(before.records_written);
+            parts.push(format!(
+                "{:.1} writes/fsync",
+                records as f64 / fsyncs as f64
+            ));
+        }
+        (!parts.is_empty()).then(|| parts.join(", "))
     }
 }

@@ -2,8 +2,10 @@
 //! one run ([`measure`]). Every function is generic over [`Subject`], so the target and the
 //! baseline run the same code.
 //!
+//! `reopen` and `space` are not timed loops over a subject; they live in `figures.rs`.
+//!
 //! Key and value shapes (the same for every subject):
-//! - get / put / mixed: keys `bench/key/00000000` .. (`--keys` of them), all pre-populated,
+//! - get / miss / put / mixed: keys `bench/key/00000000` .. (`--keys` of them), all pre-populated,
 //!   values of `--value-size` random bytes; every task picks keys uniformly at random.
 //! - cas: one hot counter `bench/cas/0` holding a decimal number.
 //! - wait: one key `bench/wait/0`.
@@ -68,7 +70,7 @@ pub async fn populate<S: Subject>(
     store_keys: usize,
 ) -> Result<()> {
     match workload {
-        Workload::Get | Workload::Put | Workload::Mixed => {
+        Workload::Get | Workload::Miss | Workload::Put | Workload::Mixed => {
             for chunk in shapes.keys.chunks(LOAD_CHUNK) {
                 let entries = chunk
                     .iter()
@@ -105,7 +107,14 @@ pub async fn populate<S: Subject>(
             }
             Ok(())
         }
+        Workload::Reopen | Workload::Space => Err(not_a_loop(workload)),
     }
+}
+
+fn not_a_loop(workload: Workload) -> Error {
+    Error::Backend(format!(
+        "{workload} is measured by figures.rs, not by tasks over a subject"
+    ))
 }
 
 /// One run of `workload` with `tasks` concurrent tasks for `duration`.
@@ -117,12 +126,13 @@ pub async fn measure<S: Subject>(
     duration: Duration,
 ) -> Result<Measurement, BoxError> {
     match workload {
-        Workload::Get => point_ops(subject, shapes, tasks, duration, 100).await,
+        Workload::Get | Workload::Miss => point_ops(subject, shapes, tasks, duration, 100).await,
         Workload::Put => point_ops(subject, shapes, tasks, duration, 0).await,
         Workload::Mixed => point_ops(subject, shapes, tasks, duration, 90).await,
         Workload::Cas => cas_increments(subject, tasks, duration).await,
         Workload::Wait => wake_ups(subject, shapes, tasks, duration).await,
         Workload::List => listings(subject, tasks, duration).await,
+        Workload::Reopen | Workload::Space => Err(not_a_loop(workload).into()),
     }
 }
 

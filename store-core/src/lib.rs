@@ -46,3 +46,9 @@ pub use key::{validate_key, validate_key_within, MAX_KEY_LEN};
 pub use namespace::{validate_name, Namespaced, MAX_NAME_LEN};
 pub use record::Record;
 pub use storage::{KeyStream, Storage};
+
+/// Re-exports used by this crate's macros; not part of the public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use async_trait::async_trait;
+}

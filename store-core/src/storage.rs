@@ -91,7 +91,7 @@ pub trait Storage: Send + Sync + 'static {
 }
 
 /// Implements `Storage` for a smart pointer by forwarding every call, `close` included.
-macro_rules! forward_storage {
+macro_rules! forward_pointer {
     ($pointer:ty) => {
         #[async_trait]
         impl<S: Storage + ?Sized> Storage for $pointer {
@@ -129,5 +129,67 @@ macro_rules! forward_storage {
     };
 }
 
-forward_storage!(Arc<S>);
-forward_storage!(Box<S>);
+forward_pointer!(Arc<S>);
+forward_pointer!(Box<S>);
+
+/// Implements [`Storage`] for a wrapper type by forwarding every call, `close` included, to
+/// one of its fields. Backends use it to put a named type around an
+/// [`ActorHandle`](crate::runtime::ActorHandle); tests use it for fixtures that hold a
+/// store together with what must outlive it (a temporary directory).
+///
+/// ```
+/// use store_core::runtime::ActorHandle;
+///
+/// /// A backend's public handle.
+/// #[derive(Clone)]
+/// pub struct MyStorage {
+///     handle: ActorHandle,
+/// }
+///
+/// store_core::forward_storage!(MyStorage => handle);
+/// ```
+#[macro_export]
+macro_rules! forward_storage {
+    ($wrapper:ty => $field:ident) => {
+        #[$crate::__private::async_trait]
+        impl $crate::Storage for $wrapper {
+            async fn create(&self, record: $crate::Record) -> $crate::Result<String> {
+                $crate::Storage::create(&self.$field, record).await
+            }
+            async fn get(&self, key: &str) -> $crate::Result<$crate::Record> {
+                $crate::Storage::get(&self.$field, key).await
+            }
+            async fn get_many(&self, keys: &[&str]) -> $crate::Result<Vec<Option<$crate::Record>>> {
+                $crate::Storage::get_many(&self.$field, keys).await
+            }
+            async fn put(&self, record: $crate::Record) -> $crate::Result<$crate::Record> {
+                $crate::Storage::put(&self.$field, record).await
+            }
+            async fn put_many(&self, records: Vec<$crate::Record>) -> $crate::Result<()> {
+                $crate::Storage::put_many(&self.$field, records).await
+            }
+            async fn cas_by_version(
+                &self,
+                record: $crate::Record,
+            ) -> $crate::Result<$crate::Record> {
+                $crate::Storage::cas_by_version(&self.$field, record).await
+            }
+            async fn delete(&self, key: &str) -> $crate::Result<()> {
+                $crate::Storage::delete(&self.$field, key).await
+            }
+            async fn wait_for_version_change(
+                &self,
+                key: &str,
+                version: &str,
+            ) -> $crate::Result<()> {
+                $crate::Storage::wait_for_version_change(&self.$field, key, version).await
+            }
+            async fn list_keys(&self, pattern: &str) -> $crate::Result<$crate::KeyStream> {
+                $crate::Storage::list_keys(&self.$field, pattern).await
+            }
+            async fn close(&self) -> $crate::Result<()> {
+                $crate::Storage::close(&self.$field).await
+            }
+        }
+    };
+}

@@ -17,7 +17,11 @@ struct Probe {
     applies: AtomicUsize,
     expired: AtomicUsize,
     closed: AtomicBool,
+    dropped: AtomicBool,
+    deadlines: AtomicUsize,
     fail_sync: AtomicBool,
+    /// When non-zero, the sync with this number (counting from 1) fails.
+    fail_sync_number: AtomicUsize,
 }
 
 /// An ordered-map engine that counts what the runtime asks of it and can be made to block,
@@ -77,8 +81,10 @@ impl Engine for TestEngine {
             started.send(()).unwrap();
             go.recv().unwrap();
         }
-        self.probe.syncs.fetch_add(1, Ordering::SeqCst);
-        if self.probe.fail_sync.load(Ordering::SeqCst) {
+        let number = self.probe.syncs.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.probe.fail_sync.load(Ordering::SeqCst)
+            || self.probe.fail_sync_number.load(Ordering::SeqCst) == number
+        {
             return Err(Error::io(
                 "syncing the test log",
                 std::io::ErrorKind::Other.into(),
@@ -101,9 +107,20 @@ impl Engine for TestEngine {
         Ok(())
     }
 
+    fn on_deadline(&mut self) -> Result<()> {
+        self.probe.deadlines.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+
     fn close(&mut self) -> Result<()> {
         self.probe.closed.store(true, Ordering::SeqCst);
         Ok(())
+    }
+}
+
+impl Drop for TestEngine {
+    fn drop(&mut self) {
+        self.probe.dropped.store(true, Ordering::SeqCst);
     }
 }
 
@@ -335,4 +352,80 @@ async fn paging_with_a_tiny_budget_still_lists_everything_in_order() {
         .await
         .unwrap();
     assert_eq!(keys, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wake_engine_runs_on_deadline_after_the_queued_work() {
+    let probe = Arc::new(Probe::default());
+    let store = runtime::spawn(TestEngine::new(probe.clone()), RuntimeOptions::default());
+    store.put(Record::new("k", "v")).await.unwrap();
+    assert_eq!(probe.deadlines.load(Ordering::SeqCst), 0);
+    store.wake_engine().await.unwrap();
+    assert_eq!(probe.deadlines.load(Ordering::SeqCst), 1);
+    store.close().await.unwrap();
+    assert!(matches!(store.wake_engine().await, Err(Error::Closed)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_engine_is_dropped_before_close_returns() {
+    let probe = Arc::new(Probe::default());
+    let store = runtime::spawn_on_thread("dropper", RuntimeOptions::default(), {
+        let probe = probe.clone();
+        move || Ok(TestEngine::new(probe))
+    })
+    .await
+    .unwrap();
+    store.put(Record::new("k", "v")).await.unwrap();
+    store.close().await.unwrap();
+    // Resources the engine holds (files, locks) are free once close has answered.
+    assert!(probe.closed.load(Ordering::SeqCst));
+    assert!(probe.dropped.load(Ordering::SeqCst));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_sync_fails_the_reads_that_shared_its_batch() {
+    let probe = Arc::new(Probe::default());
+    let (started_tx, started_rx) = std_mpsc::channel();
+    let (go_tx, go_rx) = std_mpsc::channel();
+    let mut engine = TestEngine::new(probe.clone());
+    engine.gate = Some((started_tx, go_rx));
+    let store = runtime::spawn_on_thread("failing", RuntimeOptions::default(), move || Ok(engine))
+        .await
+        .unwrap();
+    // Hold the first batch in its sync while a write and a read of it queue up behind.
+    let first = tokio::spawn({
+        let store = store.clone();
+        async move { store.put(Record::new("first", "1")).await }
+    });
+    tokio::task::spawn_blocking(move || started_rx.recv().unwrap())
+        .await
+        .unwrap();
+    let write = tokio::spawn({
+        let store = store.clone();
+        async move { store.put(Record::new("k", "v")).await }
+    });
+    while store.queued_commands() < 1 {
+        tokio::task::yield_now().await;
+    }
+    let read = tokio::spawn({
+        let store = store.clone();
+        async move { store.get("k").await }
+    });
+    while store.queued_commands() < 2 {
+        tokio::task::yield_now().await;
+    }
+    // The held sync (number 1) succeeds; the next one, for the write and the read, fails.
+    probe.fail_sync_number.store(2, Ordering::SeqCst);
+    go_tx.send(()).unwrap();
+    first
+        .await
+        .unwrap()
+        .unwrap_or_else(|e| panic!("first write: {e}"));
+    let write = write.await.unwrap();
+    let read = read.await.unwrap();
+    assert!(matches!(write, Err(Error::Io { .. })), "{write:?}");
+    assert!(
+        matches!(read, Err(Error::Io { .. })),
+        "the read saw an unsynced write: {read:?}"
+    );
 }

@@ -135,7 +135,7 @@
 //! crash (even `SIGKILL`) loses nothing acknowledged; the policies differ only on power
 //! loss or a kernel crash. After such a crash with `Never` or `Interval`, lost writes' versions
 //! can be handed out again. Sealing a segment, writing a compaction's output and
-//! [`close`](Storage::close) always sync, whatever the policy.
+//! [`close`](store_core::Storage::close) always sync, whatever the policy.
 //!
 //! If a write fails (disk full, I/O error), the failed batch is cut off the file again and
 //! rolled back in the index: its callers get the error, nothing of it is visible, and the
@@ -208,17 +208,16 @@
 //! concurrent writes the files hold the live records plus headers: at most 1.5 times
 //! [`FileStats::live_bytes`] for any store of more than a few records.
 //!
-//! The runtime offers no way to wake an engine from outside, so [`FileStorage::compact`]
-//! sets a flag the engine reports as a due deadline and wakes the actor with a `get` of a
-//! reserved key; while a compaction runs, the engine asks for a deadline every 5 ms to see
-//! whether it has finished.
+//! [`FileStorage::compact`] sets a flag and wakes the engine through the runtime
+//! (`ActorHandle::wake_engine`); while a compaction runs, the engine asks for a deadline
+//! every 5 ms to see whether its background thread has finished.
 //!
 //! # The directory lock
 //!
 //! Opening takes an exclusive advisory lock (`flock`, through `File::try_lock`) on `LOCK`.
 //! A second open of the same directory, from this process or another one, fails with an
 //! `Error::Io` of kind `ResourceBusy` that says the directory is already open and which pid
-//! holds it. [`close`](Storage::close) releases the lock before it returns;
+//! holds it. [`close`](store_core::Storage::close) releases the lock before it returns;
 //! dropping the last handle releases it moments later on the actor's thread; a process that
 //! dies releases it with its open files, so a crash never leaves a stale lock. The lock is
 //! advisory: it keeps out other `FileStorage`s, not other programs.
@@ -240,9 +239,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use store_core::runtime::{self, ActorHandle};
-use store_core::{Error, KeyStream, Record, Result, Storage};
+use store_core::{Error, Result};
 
 pub use format::MAX_VALUE_LEN;
 pub use options::{FileOptions, SyncPolicy};
@@ -250,14 +248,10 @@ pub use stats::FileStats;
 
 use engine::{FileEngine, Shared};
 
-/// A key no caller is expected to use; a `get` of it wakes the actor so that it notices a
-/// compaction request (see [`FileStorage::compact`]).
-const WAKE_KEY: &str = "\u{0}store-file:wake";
-
-/// A durable [`Storage`] kept in a directory: cheap to clone, `Send + Sync`, every clone
+/// A durable [`Storage`](store_core::Storage) kept in a directory: cheap to clone, `Send + Sync`, every clone
 /// talks to the same actor.
 ///
-/// Open it inside a tokio runtime. It closes when [`Storage::close`] is called (which
+/// Open it inside a tokio runtime. It closes when [`Storage::close`](store_core::Storage::close) is called (which
 /// syncs and releases the directory lock before returning) or shortly after the last clone
 /// is dropped.
 ///
@@ -415,45 +409,10 @@ impl FileStorage {
             .unwrap_or_else(|p| p.into_inner())
             .push(tx);
         self.shared.compact_requested.store(true, Ordering::Release);
-        // Wake the actor: it checks for requests after every batch.
-        match self.handle.get(WAKE_KEY).await {
-            Ok(_) | Err(Error::NotFound) => {}
-            Err(error) => return Err(error),
-        }
+        // The engine starts requested compactions in `on_deadline`.
+        self.handle.wake_engine().await?;
         rx.await.map_err(|_| Error::Closed)?
     }
 }
 
-#[async_trait]
-impl Storage for FileStorage {
-    async fn create(&self, record: Record) -> Result<String> {
-        self.handle.create(record).await
-    }
-    async fn get(&self, key: &str) -> Result<Record> {
-        self.handle.get(key).await
-    }
-    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Record>>> {
-        self.handle.get_many(keys).await
-    }
-    async fn put(&self, record: Record) -> Result<Record> {
-        self.handle.put(record).await
-    }
-    async fn put_many(&self, records: Vec<Record>) -> Result<()> {
-        self.handle.put_many(records).await
-    }
-    async fn cas_by_version(&self, record: Record) -> Result<Record> {
-        self.handle.cas_by_version(record).await
-    }
-    async fn delete(&self, key: &str) -> Result<()> {
-        self.handle.delete(key).await
-    }
-    async fn wait_for_version_change(&self, key: &str, version: &str) -> Result<()> {
-        self.handle.wait_for_version_change(key, version).await
-    }
-    async fn list_keys(&self, pattern: &str) -> Result<KeyStream> {
-        self.handle.list_keys(pattern).await
-    }
-    async fn close(&self) -> Result<()> {
-        self.handle.close().await
-    }
-}
+store_core::forward_storage!(FileStorage => handle);

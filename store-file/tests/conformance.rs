@@ -4,8 +4,6 @@
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use store_core::{KeyStream, Record, Result, Storage};
 use store_file::{FileOptions, FileStorage};
 
 /// A `FileStorage` that owns its temporary directory, so the directory outlives the store
@@ -27,39 +25,7 @@ async fn open(options: FileOptions) -> TempFileStorage {
     }
 }
 
-#[async_trait]
-impl Storage for TempFileStorage {
-    async fn create(&self, record: Record) -> Result<String> {
-        self.store.create(record).await
-    }
-    async fn get(&self, key: &str) -> Result<Record> {
-        self.store.get(key).await
-    }
-    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Record>>> {
-        self.store.get_many(keys).await
-    }
-    async fn put(&self, record: Record) -> Result<Record> {
-        self.store.put(record).await
-    }
-    async fn put_many(&self, records: Vec<Record>) -> Result<()> {
-        self.store.put_many(records).await
-    }
-    async fn cas_by_version(&self, record: Record) -> Result<Record> {
-        self.store.cas_by_version(record).await
-    }
-    async fn delete(&self, key: &str) -> Result<()> {
-        self.store.delete(key).await
-    }
-    async fn wait_for_version_change(&self, key: &str, version: &str) -> Result<()> {
-        self.store.wait_for_version_change(key, version).await
-    }
-    async fn list_keys(&self, pattern: &str) -> Result<KeyStream> {
-        self.store.list_keys(pattern).await
-    }
-    async fn close(&self) -> Result<()> {
-        self.store.close().await
-    }
-}
+store_core::forward_storage!(TempFileStorage => store);
 
 mod default_options {
     store_core::conformance_tests!(|| super::open(store_file::FileOptions::default()));

@@ -24,16 +24,14 @@
 
 mod engine;
 
-use async_trait::async_trait;
 use store_core::runtime::{self, ActorHandle, RuntimeOptions};
-use store_core::{KeyStream, Record, Result, Storage};
 
 pub use engine::MemoryEngine;
 
-/// An in-memory [`Storage`]: cheap to clone, `Send + Sync`, every clone talks to one actor.
+/// An in-memory [`Storage`](store_core::Storage): cheap to clone, `Send + Sync`, every clone talks to one actor.
 ///
 /// Create it inside a tokio runtime (the actor is a tokio task). The store closes when
-/// [`Storage::close`] is called or when the last clone is dropped.
+/// [`Storage::close`](store_core::Storage::close) is called or when the last clone is dropped.
 ///
 /// ```
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -92,36 +90,4 @@ impl Default for MemoryStorage {
     }
 }
 
-#[async_trait]
-impl Storage for MemoryStorage {
-    async fn create(&self, record: Record) -> Result<String> {
-        self.handle.create(record).await
-    }
-    async fn get(&self, key: &str) -> Result<Record> {
-        self.handle.get(key).await
-    }
-    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Record>>> {
-        self.handle.get_many(keys).await
-    }
-    async fn put(&self, record: Record) -> Result<Record> {
-        self.handle.put(record).await
-    }
-    async fn put_many(&self, records: Vec<Record>) -> Result<()> {
-        self.handle.put_many(records).await
-    }
-    async fn cas_by_version(&self, record: Record) -> Result<Record> {
-        self.handle.cas_by_version(record).await
-    }
-    async fn delete(&self, key: &str) -> Result<()> {
-        self.handle.delete(key).await
-    }
-    async fn wait_for_version_change(&self, key: &str, version: &str) -> Result<()> {
-        self.handle.wait_for_version_change(key, version).await
-    }
-    async fn list_keys(&self, pattern: &str) -> Result<KeyStream> {
-        self.handle.list_keys(pattern).await
-    }
-    async fn close(&self) -> Result<()> {
-        self.handle.close().await
-    }
-}
+store_core::forward_storage!(MemoryStorage => handle);

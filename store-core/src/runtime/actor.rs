@@ -18,7 +18,7 @@ use crate::{Error, Pattern, Record, Result};
 struct Pending {
     reply: ReplyTx,
     result: Result<Reply>,
-    /// Replies to writes turn into errors if the batch's sync fails.
+    /// Whether this reply answers a write (for tracing what a failed sync took down).
     wrote: bool,
 }
 
@@ -108,6 +108,16 @@ impl<E: Engine> Actor<E> {
             match op {
                 Op::Close => close = Some(reply),
                 Op::Wait { key, version } => self.wait(key, version, reply, now),
+                Op::WakeEngine => {
+                    let result = self.engine.on_deadline().map(|()| Reply::Unit);
+                    self.pending.push(Pending {
+                        reply,
+                        result,
+                        wrote: true,
+                    });
+                    // Maintenance may have written (a compaction's install): sync with the batch.
+                    self.dirty = true;
+                }
                 op => {
                     let name = op.name();
                     let (result, wrote) = self.execute(op, now);
@@ -140,8 +150,11 @@ impl<E: Engine> Actor<E> {
         if self.dirty {
             self.dirty = false;
             if let Err(error) = self.engine.sync() {
-                tracing::error!(%error, "sync failed; the batch's writes are reported as failed");
-                for pending in self.pending.iter_mut().filter(|p| p.wrote) {
+                // Every reply of the batch fails, reads and wake-ups included: they may have
+                // seen writes that the engine now rolls back.
+                let writes = self.pending.iter().filter(|p| p.wrote).count();
+                tracing::error!(%error, writes, "sync failed; the whole batch is reported as failed");
+                for pending in &mut self.pending {
                     if pending.result.is_ok() {
                         pending.result = Err(duplicate(&error));
                     }
@@ -153,7 +166,7 @@ impl<E: Engine> Actor<E> {
         }
     }
 
-    fn shutdown(&mut self, close: Option<ReplyTx>) {
+    fn shutdown(mut self, close: Option<ReplyTx>) {
         self.finish_batch();
         let result = self.engine.close();
         match &result {
@@ -163,6 +176,9 @@ impl<E: Engine> Actor<E> {
         for waiter in self.waiters.take_all() {
             let _ = waiter.send(Err(Error::Closed));
         }
+        // Drop the engine (its files, locks, threads) before answering, so that whoever
+        // awaited `close` can reopen the same resources at once.
+        drop(self);
         if let Some(reply) = close {
             let _ = reply.send(result.map(|()| Reply::Unit));
         }
@@ -214,7 +230,7 @@ impl<E: Engine> Actor<E> {
                 (result.map(|()| Reply::Unit), true)
             }
             Op::ListPage { pattern, after } => (self.list_page(&pattern, after, now), false),
-            Op::Wait { .. } | Op::Close => unreachable!("handled by run_batch"),
+            Op::Wait { .. } | Op::WakeEngine | Op::Close => unreachable!("handled by run_batch"),
         }
     }
 

@@ -24,6 +24,8 @@ pub(crate) enum Op {
         pattern: Arc<Pattern>,
         after: Option<String>,
     },
+    /// Run the engine's `on_deadline` now (see `ActorHandle::wake_engine`).
+    WakeEngine,
     Close,
 }
 
@@ -39,6 +41,7 @@ impl Op {
             Op::Delete(_) => "delete",
             Op::Wait { .. } => "wait_for_version_change",
             Op::ListPage { .. } => "list_keys",
+            Op::WakeEngine => "wake_engine",
             Op::Close => "close",
         }
     }

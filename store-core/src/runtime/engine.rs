@@ -150,17 +150,24 @@ pub trait Engine: Send + 'static {
     ) -> Result<()>;
 
     /// When the engine next wants [`on_deadline`](Engine::on_deadline) called (for example,
-    /// an interval fsync or a compaction step).
+    /// an interval fsync or a compaction step). It is an absolute instant: the actor sleeps
+    /// until then (unless commands arrive first) and, after each batch, calls `on_deadline`
+    /// if the instant has passed. An engine that returns `now + x` on every call would never
+    /// come due, so compute it from state (say, the time of the last sync plus the interval).
     fn next_deadline(&self) -> Option<Instant> {
         None
     }
 
-    /// Called once the deadline from [`next_deadline`](Engine::next_deadline) has passed.
+    /// Called once the deadline from [`next_deadline`](Engine::next_deadline) has passed, and
+    /// whenever a handle calls [`ActorHandle::wake_engine`](crate::runtime::ActorHandle::wake_engine)
+    /// (for work requested from outside, such as an on-demand compaction). Anything it
+    /// applies is made durable with the batch it ran in.
     fn on_deadline(&mut self) -> Result<()> {
         Ok(())
     }
 
-    /// Flushes and releases resources. The runtime calls it once, after the last batch.
+    /// Flushes and releases resources. The runtime calls it once, after the last batch, and
+    /// drops the engine before it answers `close`.
     fn close(&mut self) -> Result<()> {
         self.sync()
     }

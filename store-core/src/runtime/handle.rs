@@ -89,6 +89,31 @@ impl ActorHandle {
         self.mailbox.max_capacity() - self.mailbox.capacity()
     }
 
+    /// Asks the actor to call [`Engine::on_deadline`](crate::runtime::Engine::on_deadline)
+    /// now, after the commands queued before this one, and returns once it has (with its
+    /// error, if any). Backends use it for work requested from outside the command set, such
+    /// as an on-demand compaction: set a flag the engine reads, then wake it.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # struct E; impl store_core::runtime::Engine for E {
+    /// #   fn last_version(&self) -> u64 { 0 }
+    /// #   fn get(&mut self, _: &str) -> store_core::Result<Option<store_core::runtime::Entry>> { Ok(None) }
+    /// #   fn meta(&mut self, _: &str) -> Option<store_core::runtime::EntryMeta> { None }
+    /// #   fn apply(&mut self, _: Vec<store_core::runtime::Mutation>) -> store_core::Result<()> { Ok(()) }
+    /// #   fn scan(&mut self, _: std::ops::Bound<&str>, _: &str, _: &mut dyn FnMut(&str, &store_core::runtime::EntryMeta) -> bool) -> store_core::Result<()> { Ok(()) }
+    /// # }
+    /// let handle = store_core::runtime::spawn(E, Default::default());
+    /// handle.wake_engine().await.unwrap();
+    /// # });
+    /// ```
+    pub async fn wake_engine(&self) -> Result<()> {
+        match self.call(Op::WakeEngine).await? {
+            Reply::Unit => Ok(()),
+            _ => Err(unexpected("wake_engine")),
+        }
+    }
+
     async fn call(&self, op: Op) -> Result<Reply> {
         let (reply, answer) = oneshot::channel();
         self.mailbox
