@@ -208,7 +208,10 @@ impl<S: Storage> Shared<S> {
     /// A cached answer for `key`, if there is a fresh one.
     async fn lookup(&self, key: &str) -> Option<Result<Record>> {
         match self.cache.get(key).await? {
-            Cached::Present(record) if !record.is_expired_at(SystemTime::now()) => {
+            // Only records with an expiry pay for a clock read.
+            Cached::Present(record)
+                if record.expires_at.is_none() || !record.is_expired_at(SystemTime::now()) =>
+            {
                 Some(Ok((*record).clone()))
             }
             Cached::Present(_) => None, // expired since it was cached; moka will drop it
