@@ -95,7 +95,7 @@ impl<E: Engine> Actor<E> {
 
     /// Applies one batch; returns the reply channel of a `close` if one was in it.
     fn run_batch(&mut self, batch: &mut Vec<Command>) -> Option<ReplyTx> {
-        let span = tracing::trace_span!("batch", commands = batch.len());
+        let span = tracing::debug_span!("batch", commands = batch.len());
         let _entered = span.enter();
         let now = SystemTime::now();
         self.expire_due(now);
@@ -121,8 +121,9 @@ impl<E: Engine> Actor<E> {
                 op => {
                     let name = op.name();
                     let (result, wrote) = self.execute(op, now);
-                    if let Err(error) = &result {
-                        log_failure(name, error);
+                    match &result {
+                        Ok(_) => tracing::trace!(operation = name, wrote, "applied"),
+                        Err(error) => log_failure(name, error),
                     }
                     self.pending.push(Pending {
                         reply,
