@@ -120,10 +120,13 @@ impl<E: Engine> Actor<E> {
                 }
                 op => {
                     let name = op.name();
+                    // The key is copied for the trace only when someone listens at TRACE.
+                    let key = tracing::enabled!(tracing::Level::TRACE)
+                        .then(|| op.key().unwrap_or_default().to_owned());
                     let (result, wrote) = self.execute(op, now);
                     match &result {
-                        Ok(_) => tracing::trace!(operation = name, wrote, "applied"),
-                        Err(error) => log_failure(name, error),
+                        Ok(_) => tracing::trace!(operation = name, key, wrote, "applied"),
+                        Err(error) => log_failure(name, key.as_deref(), error),
                     }
                     self.pending.push(Pending {
                         reply,
@@ -472,12 +475,12 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
-fn log_failure(operation: &'static str, error: &Error) {
+fn log_failure(operation: &'static str, key: Option<&str>, error: &Error) {
     match error {
         Error::NotFound | Error::Conflict | Error::AlreadyExists(_) => {
-            tracing::trace!(operation, %error, "operation answered");
+            tracing::trace!(operation, key, %error, "operation answered");
         }
-        _ => tracing::warn!(operation, %error, "operation failed"),
+        _ => tracing::warn!(operation, key, %error, "operation failed"),
     }
 }
 

@@ -30,6 +30,18 @@ pub(crate) enum Op {
 }
 
 impl Op {
+    /// The key the operation is about, for tracing (the first one for batches).
+    pub(crate) fn key(&self) -> Option<&str> {
+        match self {
+            Op::Create(r) | Op::Put(r) | Op::Cas(r) => Some(&r.key),
+            Op::Get(key) | Op::Delete(key) | Op::Wait { key, .. } => Some(key),
+            Op::GetMany(keys) => keys.first().map(String::as_str),
+            Op::PutMany(records) => records.first().map(|r| r.key.as_str()),
+            Op::ListPage { pattern, .. } => Some(pattern.as_str()),
+            Op::WakeEngine | Op::Close => None,
+        }
+    }
+
     pub(crate) fn name(&self) -> &'static str {
         match self {
             Op::Create(_) => "create",
