@@ -126,6 +126,32 @@ impl Drop for TestEngine {
 
 const LIMIT: Duration = Duration::from_secs(10);
 
+/// A store on a thread whose first sync waits for the test: returns the store, the task of
+/// a first put that is now held inside that sync, and the sender that lets it go on.
+async fn held_first_write(
+    probe: Arc<Probe>,
+) -> (
+    runtime::ActorHandle,
+    tokio::task::JoinHandle<Result<Record>>,
+    std_mpsc::Sender<()>,
+) {
+    let (started_tx, started_rx) = std_mpsc::channel();
+    let (go_tx, go_rx) = std_mpsc::channel();
+    let mut engine = TestEngine::new(probe);
+    engine.gate = Some((started_tx, go_rx));
+    let store = runtime::spawn_on_thread("gated", RuntimeOptions::default(), move || Ok(engine))
+        .await
+        .unwrap();
+    let first = tokio::spawn({
+        let store = store.clone();
+        async move { store.put(Record::new("first", "1")).await }
+    });
+    tokio::task::spawn_blocking(move || started_rx.recv().unwrap())
+        .await
+        .unwrap();
+    (store, first, go_tx)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_engine_panic_closes_the_store_instead_of_hanging() {
     let probe = Arc::new(Probe::default());
@@ -157,22 +183,8 @@ async fn an_engine_panic_on_a_thread_closes_the_store_too() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queued_writes_share_one_sync_and_replies_wait_for_it() {
     let probe = Arc::new(Probe::default());
-    let (started_tx, started_rx) = std_mpsc::channel();
-    let (go_tx, go_rx) = std_mpsc::channel();
-    let mut engine = TestEngine::new(probe.clone());
-    engine.gate = Some((started_tx, go_rx));
-    let store = runtime::spawn_on_thread("gated", RuntimeOptions::default(), move || Ok(engine))
-        .await
-        .unwrap();
-
     // The first put reaches the engine's sync and is held there.
-    let first = tokio::spawn({
-        let store = store.clone();
-        async move { store.put(Record::new("first", "1")).await }
-    });
-    tokio::task::spawn_blocking(move || started_rx.recv().unwrap())
-        .await
-        .unwrap();
+    let (store, first, go_tx) = held_first_write(probe.clone()).await;
     assert_eq!(probe.syncs.load(Ordering::SeqCst), 0);
 
     // 63 more writers queue up behind it.
@@ -385,21 +397,8 @@ async fn the_engine_is_dropped_before_close_returns() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_sync_fails_the_reads_that_shared_its_batch() {
     let probe = Arc::new(Probe::default());
-    let (started_tx, started_rx) = std_mpsc::channel();
-    let (go_tx, go_rx) = std_mpsc::channel();
-    let mut engine = TestEngine::new(probe.clone());
-    engine.gate = Some((started_tx, go_rx));
-    let store = runtime::spawn_on_thread("failing", RuntimeOptions::default(), move || Ok(engine))
-        .await
-        .unwrap();
     // Hold the first batch in its sync while a write and a read of it queue up behind.
-    let first = tokio::spawn({
-        let store = store.clone();
-        async move { store.put(Record::new("first", "1")).await }
-    });
-    tokio::task::spawn_blocking(move || started_rx.recv().unwrap())
-        .await
-        .unwrap();
+    let (store, first, go_tx) = held_first_write(probe.clone()).await;
     let write = tokio::spawn({
         let store = store.clone();
         async move { store.put(Record::new("k", "v")).await }

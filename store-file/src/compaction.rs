@@ -81,7 +81,7 @@ pub(crate) struct Output {
 pub(crate) fn run(job: &Job) -> Result<Output> {
     let result = build(job);
     if result.is_err() {
-        let _ = std::fs::remove_file(&job.tmp);
+        crate::segment::remove_leftover(&job.tmp);
     }
     result
 }

@@ -24,8 +24,8 @@ use crate::format::{
 use crate::index::{Index, IndexEntry, Loc, RECLAIMED};
 use crate::lock::DirLock;
 use crate::segment::{
-    create_segment, read_exact_at, segment_file_name, sync_dir, write_all_at, Segment,
-    COMPACT_SUFFIX,
+    create_segment, read_exact_at, remove_leftover, segment_file_name, sync_dir, write_all_at,
+    Segment, COMPACT_SUFFIX,
 };
 use crate::stats::{garbage_ratio, StatsCell};
 use crate::{FileOptions, SyncPolicy};
@@ -329,18 +329,21 @@ impl FileEngine {
     /// what it was and the active segment back to `len` bytes.
     fn rollback(&mut self, len: u64, poison: Option<String>) {
         let active = self.active;
-        let segment = self.segments.get_mut(&active).expect("active segment");
-        if let Err(e) = segment.file.set_len(len) {
-            tracing::error!(file = %segment.path.display(), error = %e, "could not cut a failed write off the segment");
-            self.poisoned.get_or_insert_with(|| {
-                format!(
-                    "a failed write could not be cut off {}",
-                    segment.path.display()
-                )
-            });
+        // Without an active segment (an invariant broken elsewhere) there are no bytes to cut,
+        // but the index must still go back.
+        if let Some(segment) = self.segments.get_mut(&active) {
+            if let Err(e) = segment.file.set_len(len) {
+                tracing::error!(file = %segment.path.display(), error = %e, "could not cut a failed write off the segment");
+                self.poisoned.get_or_insert_with(|| {
+                    format!(
+                        "a failed write could not be cut off {}",
+                        segment.path.display()
+                    )
+                });
+            }
+            self.file_bytes -= segment.len - len;
+            segment.len = len;
         }
-        self.file_bytes -= segment.len - len;
-        segment.len = len;
         while let Some((key, old)) = self.undo.pop() {
             let restored = old.as_ref().map_or(0, IndexEntry::live_len);
             let current = match old {
@@ -384,7 +387,12 @@ impl FileEngine {
                 Ok(())
             };
         }
-        let segment = self.segments.get_mut(&self.active).expect("active segment");
+        let Some(segment) = self.segments.get_mut(&self.active) else {
+            let reason = format!("active segment {} is missing", self.active);
+            tracing::error!(reason, "write refused; the batch is rolled back");
+            self.rollback(0, Some(reason.clone()));
+            return Err(Error::Backend(reason));
+        };
         let start = segment.len;
         if let Err(e) = write_all_at(&segment.file, &self.buf, start) {
             let error = Error::io(io_context("appending to", &segment.path), e);
@@ -595,7 +603,7 @@ impl FileEngine {
             Ok(()) => return,
             Err(error) => error,
         };
-        let _ = std::fs::remove_file(&running.tmp);
+        remove_leftover(&running.tmp);
         tracing::error!(%error, "compaction failed; the store is unchanged");
         self.compact_backoff.failed();
         self.shared
@@ -782,7 +790,7 @@ impl FileEngine {
             if let Some(thread) = running.thread.take() {
                 let _ = thread.join();
             }
-            let _ = std::fs::remove_file(&running.tmp);
+            remove_leftover(&running.tmp);
             for waiter in running.waiters.drain(..) {
                 let _ = waiter.send(Err(Error::Closed));
             }

@@ -93,6 +93,17 @@ pub(crate) fn write_all_at(file: &File, buf: &[u8], offset: u64) -> io::Result<(
     }
 }
 
+/// Removes a file left by a failed step. The step's own error is what the caller reports;
+/// a failed removal is logged (the file is also removed at the next open).
+pub(crate) fn remove_leftover(path: &Path) {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => {
+            tracing::warn!(file = %path.display(), error = %e, "could not remove a leftover file");
+        }
+        _ => {}
+    }
+}
+
 /// Makes the directory's entries (created, renamed, removed files) durable.
 pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     #[cfg(unix)]
@@ -126,7 +137,7 @@ pub(crate) fn create_segment(dir: &Path, id: u64, base_version: u64) -> io::Resu
         .and_then(|()| sync_dir(dir));
     if let Err(e) = result {
         drop(file);
-        let _ = std::fs::remove_file(&path);
+        remove_leftover(&path);
         return Err(e);
     }
     Ok(Segment {
