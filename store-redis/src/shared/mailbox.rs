@@ -1,0 +1,280 @@
+//! The mailbox between a network backend's handles and its actor.
+//!
+//! Handles send [`Call`]s through a bounded channel and wait for the answer, at most the
+//! configured request timeout ([`Caller::call`]). The actor takes every queued call at once
+//! ([`Inbox::next_batch`], `recv_many`) and sends the batch to the server in one round trip:
+//! the network version of group commit. Calls whose caller has already given up (timed out
+//! or dropped its future) are left out of the next batch, so they never happen.
+//!
+//! When the actor stops, handles learn why from a shared slot: `close` leaves it empty
+//! (calls then fail with `Closed`); a panic or a vanished runtime fills it through
+//! [`StopGuard`] (calls then fail with `Stopped`, saying which).
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use store_core::{Error, Result};
+use tokio::sync::{mpsc, oneshot};
+
+/// One request to the actor: the operation and where its answer goes.
+pub struct Call<Op, Reply> {
+    /// What the caller asks for.
+    pub op: Op,
+    reply: oneshot::Sender<Result<Reply>>,
+}
+
+impl<Op, Reply> Call<Op, Reply> {
+    /// Whether the caller stopped waiting (timed out or dropped the call).
+    pub fn is_abandoned(&self) -> bool {
+        self.reply.is_closed()
+    }
+
+    /// Sends the answer (nobody may be listening any more; that is fine).
+    pub fn answer(self, result: Result<Reply>) {
+        let _ = self.reply.send(result);
+    }
+
+    /// Splits the call into its operation and its answer slot.
+    pub fn into_parts(self) -> (Op, Answer<Reply>) {
+        (self.op, Answer(self.reply))
+    }
+}
+
+/// Where the answer of a call goes, once its operation has been taken apart.
+pub struct Answer<Reply>(oneshot::Sender<Result<Reply>>);
+
+impl<Reply> Answer<Reply> {
+    /// Sends the answer.
+    pub fn send(self, result: Result<Reply>) {
+        let _ = self.0.send(result);
+    }
+}
+
+/// Creates the two ends of a mailbox holding at most `capacity` queued calls.
+pub fn mailbox<Op, Reply>(
+    capacity: usize,
+    request_timeout: Duration,
+    timed_out: Arc<dyn Fn() -> Error + Send + Sync>,
+) -> (Caller<Op, Reply>, Inbox<Op, Reply>) {
+    let (tx, rx) = mpsc::channel(capacity.max(1));
+    let stopped = Arc::new(OnceLock::new());
+    (
+        Caller {
+            tx,
+            stopped: stopped.clone(),
+            request_timeout,
+            timed_out,
+        },
+        Inbox { rx, stopped },
+    )
+}
+
+/// The handles' end: cheap to clone.
+pub struct Caller<Op, Reply> {
+    tx: mpsc::Sender<Call<Op, Reply>>,
+    stopped: Arc<OnceLock<Error>>,
+    request_timeout: Duration,
+    timed_out: Arc<dyn Fn() -> Error + Send + Sync>,
+}
+
+impl<Op, Reply> Clone for Caller<Op, Reply> {
+    fn clone(&self) -> Self {
+        Self {
+            tx: self.tx.clone(),
+            stopped: self.stopped.clone(),
+            request_timeout: self.request_timeout,
+            timed_out: self.timed_out.clone(),
+        }
+    }
+}
+
+impl<Op: Send, Reply: Send> Caller<Op, Reply> {
+    /// Sends `op` and waits for its answer, at most the request timeout (queueing included);
+    /// then the call fails with the mailbox's timeout error and, if the actor has not taken
+    /// it yet, never happens.
+    pub async fn call(&self, op: Op) -> Result<Reply> {
+        let outcome = tokio::time::timeout(self.request_timeout, self.call_unbounded(op)).await;
+        outcome.unwrap_or_else(|_| Err((self.timed_out)()))
+    }
+
+    /// [`call`](Caller::call) without the timeout, for `close`, which must wait for the
+    /// batches in flight however long the server takes to answer them.
+    pub async fn call_unbounded(&self, op: Op) -> Result<Reply> {
+        let (reply, answer) = oneshot::channel();
+        if self.tx.send(Call { op, reply }).await.is_err() {
+            return Err(self.stop_error());
+        }
+        match answer.await {
+            Ok(result) => result,
+            // The actor answers every call it takes; an unanswered one means it is gone.
+            Err(_) => {
+                self.tx.closed().await;
+                Err(self.stop_error())
+            }
+        }
+    }
+
+    /// `Ok` while the actor runs; otherwise why it stopped.
+    pub fn check_open(&self) -> Result<()> {
+        if self.tx.is_closed() {
+            Err(self.stop_error())
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Calls queued and not yet taken by the actor.
+    pub fn queued(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+
+    fn stop_error(&self) -> Error {
+        self.stopped.get().cloned().unwrap_or(Error::Closed)
+    }
+}
+
+/// The actor's end.
+pub struct Inbox<Op, Reply> {
+    rx: mpsc::Receiver<Call<Op, Reply>>,
+    stopped: Arc<OnceLock<Error>>,
+}
+
+impl<Op, Reply> Inbox<Op, Reply> {
+    /// Waits for at least one call and returns every queued call, up to `max`, without the
+    /// abandoned ones (which may leave the batch empty). `None` once every handle is gone.
+    pub async fn next_batch(&mut self, max: usize) -> Option<Vec<Call<Op, Reply>>> {
+        let mut batch = Vec::with_capacity(max.min(64));
+        if self.rx.recv_many(&mut batch, max.max(1)).await == 0 {
+            return None;
+        }
+        batch.retain(|call| !call.is_abandoned());
+        Some(batch)
+    }
+
+    /// Refuses new calls and answers every queued one with `Closed`. Waits for senders that
+    /// had reserved a slot before the close, so that no call is left unanswered.
+    pub async fn close(&mut self) {
+        self.rx.close();
+        while let Some(call) = self.rx.recv().await {
+            call.answer(Err(Error::Closed));
+        }
+    }
+
+    /// A guard that records why the actor stopped if it stops without [`StopGuard::disarm`]
+    /// (a panic, or its runtime shutting down), and runs `on_stop` in any case.
+    pub fn stop_guard(&self, what: &str, on_stop: impl FnOnce() + Send + 'static) -> StopGuard {
+        StopGuard {
+            stopped: self.stopped.clone(),
+            what: what.to_owned(),
+            on_stop: Some(Box::new(on_stop)),
+            armed: true,
+        }
+    }
+}
+
+/// See [`Inbox::stop_guard`].
+pub struct StopGuard {
+    stopped: Arc<OnceLock<Error>>,
+    what: String,
+    on_stop: Option<Box<dyn FnOnce() + Send>>,
+    armed: bool,
+}
+
+impl StopGuard {
+    /// The actor is stopping on purpose (`close`, or every handle dropped).
+    pub fn disarm(&mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for StopGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            let why = if std::thread::panicking() {
+                format!("the {} actor panicked; open the store again", self.what)
+            } else {
+                format!(
+                    "the tokio runtime that ran the {} actor shut down; open the store again \
+                     inside a running runtime",
+                    self.what
+                )
+            };
+            tracing::error!(actor = %self.what, "{why}");
+            let _ = self.stopped.set(Error::Stopped(why));
+        }
+        if let Some(on_stop) = self.on_stop.take() {
+            on_stop();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair(timeout: Duration) -> (Caller<u32, u32>, Inbox<u32, u32>) {
+        mailbox(
+            8,
+            timeout,
+            Arc::new(|| Error::Unavailable("test: timed out".into())),
+        )
+    }
+
+    #[tokio::test]
+    async fn batches_carry_every_queued_call_and_skip_abandoned_ones() {
+        let (caller, mut inbox) = pair(Duration::from_secs(5));
+        // A caller that gives up before the actor looks: its call is queued, then abandoned.
+        let gone = tokio::time::timeout(Duration::from_millis(1), caller.call(2)).await;
+        assert!(gone.is_err());
+        assert_eq!(caller.queued(), 1);
+        let first = tokio::spawn({
+            let caller = caller.clone();
+            async move { caller.call(1).await }
+        });
+        while caller.queued() < 2 {
+            tokio::task::yield_now().await;
+        }
+        let batch = inbox.next_batch(16).await.unwrap();
+        assert_eq!(batch.iter().map(|c| c.op).collect::<Vec<_>>(), [1]);
+        for call in batch {
+            let op = call.op;
+            call.answer(Ok(op * 10));
+        }
+        assert_eq!(first.await.unwrap().unwrap(), 10);
+    }
+
+    #[tokio::test]
+    async fn a_call_is_bounded_by_the_timeout() {
+        let (caller, _inbox) = pair(Duration::from_millis(20));
+        let error = caller.call(1).await.unwrap_err();
+        assert!(matches!(error, Error::Unavailable(_)), "{error:?}");
+    }
+
+    #[tokio::test]
+    async fn close_answers_queued_calls_and_later_ones() {
+        let (caller, mut inbox) = pair(Duration::from_secs(5));
+        let queued = tokio::spawn({
+            let caller = caller.clone();
+            async move { caller.call(1).await }
+        });
+        tokio::task::yield_now().await;
+        inbox.close().await;
+        assert!(matches!(queued.await.unwrap(), Err(Error::Closed)));
+        assert!(matches!(caller.call(2).await, Err(Error::Closed)));
+        assert!(matches!(caller.check_open(), Err(Error::Closed)));
+    }
+
+    #[tokio::test]
+    async fn a_stop_without_close_is_reported_as_stopped() {
+        let (caller, inbox) = pair(Duration::from_secs(5));
+        let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let guard = inbox.stop_guard("test", {
+            let ran = ran.clone();
+            move || ran.store(true, std::sync::atomic::Ordering::SeqCst)
+        });
+        drop(guard);
+        drop(inbox);
+        assert!(ran.load(std::sync::atomic::Ordering::SeqCst));
+        assert!(matches!(caller.call(1).await, Err(Error::Stopped(_))));
+    }
+}
