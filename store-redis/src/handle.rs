@@ -57,6 +57,8 @@ struct Inner {
     prefix: String,
     page_size: usize,
     counters: Arc<Counters>,
+    reconnect_min: std::time::Duration,
+    reconnect_max: std::time::Duration,
 }
 
 impl std::fmt::Debug for RedisStorage {
@@ -157,6 +159,8 @@ impl RedisStorage {
                 prefix: options.prefix,
                 page_size: options.page_size.max(1),
                 counters,
+                reconnect_min: options.reconnect_min,
+                reconnect_max: options.reconnect_max,
             }),
         })
     }
@@ -197,6 +201,20 @@ impl RedisStorage {
                 .flatten()
                 .map(|record| (record.version, record.expires_at))),
             other => Err(unexpected("wait_for_version_change", other)),
+        }
+    }
+
+    /// [`current`](Self::current), retried with backoff while the server is unreachable.
+    async fn current_retrying(&self, key: &str) -> Result<watch::Current> {
+        let mut backoff = Backoff::new(self.inner.reconnect_min, self.inner.reconnect_max);
+        loop {
+            match self.current(key).await {
+                Err(error) if error.is_retryable() => {
+                    tracing::debug!(%error, "a waiter's re-check failed; retrying");
+                    tokio::time::sleep(backoff.next_delay()).await;
+                }
+                other => return other,
+            }
         }
     }
 
@@ -362,8 +380,23 @@ impl Storage for RedisStorage {
 
     async fn wait_for_version_change(&self, key: &str, version: &str) -> Result<()> {
         validate_key(key)?;
-        watch::wait_for_version_change(&self.inner.watchers, key, version, || self.current(key))
-            .await
+        // The first read decides at once, and fails with `Unavailable` like any call when
+        // the server cannot be reached. Later reads (after a message, a reconnect or the
+        // record's expiry) are retried until the server answers: the key may have changed
+        // while we could not tell, and giving up would turn an outage into a wrong answer
+        // or a waiter that nothing wakes again.
+        let mut first = true;
+        let read = || {
+            let retry = !std::mem::replace(&mut first, false);
+            async move {
+                if retry {
+                    self.current_retrying(key).await
+                } else {
+                    self.current(key).await
+                }
+            }
+        };
+        watch::wait_for_version_change(&self.inner.watchers, key, version, read).await
     }
 
     async fn list_keys(&self, pattern: &str) -> Result<KeyStream> {

@@ -1,0 +1,401 @@
+//! Faults: a server killed and restarted (a private `redis-server` on a random port, keeping
+//! nothing on disk), and every connection cut at once (store_core's `FaultProxy` between the
+//! store and the shared test server). In each, calls are bounded by the configured timeouts
+//! and fail with `Unavailable` naming the address, the store reconnects by itself, waiters
+//! are re-checked, versions are never reused, and nothing the server kept is lost.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use store_core::fault_proxy::FaultProxy;
+use store_core::{Error, Record, Storage};
+use store_redis::testing::{self, PrefixGuard, PrivateRedis};
+use store_redis::{RedisOptions, RedisStorage};
+
+/// Short timeouts, so that the tests are quick; the bounds asserted below derive from them.
+fn options(url: String, prefix: &str) -> RedisOptions {
+    RedisOptions {
+        url,
+        prefix: prefix.to_owned(),
+        connect_timeout: Duration::from_millis(500),
+        request_timeout: Duration::from_millis(800),
+        reconnect_min: Duration::from_millis(10),
+        reconnect_max: Duration::from_millis(200),
+        reaper_interval: Some(Duration::from_millis(100)),
+        ..Default::default()
+    }
+}
+
+/// The most a failing call may take: its request timeout, plus scheduling slack.
+const BOUND: Duration = Duration::from_millis(800 + 700);
+
+/// Runs `call`, checks that it ended within [`BOUND`], and returns its outcome.
+async fn bounded<T>(what: &str, call: impl std::future::Future<Output = T>) -> T {
+    let started = Instant::now();
+    let outcome = tokio::time::timeout(Duration::from_secs(30), call)
+        .await
+        .unwrap_or_else(|_| panic!("{what}: hangs"));
+    let took = started.elapsed();
+    assert!(took <= BOUND, "{what}: took {took:?}, more than {BOUND:?}");
+    outcome
+}
+
+#[track_caller]
+fn assert_unavailable<T: std::fmt::Debug>(
+    what: &str,
+    result: store_core::Result<T>,
+    address: &str,
+) {
+    match result {
+        Err(Error::Unavailable(message)) => {
+            assert!(
+                message.contains(address),
+                "{what}: {message:?} does not name {address}"
+            )
+        }
+        other => panic!("{what}: expected Unavailable, got {other:?}"),
+    }
+}
+
+/// Retries `call` until it succeeds, for at most 15 s (the store reconnects by itself; the
+/// test only waits for it).
+async fn eventually<T, F, Fut>(what: &str, mut call: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = store_core::Result<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        match call().await {
+            Ok(value) => return value,
+            Err(error) if error.is_retryable() && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(error) => panic!("{what}: still failing: {error}"),
+        }
+    }
+}
+
+/// Waits until `store` has `n` watched keys, and then for one more round trip: on a
+/// current-thread runtime, a waiter that registered has then sent its first read, and that
+/// read has been answered, so it waits for a change from then on.
+async fn until_watching(store: &RedisStorage, n: u64) {
+    loop {
+        let stats = store.stats().await.unwrap();
+        if stats.get("redis", "watched_keys") == Some(&store_core::Figure::Count(n)) {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    let _ = store.get("round-trip").await;
+}
+
+// A current-thread runtime, so that `until_watching` can tell that the waiter's first read
+// was answered before the server goes away.
+#[tokio::test]
+async fn a_restarted_server_is_unavailable_meanwhile_then_serves_again_without_reusing_versions() {
+    let mut redis = PrivateRedis::start();
+    let address = format!("127.0.0.1:{}", redis.port());
+    let store = RedisStorage::connect_with(options(redis.url(), "restart"))
+        .await
+        .unwrap();
+    let mut before = HashSet::new();
+    for i in 0..20 {
+        let key = format!("k{}", i % 5);
+        before.insert(store.put(Record::new(key, "v")).await.unwrap().version);
+    }
+    let held = store.get("k1").await.unwrap();
+    let waiter = tokio::spawn({
+        let store = store.clone();
+        async move { store.wait_for_version_change("k1", &held.version).await }
+    });
+    until_watching(&store, 1).await;
+
+    redis.kill();
+    assert_unavailable("get", bounded("get", store.get("k0")).await, &address);
+    assert_unavailable(
+        "put",
+        bounded("put", store.put(Record::new("k0", "x"))).await,
+        &address,
+    );
+    assert_unavailable(
+        "list",
+        bounded("list", store.list_keys("*")).await.map(|_| ()),
+        &address,
+    );
+    assert_unavailable(
+        "create",
+        bounded("create", store.create(Record::new("n", "x"))).await,
+        &address,
+    );
+    let late_wait = bounded(
+        "a wait that starts now",
+        store.wait_for_version_change("k2", "x"),
+    )
+    .await;
+    assert_unavailable("wait", late_wait, &address);
+
+    redis.restart();
+    // The store reconnects by itself; the server lost every key.
+    eventually("get after the restart", || async {
+        match store.get("k0").await {
+            Err(Error::NotFound) => Ok(()),
+            Ok(record) => panic!("a key survived a restart without persistence: {record:?}"),
+            Err(error) => Err(error),
+        }
+    })
+    .await;
+    // The waiter was re-checked after the reconnect: its key is gone.
+    let woke = tokio::time::timeout(Duration::from_secs(15), waiter)
+        .await
+        .expect("the waiter is re-checked after the reconnect")
+        .unwrap();
+    assert!(matches!(woke, Err(Error::NotFound)), "{woke:?}");
+    // Versions start a new epoch: none repeats one from before the restart.
+    for i in 0..20 {
+        let version = store
+            .put(Record::new(format!("k{}", i % 5), "v"))
+            .await
+            .unwrap()
+            .version;
+        assert!(
+            !before.contains(&version),
+            "version {version} reused after the restart"
+        );
+    }
+    let created = store.create(Record::new("n", "x")).await.unwrap();
+    assert!(!before.contains(&created));
+    // And the store works fully: waits are woken again.
+    let current = store.get("k3").await.unwrap();
+    let waiter = tokio::spawn({
+        let store = store.clone();
+        async move { store.wait_for_version_change("k3", &current.version).await }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    store.put(Record::new("k3", "new")).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), waiter)
+        .await
+        .expect("woken")
+        .unwrap()
+        .unwrap();
+    store.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn versions_are_never_reused_across_many_restarts() {
+    let mut redis = PrivateRedis::start();
+    let mut seen = HashSet::new();
+    for round in 0..5 {
+        let store = RedisStorage::connect_with(options(redis.url(), "epochs"))
+            .await
+            .unwrap();
+        for _ in 0..10 {
+            let version = store.put(Record::new("k", "v")).await.unwrap().version;
+            assert!(
+                seen.insert(version.clone()),
+                "round {round}: {version} reused"
+            );
+        }
+        let version = store
+            .create(Record::new(format!("c{round}"), "v"))
+            .await
+            .unwrap();
+        assert!(
+            seen.insert(version.clone()),
+            "round {round}: {version} reused"
+        );
+        store.close().await.unwrap();
+        redis.restart();
+    }
+}
+
+/// A listener that accepts connections and never answers: a server that hangs.
+async fn black_hole() -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    (addr, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_never_answers_is_unavailable_within_the_connect_timeout() {
+    let (addr, task) = black_hole().await;
+    let started = Instant::now();
+    let error = RedisStorage::connect_with(options(format!("redis://{addr}/0"), "hang"))
+        .await
+        .unwrap_err();
+    let took = started.elapsed();
+    assert!(took < Duration::from_millis(500 + 700), "took {took:?}");
+    assert_unavailable::<()>("connect", Err(error), &addr.to_string());
+    task.abort();
+}
+
+/// A store on the shared test server through a fault proxy, a direct handle on the same
+/// prefix (another process, as far as the proxied store can tell), and the prefix's guard.
+async fn proxied(label: &str) -> (FaultProxy, RedisStorage, RedisStorage, PrefixGuard) {
+    let url = testing::server_url();
+    testing::require_server(&url);
+    let info = redis::Client::open(url.as_str()).unwrap();
+    let target: SocketAddr = match info.get_connection_info().addr() {
+        redis::ConnectionAddr::Tcp(host, port) => {
+            let host = if host == "localhost" {
+                "127.0.0.1"
+            } else {
+                host
+            };
+            format!("{host}:{port}").parse().unwrap()
+        }
+        other => panic!("the fault tests need a TCP server, not {other}"),
+    };
+    let db = info.get_connection_info().redis_settings().db();
+    let proxy = FaultProxy::start(target).await.unwrap();
+    let prefix = testing::fresh_name(label);
+    let guard = PrefixGuard::new(&url, &prefix);
+    let store =
+        RedisStorage::connect_with(options(format!("redis://{}/{db}", proxy.addr()), &prefix))
+            .await
+            .unwrap();
+    let direct = RedisStorage::connect_with(options(url, &prefix))
+        .await
+        .unwrap();
+    (proxy, store, direct, guard)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cut_connections_fail_calls_quickly_and_lose_nothing_the_server_kept() {
+    let (proxy, store, direct, _guard) = proxied("cut").await;
+    let address = proxy.addr().to_string();
+    let mut versions = Vec::new();
+    for i in 0..100 {
+        versions.push(
+            store
+                .put(Record::new(format!("k{i:03}"), i.to_string()))
+                .await
+                .unwrap()
+                .version,
+        );
+    }
+    proxy.refuse(true);
+    proxy.cut();
+    for i in 0..3 {
+        let outcome = bounded("get while cut", store.get(&format!("k{i:03}"))).await;
+        assert_unavailable("get while cut", outcome, &address);
+    }
+    let outcome = bounded("put while cut", store.put(Record::new("k000", "lost?"))).await;
+    assert_unavailable("put while cut", outcome, &address);
+    proxy.refuse(false);
+    let records = eventually("get_many after the cut", || async {
+        let keys: Vec<String> = (0..100).map(|i| format!("k{i:03}")).collect();
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        store.get_many(&keys).await
+    })
+    .await;
+    for (i, record) in records.into_iter().enumerate() {
+        let record = record.unwrap_or_else(|| panic!("k{i:03} was lost"));
+        if i == 0 {
+            // The put during the cut failed with Unavailable: it may have reached the server
+            // or not, and both stores agree on which.
+            assert_eq!(direct.get("k000").await.unwrap(), record);
+        } else {
+            assert_eq!(record.version, versions[i], "k{i:03} changed");
+        }
+    }
+    store.close().await.unwrap();
+    direct.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn waiters_are_rechecked_after_the_subscription_comes_back() {
+    let (proxy, store, direct, _guard) = proxied("rewait").await;
+    let changed = store.put(Record::new("changed", "1")).await.unwrap();
+    let deleted = store.put(Record::new("deleted", "1")).await.unwrap();
+    let untouched = store.put(Record::new("untouched", "1")).await.unwrap();
+    let wait = |key: &'static str, version: String| {
+        let store = store.clone();
+        tokio::spawn(async move { store.wait_for_version_change(key, &version).await })
+    };
+    let on_changed = wait("changed", changed.version);
+    let on_deleted = wait("deleted", deleted.version);
+    let on_untouched = wait("untouched", untouched.version.clone());
+    until_watching(&store, 3).await;
+
+    // Every connection of the proxied store goes, and stays gone while another process
+    // changes the keys: their change messages can never reach it.
+    proxy.refuse(true);
+    proxy.cut();
+    direct.put(Record::new("changed", "2")).await.unwrap();
+    direct.delete("deleted").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!on_untouched.is_finished(), "a waiter ended during the cut");
+    proxy.refuse(false);
+
+    let within = Duration::from_secs(10);
+    let woke = tokio::time::timeout(within, on_changed)
+        .await
+        .expect("re-checked")
+        .unwrap();
+    assert!(woke.is_ok(), "{woke:?}");
+    let woke = tokio::time::timeout(within, on_deleted)
+        .await
+        .expect("re-checked")
+        .unwrap();
+    assert!(matches!(woke, Err(Error::NotFound)), "{woke:?}");
+    // The untouched key's waiter re-checked too, and went on waiting; a later change wakes it.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!on_untouched.is_finished(), "woken without a change");
+    direct.put(Record::new("untouched", "2")).await.unwrap();
+    let woke = tokio::time::timeout(within, on_untouched)
+        .await
+        .expect("woken")
+        .unwrap();
+    assert!(woke.is_ok(), "{woke:?}");
+    store.close().await.unwrap();
+    direct.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_put_many_cut_midway_is_all_or_nothing() {
+    let (proxy, store, direct, _guard) = proxied("atomic-cut").await;
+    let proxy = Arc::new(proxy);
+    let value = vec![b'x'; 8 * 1024];
+    for round in 0..10u64 {
+        let records: Vec<Record> = (0..256)
+            .map(|i| {
+                let mut value = value.clone();
+                value[..8].copy_from_slice(&round.to_be_bytes());
+                Record::new(format!("r{round}/{i:03}"), value)
+            })
+            .collect();
+        let cutter = tokio::spawn({
+            let proxy = proxy.clone();
+            async move {
+                tokio::time::sleep(Duration::from_micros(200 * round)).await;
+                proxy.cut();
+            }
+        });
+        let outcome = bounded("put_many across a cut", store.put_many(records)).await;
+        cutter.await.unwrap();
+        let keys: Vec<String> = (0..256).map(|i| format!("r{round}/{i:03}")).collect();
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let found = direct.get_many(&keys).await.unwrap();
+        let present = found.iter().filter(|r| r.is_some()).count();
+        assert!(
+            present == 0 || present == 256,
+            "round {round}: {present} of 256 records stored (outcome {outcome:?})"
+        );
+        if outcome.is_ok() {
+            assert_eq!(present, 256, "round {round}: acknowledged but not stored");
+        } else {
+            assert_unavailable("put_many", outcome, &proxy.addr().to_string());
+        }
+    }
+    store.close().await.unwrap();
+    direct.close().await.unwrap();
+}
