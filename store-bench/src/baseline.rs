@@ -16,6 +16,8 @@
 //!   misses and mixed load with the file backend alone.
 //! - [`FsyncLog`](crate::durable::FsyncLog) and [`RedbTable`](crate::durable::RedbTable):
 //!   durable puts (see `durable.rs`).
+//! - [`PlainRedis`](crate::plain_redis::PlainRedis) (`redis-plain`): GET/SET through the
+//!   `redis` crate on the redis target's server (see `plain_redis.rs`).
 //!
 //! The baselines are written to be fast, not to flatter the target: the lock is held only
 //! for the lookup or update, a get clones the `Bytes` (a reference count), an overwrite
@@ -48,6 +50,8 @@ pub enum BaselineKind {
     Redb,
     /// `moka::future::Cache<String, Bytes>` used directly.
     Moka,
+    /// Plain GET/SET through the `redis` crate on the redis target's server.
+    PlainRedis,
 }
 
 impl BaselineKind {
@@ -61,6 +65,7 @@ impl BaselineKind {
             BaselineKind::FsyncLog => "fdatasync-log",
             BaselineKind::Redb => "redb",
             BaselineKind::Moka => "moka",
+            BaselineKind::PlainRedis => "redis-plain",
         }
     }
 }

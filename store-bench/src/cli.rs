@@ -17,7 +17,8 @@ use crate::targets::TargetKind;
 #[command(name = "store-bench", version)]
 pub struct Cli {
     /// Workloads to run, comma-separated. Default: every workload of each target (memory:
-    /// get,put,mixed,cas,wait,list; file: put,get,reopen,space; cache: get,miss,mixed).
+    /// get,put,mixed,cas,wait,list; file: put,get,reopen,space; cache: get,miss,mixed;
+    /// redis: get,put,cas,list).
     /// With several targets, each runs the listed workloads it supports.
     #[arg(long, value_delimiter = ',')]
     pub workloads: Option<Vec<Workload>>,
@@ -54,7 +55,7 @@ pub struct Cli {
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
 
-    /// The systems under test, comma-separated, or `all` (memory,file,cache), run one
+    /// The systems under test, comma-separated, or `all` (memory,file,cache,redis), run one
     /// after the other.
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = [TargetArg::Memory])]
     pub target: Vec<TargetArg>,
@@ -75,6 +76,11 @@ pub struct Cli {
     #[arg(long)]
     pub space_keys: Option<usize>,
 
+    /// The Redis server of the redis target and its plain-GET/SET baseline. The run uses a
+    /// fresh random prefix and removes every key it wrote at the end.
+    #[arg(long, default_value = "redis://127.0.0.1:6379/0")]
+    pub redis_url: String,
+
     /// A smoke run that finishes in a few seconds per target (short runs, small stores).
     #[arg(long)]
     pub quick: bool,
@@ -89,7 +95,9 @@ pub enum TargetArg {
     File,
     /// The cache layer over the file backend (`CachedStorage<FileStorage>`).
     Cache,
-    /// memory, file and cache, in that order.
+    /// The Redis backend (`store_redis::RedisStorage`) on the server of `--redis-url`.
+    Redis,
+    /// memory, file, cache and redis, in that order.
     All,
 }
 
@@ -99,6 +107,7 @@ impl TargetArg {
             TargetArg::Memory => vec![TargetKind::Memory],
             TargetArg::File => vec![TargetKind::File],
             TargetArg::Cache => vec![TargetKind::Cache],
+            TargetArg::Redis => vec![TargetKind::Redis],
             TargetArg::All => TargetKind::ALL.to_vec(),
         }
     }
@@ -185,6 +194,8 @@ pub struct Settings {
     pub reopen_records: usize,
     /// Keys of the `space` workload.
     pub space_keys: usize,
+    /// The Redis server of the redis target.
+    pub redis_url: String,
     /// Whether this is a `--quick` smoke run.
     pub quick: bool,
 }
@@ -295,6 +306,7 @@ impl Settings {
             dir: cli.dir.unwrap_or_else(std::env::temp_dir),
             reopen_records,
             space_keys,
+            redis_url: cli.redis_url,
             quick: cli.quick,
         })
     }

@@ -5,7 +5,8 @@
 //! cargo run --release -p store-bench                       # memory target, about 1.5 minutes
 //! cargo run --release -p store-bench -- --target file      # about 1 minute
 //! cargo run --release -p store-bench -- --target cache     # about 1 minute
-//! cargo run --release -p store-bench -- --target all       # all three, one after the other
+//! cargo run --release -p store-bench -- --target redis     # about 2 minutes; needs a Redis server
+//! cargo run --release -p store-bench -- --target all       # all four, one after the other
 //! cargo run --release -p store-bench -- --target all --quick   # smoke run, a few seconds
 //! cargo run --release -p store-bench -- --workloads get,put --tasks 64 --duration 5s
 //! cargo run --release -p store-bench -- --format json | jq 'select(.type == "goal")'
@@ -61,6 +62,25 @@
 //! | `miss`   | a cache miss: `max_capacity: 0`, so a miss looks up moka, reads the file store, inserts the record, and moka rejects it at its next maintenance pass; a key read again is practically never found (the note shows the hit ratio measured during the run, about 0%). This is what a miss costs in a full cache: lookup, inner read, fill, eviction | `FileStorage` `get` alone |
 //! | `mixed`  | 90% hit `get`, 10% durable `put` (write-through) | `FileStorage` alone, same mix |
 //!
+//! ## `--target redis` (issue 11)
+//!
+//! `store_redis::RedisStorage` with default options on the server of `--redis-url` (default
+//! `redis://127.0.0.1:6379/0`), under a fresh random prefix whose keys are removed at the
+//! end. The baseline, `redis-plain`, is what a user writes with the `redis` crate alone on
+//! the same server: one `ConnectionManager` shared by every task (see `plain_redis.rs`).
+//!
+//! | workload | an operation is | baseline |
+//! |----------|-----------------|----------|
+//! | `get`    | `get` of a random key among `--keys` | `GET` |
+//! | `put`    | `put` of a random existing key | `SET` |
+//! | `cas`    | one successful increment of a hot counter: get + `cas_by_version`, retried on conflict | `GET` + a Lua compare-and-set on the value |
+//! | `list`   | `list_keys("bench/list/target/*")` fully consumed, 100 matches, in stores of each `--list-keys` size | `ZRANGEBYLEX` over a sorted set of the keys |
+//!
+//! The target does what the baseline does not: versions, expiry on the server's clock,
+//! change notifications for waiters, atomic batches; the ratio is the price of those. For
+//! the server's own ceiling, compare with `redis-benchmark -t get,set -c 64 -n 1000000 -q`
+//! on the same machine.
+//!
 //! Tasks yield to each other through tokio's cooperative budget (`consume_budget`) after
 //! every operation, so N tasks interleave even against a baseline that never awaits.
 //! The `cas` run checks that the counter grew by exactly the number of increments, every
@@ -81,6 +101,8 @@
 //!   `compact()` ≤ 1.5×.
 //! - `cache`: at 64 tasks, hit get ≥ 1.5× memory get and ≥ 0.5× moka used directly; miss
 //!   get ≥ 0.8× the file store's get. The mixed load has no goal; it is reported.
+//! - `redis`: at 64 tasks, get ≥ 0.8× plain `GET` and put ≥ 0.5× plain `SET`. CAS and
+//!   list have no goal; they are reported.
 //!
 //! # Reproducing the issues' figures
 //!
@@ -91,6 +113,8 @@
 //! cargo run --release -p store-bench -- --target file --dir /mnt/nvme/tmp   # another disk
 //! # issue 4 (cache): hit get vs memory and moka, miss vs file, mixed vs file; about a minute
 //! cargo run --release -p store-bench -- --target cache
+//! # issue 11 (redis): get, put, cas, list vs plain GET/SET on the same server; about 2 minutes
+//! cargo run --release -p store-bench -- --target redis --redis-url redis://127.0.0.1:6379/0
 //! # one figure alone, for example the reopen time of 5M records
 //! cargo run --release -p store-bench -- --target file --workloads reopen --reopen-records 5000000
 //! ```
@@ -98,6 +122,7 @@
 //! # Structure
 //!
 //! `cli` (arguments and settings), `targets` (stacks under test, their baselines and goals),
+//! `plain_redis` (the redis target's baseline),
 //! `subject` (the operations workloads call, for targets), `baseline` (the same for
 //! in-memory baselines and moka), `durable` (the `fdatasync-log` and `redb` baselines),
 //! `workload` (population and per-task loops), `harness` (tasks, clocks, histograms),
@@ -109,6 +134,7 @@ mod cli;
 mod durable;
 mod figures;
 mod harness;
+mod plain_redis;
 mod report;
 mod runner;
 mod scratch;

@@ -17,6 +17,7 @@ use crate::cli::{Settings, Workload};
 use crate::durable::{FsyncLog, RedbTable};
 use crate::figures;
 use crate::harness::Measurement;
+use crate::plain_redis::PlainRedis;
 use crate::report::{Reporter, Row};
 use crate::scratch::Scratch;
 use crate::subject::{StorageSubject, Subject};
@@ -145,6 +146,10 @@ impl Run<'_> {
             BaselineKind::Moka => {
                 let capacity = 2 * self.store_keys as u64;
                 self.ready(MokaMap::new(capacity)).await
+            }
+            BaselineKind::PlainRedis => {
+                self.ready(PlainRedis::connect(&self.settings.redis_url).await?)
+                    .await
             }
         }
     }

@@ -12,6 +12,8 @@ use std::sync::Arc;
 use store_cache::{CacheOptions, CachedStorage};
 use store_core::Storage;
 use store_file::{FileOptions, FileStorage, SyncPolicy};
+use store_redis::testing::PrefixGuard;
+use store_redis::RedisStorage;
 
 use crate::baseline::BaselineKind;
 use crate::cli::{Settings, Workload};
@@ -30,11 +32,19 @@ pub enum TargetKind {
     File,
     /// `store_cache::CachedStorage` over a `FileStorage` like the `file` target's.
     Cache,
+    /// `store_redis::RedisStorage` with default options on the `--redis-url` server, under
+    /// a fresh prefix removed at the end.
+    Redis,
 }
 
 impl TargetKind {
     /// Every target, in the order `--target all` runs them.
-    pub const ALL: [TargetKind; 3] = [TargetKind::Memory, TargetKind::File, TargetKind::Cache];
+    pub const ALL: [TargetKind; 4] = [
+        TargetKind::Memory,
+        TargetKind::File,
+        TargetKind::Cache,
+        TargetKind::Redis,
+    ];
 
     /// The name used on the command line and in reports.
     pub fn name(self) -> &'static str {
@@ -42,6 +52,7 @@ impl TargetKind {
             TargetKind::Memory => "memory",
             TargetKind::File => "file",
             TargetKind::Cache => "cache",
+            TargetKind::Redis => "redis",
         }
     }
 
@@ -63,6 +74,7 @@ impl TargetKind {
                 Workload::Space,
             ],
             TargetKind::Cache => vec![Workload::Get, Workload::Miss, Workload::Mixed],
+            TargetKind::Redis => vec![Workload::Get, Workload::Put, Workload::Cas, Workload::List],
         }
     }
 
@@ -92,7 +104,30 @@ impl TargetKind {
                 warm_up: false,
                 probe: Probe::None,
                 _dir: None,
+                _prefix: None,
             }),
+            TargetKind::Redis => {
+                let prefix = store_redis::testing::fresh_name(&format!("bench-{workload}"));
+                // Removes the prefix's keys when the stack is dropped, after it is closed.
+                let guard = PrefixGuard::new(&settings.redis_url, &prefix);
+                let store = RedisStorage::connect(&settings.redis_url, &prefix)
+                    .await
+                    .map_err(|e| {
+                        format!(
+                            "the redis target needs a Redis server at {} ({e}); start one with \
+                             redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save \"\" \
+                             --appendonly no, or pass --redis-url",
+                            settings.redis_url
+                        )
+                    })?;
+                Ok(Stack {
+                    storage: Arc::new(store),
+                    warm_up: false,
+                    probe: Probe::None,
+                    _dir: None,
+                    _prefix: Some(guard),
+                })
+            }
             TargetKind::File => {
                 let dir = scratch.fresh(&format!("file-{workload}"))?;
                 let file = open_durable(&dir).await?;
@@ -101,6 +136,7 @@ impl TargetKind {
                     warm_up: false,
                     probe: Probe::File(file),
                     _dir: Some(dir),
+                    _prefix: None,
                 })
             }
             TargetKind::Cache => {
@@ -120,6 +156,7 @@ impl TargetKind {
                     warm_up: workload != Workload::Miss,
                     probe: Probe::Cache(cache),
                     _dir: Some(dir),
+                    _prefix: None,
                 })
             }
         }
@@ -135,6 +172,7 @@ impl TargetKind {
             (TargetKind::File, _) => vec![BaselineKind::Memory],
             (TargetKind::Cache, Workload::Get) => vec![BaselineKind::Memory, BaselineKind::Moka],
             (TargetKind::Cache, _) => vec![BaselineKind::File],
+            (TargetKind::Redis, _) => vec![BaselineKind::PlainRedis],
         }
     }
 
@@ -169,6 +207,11 @@ impl TargetKind {
                 Goal::ratio_vs(Workload::Get, 64, BaselineKind::Moka, 64, 0.5),
                 Goal::ratio(Workload::Miss, 64, 0.8),
             ],
+            // Issue 11.
+            TargetKind::Redis => vec![
+                Goal::ratio(Workload::Get, 64, 0.8),
+                Goal::ratio(Workload::Put, 64, 0.5),
+            ],
         }
     }
 }
@@ -198,6 +241,8 @@ pub struct Stack {
     pub probe: Probe,
     /// The stack's directory, removed when the stack is dropped (after it is closed).
     _dir: Option<StoreDir>,
+    /// The Redis prefix of the stack, whose keys are removed when the stack is dropped.
+    _prefix: Option<PrefixGuard>,
 }
 
 /// Counters of the stack under test, read before and after each run.

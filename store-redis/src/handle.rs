@@ -22,6 +22,9 @@ use crate::shared::mailbox;
 use crate::stats::Counters;
 use crate::subscription::Subscription;
 
+/// Most keys a listing page may scan (the script reads their expiries in one call).
+const MAX_PAGE_SIZE: usize = 4096;
+
 /// The largest value a record may hold: Redis's own limit for one string (512 MiB).
 pub const MAX_VALUE_LEN: usize = 512 * 1024 * 1024;
 
@@ -157,7 +160,7 @@ impl RedisStorage {
                 watchers,
                 address: server.address.clone(),
                 prefix: options.prefix,
-                page_size: options.page_size.max(1),
+                page_size: options.page_size.clamp(1, MAX_PAGE_SIZE),
                 counters,
                 reconnect_min: options.reconnect_min,
                 reconnect_max: options.reconnect_max,

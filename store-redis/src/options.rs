@@ -55,7 +55,7 @@ pub struct RedisOptions {
     pub max_batch: usize,
     /// Calls that may wait in the mailbox; callers wait for room beyond that. Default 1024.
     pub mailbox: usize,
-    /// Keys scanned per `list_keys` page (one round trip each). Default 256.
+    /// Keys scanned per `list_keys` page (one round trip each), at most 4096. Default 256.
     pub page_size: usize,
 }
 

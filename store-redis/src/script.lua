@@ -146,15 +146,18 @@ while a <= nargs do
     a, k = a + 2, k + 1
   elseif op == 'l' then
     -- list min max count: {cursor, key...}; the cursor is the last key scanned when the
-    -- range may hold more, '' when it is exhausted. Expired keys and index entries without
-    -- a record are left out.
+    -- range may hold more, '' when it is exhausted. Expired keys are left out: one ZMSCORE
+    -- reads the expiry of every key of the page.
     local count = tonumber(ARGV[a + 3])
     local keys = redis.call('ZRANGEBYLEX', idx, ARGV[a + 1], ARGV[a + 2], 'LIMIT', 0, count)
     local page = {#keys == count and keys[#keys] or ''}
-    for i = 1, #keys do
-      local x = redis.call('HGET', root .. keys[i], 'x')
-      if x and not expired(x) then
-        page[#page + 1] = keys[i]
+    if #keys > 0 then
+      local expiries = redis.call('ZMSCORE', expiry, unpack(keys))
+      for i = 1, #keys do
+        local x = expiries[i]
+        if not x or tonumber(x) > now then
+          page[#page + 1] = keys[i]
+        end
       end
     end
     out[#out + 1] = page
