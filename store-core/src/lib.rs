@@ -9,7 +9,7 @@
 //! - [`record`](Record) and [`error`](Error): the data and the failures.
 //! - [`Storage`] (in `storage.rs`): the async trait, implemented for `Arc<S>` and
 //!   `Box<dyn Storage>` so stacks are built from `Arc<dyn Storage>`.
-//! - [`Pattern`] (in `glob.rs`): gobwas-style globs for `list_keys`, with the literal prefix
+//! - [`Pattern`] (in `glob/`): gobwas-style globs for `list_keys`, with the literal prefix
 //!   that lets backends scan only the matching key range.
 //! - [`runtime`]: the actor runtime that runs every engine: one owner per store, a bounded
 //!   mailbox, batching with one sync per batch, waiters, the expiry timer, list paging.
@@ -41,7 +41,7 @@ mod storage;
 pub mod testkit;
 
 pub use error::{Error, Result};
-pub use glob::Pattern;
+pub use glob::{Pattern, MAX_PATTERN_LEN, MAX_PATTERN_NESTING};
 pub use key::{validate_key, validate_key_within, MAX_KEY_LEN};
 pub use namespace::{validate_name, Namespaced, MAX_NAME_LEN};
 pub use record::Record;

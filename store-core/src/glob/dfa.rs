@@ -1,0 +1,172 @@
+//! A lazily built DFA over the program, in a cache of bounded size.
+//!
+//! Each DFA state is a set of NFA instructions; a transition is computed from the NFA the
+//! first time it is needed (work bounded by the program size) and then costs one table
+//! lookup. When the cache outgrows [`CACHE_BYTES`] it is emptied and rebuilt as matching goes
+//! on, so memory stays bounded even for patterns whose full DFA would be exponential, and the
+//! work per character stays bounded by the cost of one NFA step.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use super::program::{Program, Scratch};
+
+/// The most memory one cache may hold before it is emptied (per thread matching at once).
+pub(super) const CACHE_BYTES: usize = 1 << 20;
+
+/// How many idle caches a pattern keeps for later calls.
+const POOLED_CACHES: usize = 4;
+
+const UNKNOWN: u32 = u32::MAX;
+/// The state with no instructions left: nothing can match any more.
+const DEAD: u32 = 0;
+
+/// A compiled program with a pool of caches, so `&self` matching works from many threads.
+#[derive(Debug)]
+pub(super) struct Matcher {
+    program: Arc<Program>,
+    caches: Mutex<Vec<Box<Cache>>>,
+}
+
+impl Clone for Matcher {
+    fn clone(&self) -> Self {
+        Self::new(Arc::clone(&self.program))
+    }
+}
+
+impl Matcher {
+    pub(super) fn new(program: Arc<Program>) -> Self {
+        Self {
+            program,
+            caches: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub(super) fn program(&self) -> &Program {
+        &self.program
+    }
+
+    /// Whether the whole of `text` is accepted; `steps` grows by the work done.
+    pub(super) fn matches(&self, text: &str, steps: &mut u64) -> bool {
+        // The lock is held only to take and return a cache, never while matching.
+        let pooled = self
+            .caches
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        let mut cache = pooled.unwrap_or_else(|| Box::new(Cache::new(&self.program)));
+        let matched = cache.run(&self.program, text, steps);
+        let mut caches = self.caches.lock().unwrap_or_else(PoisonError::into_inner);
+        if caches.len() < POOLED_CACHES {
+            caches.push(cache);
+        }
+        matched
+    }
+}
+
+#[derive(Debug)]
+struct Cache {
+    /// `transitions[state * groups + group]`, [`UNKNOWN`] until computed.
+    transitions: Vec<u32>,
+    /// The sorted NFA instructions of each state; shared with `ids`.
+    states: Vec<Arc<[u32]>>,
+    ids: HashMap<Arc<[u32]>, u32>,
+    start: Option<u32>,
+    groups: usize,
+    bytes: usize,
+    scratch: Scratch,
+}
+
+impl Cache {
+    fn new(program: &Program) -> Self {
+        let mut cache = Self {
+            transitions: Vec::new(),
+            states: Vec::new(),
+            ids: HashMap::new(),
+            start: None,
+            groups: program.alphabet.len(),
+            bytes: 0,
+            scratch: Scratch::new(program),
+        };
+        cache.clear();
+        cache
+    }
+
+    fn clear(&mut self) {
+        self.transitions.clear();
+        self.states.clear();
+        self.ids.clear();
+        self.start = None;
+        self.bytes = self.scratch.heap_bytes();
+        let dead = self.add(Vec::new());
+        debug_assert_eq!(dead, Some(DEAD));
+    }
+
+    /// The id of `state`, adding it if it is new; `None` when the cache had to be emptied to
+    /// make room (ids handed out before are then invalid).
+    fn add(&mut self, state: Vec<u32>) -> Option<u32> {
+        if let Some(&id) = self.ids.get(state.as_slice()) {
+            return Some(id);
+        }
+        // The row, the set (one allocation shared by both maps) and the map's entry.
+        let cost = self.groups * 4 + state.len() * 4 + 96;
+        let emptied = self.states.len() > 1 && self.bytes + cost > CACHE_BYTES;
+        if emptied {
+            self.clear();
+        }
+        let id = self.states.len() as u32;
+        let state: Arc<[u32]> = state.into();
+        self.states.push(Arc::clone(&state));
+        self.ids.insert(state, id);
+        self.transitions
+            .extend(std::iter::repeat_n(UNKNOWN, self.groups));
+        self.bytes += cost;
+        if emptied {
+            None
+        } else {
+            Some(id)
+        }
+    }
+
+    fn start(&mut self, program: &Program, steps: &mut u64) -> u32 {
+        if let Some(start) = self.start {
+            return start;
+        }
+        let state = program.start(&mut self.scratch, steps);
+        let id = match self.add(state.clone()) {
+            Some(id) => id,
+            None => self.ids[state.as_slice()],
+        };
+        self.start = Some(id);
+        id
+    }
+
+    fn run(&mut self, program: &Program, text: &str, steps: &mut u64) -> bool {
+        let match_pc = program.match_pc();
+        let mut state = self.start(program, steps);
+        for c in text.chars() {
+            if state == DEAD {
+                return false;
+            }
+            *steps += 1;
+            let group = program.alphabet.group(c);
+            let slot = state as usize * self.groups + group;
+            let mut next = self.transitions[slot];
+            if next == UNKNOWN {
+                let from = Arc::clone(&self.states[state as usize]);
+                let representative = program.alphabet.representative(group);
+                let to = program.step(&from, representative, &mut self.scratch, steps);
+                next = match self.add(to.clone()) {
+                    Some(id) => {
+                        self.transitions[slot] = id;
+                        id
+                    }
+                    // `state` was dropped with the rest; only the new state is known.
+                    None => self.ids[to.as_slice()],
+                };
+            }
+            state = next;
+        }
+        self.states[state as usize].last() == Some(&match_pc)
+    }
+}
