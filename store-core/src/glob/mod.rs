@@ -32,8 +32,8 @@
 //!
 //! # Where this matcher deliberately differs from gobwas
 //!
-//! Every difference is either a pattern we reject that gobwas accepts, or a pattern gobwas
-//! cannot express at all:
+//! For syntax, every difference is a pattern we reject that gobwas accepts, or a character
+//! gobwas cannot take at all; for matching, we never reproduce gobwas's bugs:
 //! - **An unclosed `{` is rejected.** gobwas closes every open group at the end of the
 //!   pattern silently (`{a,b` means `{a,b}`); we report it, because a missing `}` is far more
 //!   often a typo or a truncated pattern than a wish.
@@ -49,13 +49,24 @@
 //! - **`NUL` (U+0000) is an ordinary character.** gobwas uses rune 0 as its end-of-input
 //!   marker, so a NUL in a gobwas pattern is silently dropped from text (`a\0b` means `ab`)
 //!   or ends the pattern (`*\0b` means `*`). Keys may contain NUL, so we keep its meaning.
-//! - **Consecutive negated lists are matched as written.** gobwas merges a run of identical
-//!   negated lists such as `[!ab][!ab]` into "two characters, without the *substring* `ab`",
-//!   so it accepts `ax` there; we follow the grammar (each character is neither `a` nor `b`).
-//!   A single `[!ab]`, or neighbours that differ (`[!ab]?`, `[!ab][!ba]`), are unaffected.
+//! - **Where gobwas's matcher contradicts its own grammar, we follow the grammar.** gobwas
+//!   (v0.2.3, the version Go modules use; its later v1 line has another API and was not
+//!   compared) rewrites patterns into specialised matchers, and some rewrites are wrong. Running it against this matcher on random patterns finds these, each a plain
+//!   bug rather than a choice (its own grammar and the regular expressions its benchmarks
+//!   compare with say otherwise):
+//!   - a literal prefix and suffix around `*` may overlap: `b*b` matches `b`;
+//!   - a run of fixed-length items that holds a multi-byte character is cut by bytes:
+//!     `c[é]` does not match `cé`, nor `é?` match `éé`;
+//!   - a run of identical negated lists becomes "no *substring*": `[!ab][!ab]` matches `ax`;
+//!   - groups with an empty alternative, or with a `*` alternative, next to other items
+//!     give wrong answers (`x{}y` does not match `xy`, `{*,a}?` does not match `xy`) or
+//!     panic (`?{}` on `a`);
+//!   - `?` alone matches the empty string (keys are never empty, so this one is moot).
 //!
-//! A differential test and a fuzz target check every other pattern against a reference
-//! written from the gobwas grammar above.
+//! Apart from these, a pattern means here what it means in gobwas: the table test in
+//! `tests/glob_gobwas.rs` holds gobwas's own cases and the class rules above, and a
+//! differential property test and a fuzz target (`fuzz/`) check random patterns against a
+//! reference written from the grammar.
 //!
 //! # Cost
 //!
