@@ -43,7 +43,12 @@ const GRAMMAR: &str = "gobwas grammar (glob.go Compile docs); gobwas v0.2.3's ma
 
 const ROWS: &[Row] = &[
     // --- gobwas's own tests (the rows without separators) ---
-    row("* ?at * eyes", &["my cat has very bright eyes"], &[], GLOB_TEST),
+    row(
+        "* ?at * eyes",
+        &["my cat has very bright eyes"],
+        &[],
+        GLOB_TEST,
+    ),
     row("", &[""], &["b"], GLOB_TEST),
     row("*ä", &["åä"], &[], GLOB_TEST),
     row("abc", &["abc"], &[], GLOB_TEST),
@@ -73,7 +78,12 @@ const ROWS: &[Row] = &[
     row("{abc,abcd}a", &["abcda"], &[], GLOB_TEST),
     row("{a,ab}{bc,f}", &["abc"], &[], GLOB_TEST),
     row("{*,**}{a,b}", &["ab"], &["ac"], GLOB_TEST),
-    row("/{rate,[a-z][a-z][a-z]}*", &["/rate", "/usd"], &[], GLOB_TEST),
+    row(
+        "/{rate,[a-z][a-z][a-z]}*",
+        &["/rate", "/usd"],
+        &[],
+        GLOB_TEST,
+    ),
     row("/{rate,[0-9][0-9][0-9]}*", &["/rate"], &[], GLOB_TEST),
     row(
         "*//{,*.}example.com",
@@ -106,7 +116,12 @@ const ROWS: &[Row] = &[
         &["http://safe.gobwas.com"],
         GLOB_TEST,
     ),
-    row("{abc*def,abc?def,abc[zte]def}", &["abczdef"], &[], GLOB_TEST),
+    row(
+        "{abc*def,abc?def,abc[zte]def}",
+        &["abczdef"],
+        &[],
+        GLOB_TEST,
+    ),
     row(
         "{abc*[a-c]def,abc?[d-g]def,abc[zte]?def}",
         &["abczqdef"],
@@ -118,7 +133,12 @@ const ROWS: &[Row] = &[
     row("ab*ef", &["abcdef"], &["af"], GLOB_TEST),
     // --- gobwas's lexer tests, read as matches ---
     // `{rate,[0-9]]}`: the class is `[0-9]`; the `]` after it is literal text.
-    row("/{rate,[0-9]]}*", &["/rate", "/5]", "/5]x"], &["/5", "/]"], LEXER_TEST),
+    row(
+        "/{rate,[0-9]]}*",
+        &["/rate", "/5]", "/5]x"],
+        &["/5", "/]"],
+        LEXER_TEST,
+    ),
     row("hello,world", &["hello,world"], &[], LEXER_TEST),
     row("hello\\,world", &["hello,world"], &[], LEXER_TEST),
     row("hello\\{world", &["hello{world"], &[], LEXER_TEST),
@@ -154,7 +174,12 @@ const ROWS: &[Row] = &[
     row("[\\]]", &["]"], &["\\"], FETCH_RANGE),
     row("[a\\]b]", &["a", "]", "b"], &["\\"], FETCH_RANGE),
     row("[\\\\]", &["\\"], &["]"], FETCH_RANGE),
-    row("[*?{},[]", &["*", "?", "{", "}", ",", "["], &["a"], FETCH_RANGE),
+    row(
+        "[*?{},[]",
+        &["*", "?", "{", "}", ",", "["],
+        &["a"],
+        FETCH_RANGE,
+    ),
     // --- negation: `!` only as the very first character ---
     row("[!abc]", &["d", "é"], &["a", "c"], FETCH_RANGE),
     row("[!!]", &["a"], &["!"], FETCH_RANGE),
@@ -167,7 +192,12 @@ const ROWS: &[Row] = &[
     row("a**b", &["ab", "a/x/b"], &[], FETCH_TEXT),
     row("***", &["", "a/b"], &[], FETCH_TEXT),
     // --- groups: nesting, empty alternatives, escapes ---
-    row("{a,{b,{c,d}}}x", &["ax", "bx", "cx", "dx"], &["x", "ex"], FETCH_TEXT),
+    row(
+        "{a,{b,{c,d}}}x",
+        &["ax", "bx", "cx", "dx"],
+        &["x", "ex"],
+        FETCH_TEXT,
+    ),
     row("{a\\,b,c}", &["a,b", "c"], &["a", "b"], FETCH_TEXT),
     row("{a\\}b}", &["a}b"], &["a"], FETCH_TEXT),
     row("{[},]}", &["}", ","], &["", "},"], FETCH_TEXT),
@@ -337,10 +367,18 @@ fn the_table_agrees_with_the_reference() {
         let parsed = reference::parse(row.pattern, MAX_PATTERN_LEN, MAX_PATTERN_NESTING)
             .unwrap_or_else(|| panic!("reference rejects {:?}", row.pattern));
         for key in row.matching {
-            assert!(reference::matches(&parsed, key), "{:?} {key:?}", row.pattern);
+            assert!(
+                reference::matches(&parsed, key),
+                "{:?} {key:?}",
+                row.pattern
+            );
         }
         for key in row.not_matching {
-            assert!(!reference::matches(&parsed, key), "{:?} {key:?}", row.pattern);
+            assert!(
+                !reference::matches(&parsed, key),
+                "{:?} {key:?}",
+                row.pattern
+            );
         }
     }
     for case in REJECTED {
@@ -435,7 +473,10 @@ fn deep_nesting_is_an_error_that_names_the_limit() {
     for depth in [MAX_PATTERN_NESTING + 1, 8_000, 16_000] {
         let pattern = format!("{}x{}", "{".repeat(depth), "}".repeat(depth));
         let message = invalid_message(&pattern);
-        assert!(message.contains(&format!("more than {MAX_PATTERN_NESTING} levels")), "{message}");
+        assert!(
+            message.contains(&format!("more than {MAX_PATTERN_NESTING} levels")),
+            "{message}"
+        );
         assert!(
             message.ends_with(&format!("at character {}", MAX_PATTERN_NESTING + 1)),
             "{message}"
@@ -443,7 +484,11 @@ fn deep_nesting_is_an_error_that_names_the_limit() {
     }
     // Unclosed and unbalanced floods are errors too, and never recurse.
     assert!(Pattern::new(&"{".repeat(MAX_PATTERN_LEN)).is_err());
-    let ok = format!("{}x{}", "{a,".repeat(MAX_PATTERN_NESTING), "}".repeat(MAX_PATTERN_NESTING));
+    let ok = format!(
+        "{}x{}",
+        "{a,".repeat(MAX_PATTERN_NESTING),
+        "}".repeat(MAX_PATTERN_NESTING)
+    );
     assert!(Pattern::new(&ok).unwrap().matches("x"));
 }
 
@@ -452,12 +497,21 @@ fn huge_patterns_are_an_error_that_names_the_limit() {
     let pattern = "a*".repeat(2_500_000);
     let message = invalid_message(&pattern);
     assert!(message.contains("5000000 bytes"), "{message}");
-    assert!(message.contains(&format!("limit of {MAX_PATTERN_LEN} bytes")), "{message}");
-    assert!(message.len() < 400, "the message quotes only the start: {message}");
+    assert!(
+        message.contains(&format!("limit of {MAX_PATTERN_LEN} bytes")),
+        "{message}"
+    );
+    assert!(
+        message.len() < 400,
+        "the message quotes only the start: {message}"
+    );
     // A multi-byte character across the limit is reported by its character position.
     let pattern = format!("{}é", "a".repeat(MAX_PATTERN_LEN - 1));
     let message = invalid_message(&pattern);
-    assert!(message.ends_with(&format!("at character {MAX_PATTERN_LEN}")), "{message}");
+    assert!(
+        message.ends_with(&format!("at character {MAX_PATTERN_LEN}")),
+        "{message}"
+    );
 }
 
 #[test]
@@ -480,7 +534,11 @@ fn the_largest_patterns_compile_and_match() {
         "}".repeat(4096)
     );
     assert!(pattern.matches(&key));
-    assert_eq!(pattern.cost_per_byte(), 1, "prefix*suffix is compared directly");
+    assert_eq!(
+        pattern.cost_per_byte(),
+        1,
+        "prefix*suffix is compared directly"
+    );
 
     // The worst automaton: every character special, alternating the heaviest constructs.
     let unit = "{[!a-z],?}*";
@@ -493,11 +551,28 @@ fn the_largest_patterns_compile_and_match() {
 
 #[test]
 fn odd_characters_never_panic() {
-    for pattern in ["\u{0}", "[\u{0}-\u{10ffff}]", "[!\u{d7ff}-\u{e000}]", "\u{10ffff}*", "[\u{fffd}]"] {
+    for pattern in [
+        "\u{0}",
+        "[\u{0}-\u{10ffff}]",
+        "[!\u{d7ff}-\u{e000}]",
+        "\u{10ffff}*",
+        "[\u{fffd}]",
+    ] {
         let compiled = Pattern::new(pattern).unwrap();
-        for key in ["\u{0}", "\u{d7ff}", "\u{e000}", "\u{10ffff}", "\u{fffd}", "a"] {
+        for key in [
+            "\u{0}",
+            "\u{d7ff}",
+            "\u{e000}",
+            "\u{10ffff}",
+            "\u{fffd}",
+            "a",
+        ] {
             let parsed = reference::parse(pattern, MAX_PATTERN_LEN, MAX_PATTERN_NESTING).unwrap();
-            assert_eq!(compiled.matches(key), reference::matches(&parsed, key), "{pattern:?} {key:?}");
+            assert_eq!(
+                compiled.matches(key),
+                reference::matches(&parsed, key),
+                "{pattern:?} {key:?}"
+            );
         }
     }
 }

@@ -101,7 +101,6 @@ impl Alphabet {
     pub(super) fn representative(&self, group: usize) -> char {
         char::from_u32(self.starts[group]).unwrap_or('\u{E000}')
     }
-
 }
 
 #[cfg(test)]

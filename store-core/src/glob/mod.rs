@@ -82,6 +82,7 @@
 //! (it rejects nested `{}` groups and gives `**` path meaning) and because the storage needs
 //! the pattern's literal prefix to scan only the matching key range.
 
+mod bits;
 mod class;
 mod dfa;
 mod parse;
@@ -275,7 +276,7 @@ impl Pattern {
     pub fn cost_per_byte(&self) -> usize {
         match &self.kind {
             Kind::Exact | Kind::Prefix | Kind::PrefixSuffix(_) => 1,
-            Kind::General(matcher) => 5 * matcher.program().len() + 1,
+            Kind::General(matcher) => 8 * matcher.program().len() + 8,
         }
     }
 

@@ -108,17 +108,17 @@ impl Parser<'_> {
                     self.open_groups.pop();
                     self.items.push(Item::Close);
                 }
-                '\\' => match self.next() {
-                    Some(escaped) => self.items.push(Item::Literal(escaped)),
-                    None => {
-                        return Err(self.error(
+                '\\' => {
+                    match self.next() {
+                        Some(escaped) => self.items.push(Item::Literal(escaped)),
+                        None => return Err(self.error(
                             self.position,
                             "dangling escape `\\` at the end of the pattern (gobwas would drop \
                              it silently; write `\\\\` to match a backslash)"
                                 .into(),
-                        ))
+                        )),
                     }
-                },
+                }
                 c => self.items.push(Item::Literal(c)),
             }
         }
@@ -172,7 +172,9 @@ impl Parser<'_> {
             if hi < lo {
                 return Err(self.error(
                     lo_position,
-                    format!("reversed range `{lo}-{hi}` in class (write the lower character first)"),
+                    format!(
+                        "reversed range `{lo}-{hi}` in class (write the lower character first)"
+                    ),
                 ));
             }
             Class::range(negated, lo, hi)

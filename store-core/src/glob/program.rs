@@ -13,9 +13,20 @@ pub(super) enum Inst {
     /// Consumes any one character (`?`).
     AnyChar,
     /// `*`: consumes any character and stays, or goes on at the next instruction at once.
-    Star,
+    ///
+    /// Every instruction from `from` up to the star belongs to the items before it in the
+    /// same sequence, so every path from them to the end passes through the star: while the
+    /// star is active they add nothing (the star can be wherever they would get to it, and
+    /// later), and states leave them out, which keeps states small and few for patterns full
+    /// of stars.
+    Star {
+        from: u32,
+    },
     /// Goes on at every target at once: `targets[start..start + len]` (one per alternative).
-    Fork { start: u32, len: u32 },
+    Fork {
+        start: u32,
+        len: u32,
+    },
     /// Goes on at the target (the end of an alternative jumps past its group).
     Jump(u32),
     Match,
@@ -27,7 +38,7 @@ impl Inst {
     fn is_stop(self) -> bool {
         matches!(
             self,
-            Inst::Char(_) | Inst::Class(_) | Inst::AnyChar | Inst::Star | Inst::Match
+            Inst::Char(_) | Inst::Class(_) | Inst::AnyChar | Inst::Star { .. } | Inst::Match
         )
     }
 }
@@ -38,6 +49,10 @@ pub(super) struct Program {
     targets: Box<[u32]>,
     classes: Box<[Class]>,
     pub(super) alphabet: Alphabet,
+    /// Bitsets over instructions for the bit-parallel simulation: the stars, and every
+    /// instruction that leads on without a character (stars, forks, jumps).
+    pub(super) star_bits: Box<[u64]>,
+    pub(super) epsilon_bits: Box<[u64]>,
 }
 
 /// One open group while compiling.
@@ -45,6 +60,8 @@ struct Frame {
     fork: usize,
     targets: Vec<u32>,
     jumps: Vec<usize>,
+    /// The enclosing sequence's start, restored at `}`.
+    outer_start: u32,
 }
 
 impl Program {
@@ -53,11 +70,15 @@ impl Program {
         let mut insts = Vec::with_capacity(items.len() + 1);
         let mut targets = Vec::new();
         let mut frames: Vec<Frame> = Vec::new();
+        // Where the sequence being compiled starts: the pattern, or the current alternative.
+        let mut sequence_start = 0u32;
         for item in items {
             match *item {
                 Item::Literal(c) => insts.push(Inst::Char(c)),
                 Item::AnyChar => insts.push(Inst::AnyChar),
-                Item::Star => insts.push(Inst::Star),
+                Item::Star => insts.push(Inst::Star {
+                    from: sequence_start,
+                }),
                 Item::Class(index) => insts.push(Inst::Class(index)),
                 Item::Open => {
                     let fork = insts.len();
@@ -66,13 +87,16 @@ impl Program {
                         fork,
                         targets: vec![(fork + 1) as u32],
                         jumps: Vec::new(),
+                        outer_start: sequence_start,
                     });
+                    sequence_start = (fork + 1) as u32;
                 }
                 Item::Separator => {
                     let frame = frames.last_mut().expect("parser balances groups");
                     frame.jumps.push(insts.len());
                     insts.push(Inst::Jump(0));
                     frame.targets.push(insts.len() as u32);
+                    sequence_start = insts.len() as u32;
                 }
                 Item::Close => {
                     let frame = frames.pop().expect("parser balances groups");
@@ -85,6 +109,7 @@ impl Program {
                         len: frame.targets.len() as u32,
                     };
                     targets.extend(frame.targets);
+                    sequence_start = frame.outer_start;
                 }
             }
         }
@@ -94,9 +119,27 @@ impl Program {
             Inst::Char(c) => Some((*c, *c)),
             _ => None,
         });
-        let ranges = classes.iter().flat_map(|class| class.ranges().iter().copied());
+        let ranges = classes
+            .iter()
+            .flat_map(|class| class.ranges().iter().copied());
         let alphabet = Alphabet::new(literals.chain(ranges));
+        let words = insts.len().div_ceil(64);
+        let mut star_bits = vec![0u64; words].into_boxed_slice();
+        let mut epsilon_bits = vec![0u64; words].into_boxed_slice();
+        for (pc, inst) in insts.iter().enumerate() {
+            let bit = 1u64 << (pc % 64);
+            match inst {
+                Inst::Star { .. } => {
+                    star_bits[pc / 64] |= bit;
+                    epsilon_bits[pc / 64] |= bit;
+                }
+                Inst::Fork { .. } | Inst::Jump(_) => epsilon_bits[pc / 64] |= bit,
+                _ => {}
+            }
+        }
         Self {
+            star_bits,
+            epsilon_bits,
             insts: insts.into_boxed_slice(),
             targets: targets.into_boxed_slice(),
             classes: classes.into_boxed_slice(),
@@ -106,6 +149,24 @@ impl Program {
 
     pub(super) fn len(&self) -> usize {
         self.insts.len()
+    }
+
+    pub(super) fn inst(&self, pc: usize) -> Inst {
+        self.insts[pc]
+    }
+
+    pub(super) fn fork_targets(&self, start: u32, len: u32) -> &[u32] {
+        &self.targets[start as usize..(start + len) as usize]
+    }
+
+    /// Whether the instruction at `pc` consumes `c` (stars consume every character).
+    pub(super) fn consumes(&self, pc: usize, c: char) -> bool {
+        match self.insts[pc] {
+            Inst::Char(expected) => expected == c,
+            Inst::Class(index) => self.classes[index as usize].matches(c),
+            Inst::AnyChar | Inst::Star { .. } => true,
+            Inst::Fork { .. } | Inst::Jump(_) | Inst::Match => false,
+        }
     }
 
     pub(super) fn match_pc(&self) -> u32 {
@@ -120,8 +181,10 @@ impl Program {
     }
 
     /// The state after reading a character of the group `c` stands for, from `state` (sorted
-    /// stop instructions). The work done is counted in `steps`: at most
-    /// `|state| + 2 * (instructions + fork targets)`, plus the length of the result.
+    /// stop instructions). The work done is counted in `steps`: `|state|`, one per
+    /// instruction popped while closing over (at most `|state| + instructions + fork
+    /// targets`, and there are fewer fork targets than instructions), and two per
+    /// instruction reached (sorting and pruning): at most 6 per instruction in all.
     pub(super) fn step(
         &self,
         state: &[u32],
@@ -136,7 +199,7 @@ impl Program {
                 Inst::Char(expected) if expected == c => pc + 1,
                 Inst::Class(index) if self.classes[index as usize].matches(c) => pc + 1,
                 Inst::AnyChar => pc + 1,
-                Inst::Star => pc,
+                Inst::Star { .. } => pc,
                 _ => continue,
             };
             self.close_over(next, scratch, steps);
@@ -154,7 +217,7 @@ impl Program {
                 continue;
             }
             match self.insts[pc as usize] {
-                Inst::Star => scratch.stack.push(pc + 1),
+                Inst::Star { .. } => scratch.stack.push(pc + 1),
                 Inst::Jump(target) => scratch.stack.push(target),
                 Inst::Fork { start, len } => {
                     let targets = &self.targets[start as usize..(start + len) as usize];
@@ -185,6 +248,8 @@ impl Scratch {
         self.set.sparse.len() * 8 + self.stack.capacity() * 4
     }
 
+    /// The state: the stop instructions reached, sorted, without those an active star
+    /// makes redundant (see [`Inst::Star`]).
     fn sorted_stops(&self, program: &Program, steps: &mut u64) -> Vec<u32> {
         let mut state: Vec<u32> = self
             .set
@@ -194,7 +259,23 @@ impl Scratch {
             .filter(|&pc| program.insts[pc as usize].is_stop())
             .collect();
         state.sort_unstable();
-        *steps += self.set.dense.len() as u64;
+        *steps += 2 * self.set.dense.len() as u64;
+        // From the highest down: an instruction is redundant when an active star after it
+        // covers it, that is when it is at or after the lowest `from` seen so far.
+        let mut covered_from = u32::MAX;
+        let mut kept = state.len();
+        for i in (0..state.len()).rev() {
+            let pc = state[i];
+            if pc >= covered_from {
+                continue;
+            }
+            if let Inst::Star { from } = program.insts[pc as usize] {
+                covered_from = covered_from.min(from);
+            }
+            kept -= 1;
+            state[kept] = pc;
+        }
+        state.drain(..kept);
         state
     }
 }

@@ -150,3 +150,35 @@ fn a_full_cache_is_emptied_and_matching_goes_on() {
     assert_eq!(matched, expected);
     assert!(steps <= p.cost_per_byte() as u64 * (key.len() as u64 + 1));
 }
+
+mod engines {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn string_of(chars: &'static [char], len: usize) -> impl Strategy<Value = String> {
+        prop::collection::vec(prop::sample::select(chars), 0..len)
+            .prop_map(|chars| chars.into_iter().collect())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+
+        /// The lazy DFA and the bit-parallel fallback agree on every key, and both stay
+        /// within the advertised cost.
+        #[test]
+        fn dfa_and_bit_parallel_simulation_agree(
+            pattern in string_of(&['*', '?', '[', ']', '{', '}', ',', '!', '-', 'a', 'b', 'é'], 16),
+            keys in prop::collection::vec(string_of(&['a', 'b', 'c', '-', 'é'], 80), 8),
+        ) {
+            let Ok(compiled) = Pattern::new(&pattern) else { return Ok(()) };
+            let Kind::General(matcher) = &compiled.kind else { return Ok(()) };
+            for key in &keys {
+                let Some(rest) = key.strip_prefix(compiled.literal_prefix()) else { continue };
+                let mut steps = 0;
+                let on_bits = matcher.matches_on_bits(rest, &mut steps);
+                prop_assert!(steps <= compiled.cost_per_byte() as u64 * (key.len() as u64 + 1));
+                prop_assert_eq!(compiled.matches(key), on_bits, "{:?} {:?}", pattern, key);
+            }
+        }
+    }
+}

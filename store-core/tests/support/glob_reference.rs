@@ -17,7 +17,10 @@ pub enum Node {
     Literal(char),
     AnyChar,
     Star,
-    Class { negated: bool, ranges: Vec<(char, char)> },
+    Class {
+        negated: bool,
+        ranges: Vec<(char, char)>,
+    },
     Group(Vec<Vec<Node>>),
 }
 
