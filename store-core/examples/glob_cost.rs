@@ -109,6 +109,3 @@ fn main() {
     );
     report("5 MB pattern", &"a*".repeat(2_500_000), &big);
 }
-
-#[allow(dead_code)]
-fn worst_per_key() {}

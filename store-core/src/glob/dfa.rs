@@ -17,7 +17,7 @@ use super::program::{Program, Scratch};
 pub(super) const CACHE_BYTES: usize = if cfg!(fuzzing) { 2 << 10 } else { 1 << 20 };
 
 /// How many idle caches a pattern keeps for later calls.
-const POOLED_CACHES: usize = 4;
+const POOLED_CACHES: usize = 2;
 
 /// A key that thrashes the cache finishes on the bit-parallel simulation when that is
 /// cheaper, and so do the next [`BIT_KEYS`] keys before the DFA is tried again. Thrashing:
@@ -33,10 +33,19 @@ const UNKNOWN: u32 = u32::MAX;
 const DEAD: u32 = 0;
 
 /// A compiled program with a pool of caches, so `&self` matching works from many threads.
-#[derive(Debug)]
 pub(super) struct Matcher {
     program: Arc<Program>,
     caches: Mutex<Vec<Cache>>,
+}
+
+/// Shows the automaton's size, not its caches (up to megabytes of transitions).
+impl std::fmt::Debug for Matcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Matcher")
+            .field("instructions", &self.program.len())
+            .field("alphabet_groups", &self.program.alphabet.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Clone for Matcher {
@@ -81,7 +90,6 @@ impl Matcher {
     }
 }
 
-#[derive(Debug)]
 struct Cache {
     /// `transitions[state * groups + group]`, [`UNKNOWN`] until computed.
     transitions: Vec<u32>,

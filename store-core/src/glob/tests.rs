@@ -182,3 +182,12 @@ mod engines {
         }
     }
 }
+
+#[test]
+fn debug_output_stays_small_after_matching() {
+    let p = Pattern::new(&format!("*a{}", "?".repeat(300))).unwrap();
+    p.matches(&"ab".repeat(2000));
+    let shown = format!("{p:?}");
+    assert!(shown.len() < 2 * p.as_str().len() + 300, "{}", shown.len());
+    assert!(shown.contains("instructions"), "{shown}");
+}
