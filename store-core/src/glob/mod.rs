@@ -85,9 +85,12 @@
 //!
 //! For scale (release build, `cargo run --release -p store-core --example glob_cost`): the
 //! issue's `k*a*a*a*a*a*a*a*a*a*ab` over 4,096 keys of 4,000 bytes takes about 40 ms
-//! (1 step per byte); `*a` followed by 2,000 `?` about 0.4 ms per 4 KiB key; the most
-//! expensive shapes found, thousands of small groups after a star (`*a{?,?}{?,?}...` near the
-//! size limit), about 30 ms per 4 KiB key.
+//! (1 step per byte); `*a` followed by 2,000 `?` about 0.4 ms per 4 KiB key. The most
+//! expensive shapes found are thousands of groups whose alternatives hold stars or `?`
+//! (`{*a,*b}` repeated to 21 KB: about 0.1 s per 4 KiB key, `*a{?,??}...`: 55 ms), because
+//! thousands of automaton threads stay alive at once; a caller that must not stall for that
+//! long budgets by [`Pattern::matches_with_steps`] and matches such patterns off any shared
+//! thread.
 //!
 //! We wrote our own matcher rather than use globset because globset follows path-glob rules
 //! (it rejects nested `{}` groups and gives `**` path meaning) and because the storage needs
