@@ -9,6 +9,11 @@
 //! - [`record`](Record) and [`error`](Error): the data and the failures.
 //! - [`Storage`] (in `storage.rs`): the async trait, implemented for `Arc<S>` and
 //!   `Box<dyn Storage>` so stacks are built from `Arc<dyn Storage>`.
+//! - [`Layer`] (in `layer.rs`): how a wrapper overrides only the calls it changes and
+//!   forwards the rest; the namespace and cache layers and every backend's named handle
+//!   are layers.
+//! - [`Stats`] (in `stats.rs`): what each component of a stack reports to operators.
+//! - [`paging`]: the one stream shape every backend's `list_keys` returns.
 //! - [`Pattern`] (in `glob/`): gobwas-style globs for `list_keys`, with the literal prefix
 //!   that lets backends scan only the matching key range.
 //! - [`runtime`]: the actor runtime that runs every engine: one owner per store, a bounded
@@ -30,12 +35,18 @@
 //! }
 //! ```
 
+#![forbid(unsafe_code)]
+
+mod doc_support;
 mod error;
 mod glob;
 mod key;
+mod layer;
 mod namespace;
+pub mod paging;
 mod record;
 pub mod runtime;
+mod stats;
 mod storage;
 #[cfg(feature = "testkit")]
 pub mod testkit;
@@ -43,12 +54,15 @@ pub mod testkit;
 pub use error::{Error, Result};
 pub use glob::{Pattern, MAX_PATTERN_LEN, MAX_PATTERN_NESTING};
 pub use key::{validate_key, validate_key_within, MAX_KEY_LEN};
+pub use layer::Layer;
 pub use namespace::{validate_name, Namespaced, MAX_NAME_LEN};
 pub use record::Record;
+pub use stats::{ComponentStats, Figure, Stats};
 pub use storage::{KeyStream, Storage};
 
-/// Re-exports used by this crate's macros; not part of the public API.
+/// Re-exports used by this crate's macros and documentation; not part of the public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::doc_support::{doc_store, DocEngine};
     pub use async_trait::async_trait;
 }

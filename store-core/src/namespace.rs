@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use futures::StreamExt;
 
 use crate::key::{shorten, validate_key_within};
-use crate::{Error, KeyStream, Pattern, Record, Result, Storage, MAX_KEY_LEN};
+use crate::{Error, KeyStream, Layer, Pattern, Record, Result, Storage, MAX_KEY_LEN};
 
 /// The longest namespace name, in bytes.
 pub const MAX_NAME_LEN: usize = 255;
@@ -20,23 +20,13 @@ pub const MAX_NAME_LEN: usize = 255;
 ///
 /// ```
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-/// # struct Empty;
-/// # #[async_trait::async_trait] impl store_core::Storage for Empty {
-/// #   async fn create(&self, _: store_core::Record) -> store_core::Result<String> { unimplemented!() }
-/// #   async fn get(&self, key: &str) -> store_core::Result<store_core::Record> {
-/// #       assert_eq!(key, "orders/42"); Err(store_core::Error::NotFound) }
-/// #   async fn get_many(&self, _: &[&str]) -> store_core::Result<Vec<Option<store_core::Record>>> { unimplemented!() }
-/// #   async fn put(&self, _: store_core::Record) -> store_core::Result<store_core::Record> { unimplemented!() }
-/// #   async fn put_many(&self, _: Vec<store_core::Record>) -> store_core::Result<()> { unimplemented!() }
-/// #   async fn cas_by_version(&self, _: store_core::Record) -> store_core::Result<store_core::Record> { unimplemented!() }
-/// #   async fn delete(&self, _: &str) -> store_core::Result<()> { unimplemented!() }
-/// #   async fn wait_for_version_change(&self, _: &str, _: &str) -> store_core::Result<()> { unimplemented!() }
-/// #   async fn list_keys(&self, _: &str) -> store_core::Result<store_core::KeyStream> { unimplemented!() }
-/// # }
-/// use store_core::{Error, Namespaced, Storage};
-/// let orders = Namespaced::new(Empty, "orders").unwrap();
-/// assert!(matches!(orders.get("42").await, Err(Error::NotFound))); // asked the inner store for "orders/42"
-/// assert!(matches!(Namespaced::new(Empty, "a/b"), Err(Error::InvalidName(_))));
+/// use store_core::{Error, Namespaced, Record, Storage};
+/// # let memory = store_core::__private::doc_store();
+/// let orders = Namespaced::new(memory.clone(), "orders").unwrap();
+/// orders.put(Record::new("42", "paid")).await.unwrap();
+/// assert_eq!(&memory.get("orders/42").await.unwrap().value[..], b"paid");
+/// assert_eq!(orders.get("42").await.unwrap().key, "42");
+/// assert!(matches!(Namespaced::new(memory, "a/b"), Err(Error::InvalidName(_))));
 /// # });
 /// ```
 #[derive(Clone, Debug)]
@@ -134,7 +124,13 @@ pub fn validate_name(name: &str) -> Result<()> {
 }
 
 #[async_trait]
-impl<S: Storage> Storage for Namespaced<S> {
+impl<S: Storage> Layer for Namespaced<S> {
+    type Inner = S;
+
+    fn inner(&self) -> &S {
+        &self.inner
+    }
+
     async fn create(&self, mut record: Record) -> Result<String> {
         record.key = self.outer_key(&record.key)?;
         self.inner
@@ -208,7 +204,7 @@ impl<S: Storage> Storage for Namespaced<S> {
             .boxed())
     }
 
-    async fn close(&self) -> Result<()> {
-        self.inner.close().await
+    fn describe(&self) -> String {
+        format!("namespace {:?} > {}", self.name, self.inner.describe())
     }
 }

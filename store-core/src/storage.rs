@@ -4,16 +4,16 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::{Record, Result};
+use crate::{Error, Record, Result, Stats};
 
 /// A stream of keys in ascending byte order, fetched lazily in pages.
 pub type KeyStream = futures::stream::BoxStream<'static, Result<String>>;
 
 /// A versioned key-value store.
 ///
-/// Every backend (memory, file, Redis) and every layer (namespace, cache) implements it, so
-/// stacks are built from `Arc<dyn Storage>`. The semantics below hold for all of them; the
-/// conformance kit (feature `testkit`) checks each one.
+/// Every backend (memory, file, Redis, PostgreSQL) and every layer (namespace, cache)
+/// implements it, so stacks are built from `Arc<dyn Storage>`. The semantics below hold for
+/// all of them; the conformance kit (feature `testkit`) checks each one.
 ///
 /// - Versions are opaque, non-empty strings assigned on every successful write, never reused
 ///   for a key (not after delete and re-create, not after a restart).
@@ -21,6 +21,12 @@ pub type KeyStream = futures::stream::BoxStream<'static, Result<String>>;
 ///   invisible to every operation and are reclaimed by a timer.
 /// - Keys are non-empty UTF-8 strings of at most [`MAX_KEY_LEN`](crate::MAX_KEY_LEN) bytes;
 ///   other keys get [`Error::InvalidKey`](crate::Error::InvalidKey).
+/// - **Linearizable**: once a call has returned, every call that starts afterwards (in any
+///   task, and for shared backends in any process) observes it; a woken waiter observes
+///   the change that woke it; `get_many` never observes part of a `put_many`.
+///
+/// A layer that wraps another storage implements [`Layer`](crate::Layer) instead and
+/// overrides only what it changes; every other call, `close` included, is forwarded.
 ///
 /// ```
 /// use store_core::{Error, Record, Storage};
@@ -48,7 +54,7 @@ pub trait Storage: Send + Sync + 'static {
     async fn get(&self, key: &str) -> Result<Record>;
 
     /// The live records under `keys`, position by position: `None` where a key is missing
-    /// or expired.
+    /// or expired. The answer is one snapshot: it never shows part of a `put_many`.
     async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Record>>>;
 
     /// Stores `record` (value and expiry; `None` removes an expiry) whether or not the key
@@ -56,7 +62,7 @@ pub trait Storage: Send + Sync + 'static {
     async fn put(&self, record: Record) -> Result<Record>;
 
     /// Stores all `records`; when a key repeats, the later record wins. Atomic per call on
-    /// backends that can be (memory, file): either all are stored or none.
+    /// backends that can be (every backend in this workspace): either all are stored or none.
     async fn put_many(&self, records: Vec<Record>) -> Result<()>;
 
     /// Replaces the live record under `record.key` if its version equals `record.version`.
@@ -88,108 +94,69 @@ pub trait Storage: Send + Sync + 'static {
     async fn close(&self) -> Result<()> {
         Ok(())
     }
+
+    /// One line naming the stack from the top down, for logs and operators, for example
+    /// `namespace "orders" > cache (10000 entries) > file "/var/lib/orders"`.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use store_core::Storage;
+    /// # let store = store_core::__private::doc_store();
+    /// let ns = store_core::Namespaced::new(store, "orders").unwrap();
+    /// assert_eq!(ns.describe(), "namespace \"orders\" > memory");
+    /// # });
+    /// ```
+    fn describe(&self) -> String {
+        "storage".to_owned()
+    }
+
+    /// What each component of the stack reports about itself (hits, bytes, segments, ...),
+    /// from the top down. Components with nothing to report are left out.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use store_core::Storage;
+    /// # let store = store_core::__private::doc_store();
+    /// for component in store.stats().await.unwrap().components {
+    ///     println!("{}: {:?}", component.name, component.figures);
+    /// }
+    /// # });
+    /// ```
+    async fn stats(&self) -> Result<Stats> {
+        Ok(Stats::default())
+    }
+
+    /// Reclaims the space of overwritten, deleted and expired records now, where the
+    /// backend keeps such garbage (the file backend), and returns when done. Backends with
+    /// nothing to compact answer [`Error::Unsupported`](crate::Error::Unsupported).
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use store_core::{Error, Storage};
+    /// # let store = store_core::__private::doc_store();
+    /// assert!(matches!(store.compact().await, Err(Error::Unsupported(_))));
+    /// # });
+    /// ```
+    async fn compact(&self) -> Result<()> {
+        Err(Error::Unsupported(format!(
+            "compact: {} keeps no garbage to reclaim",
+            self.describe()
+        )))
+    }
 }
 
-/// Implements `Storage` for a smart pointer by forwarding every call, `close` included.
-macro_rules! forward_pointer {
-    ($pointer:ty) => {
-        #[async_trait]
-        impl<S: Storage + ?Sized> Storage for $pointer {
-            async fn create(&self, record: Record) -> Result<String> {
-                (**self).create(record).await
-            }
-            async fn get(&self, key: &str) -> Result<Record> {
-                (**self).get(key).await
-            }
-            async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Record>>> {
-                (**self).get_many(keys).await
-            }
-            async fn put(&self, record: Record) -> Result<Record> {
-                (**self).put(record).await
-            }
-            async fn put_many(&self, records: Vec<Record>) -> Result<()> {
-                (**self).put_many(records).await
-            }
-            async fn cas_by_version(&self, record: Record) -> Result<Record> {
-                (**self).cas_by_version(record).await
-            }
-            async fn delete(&self, key: &str) -> Result<()> {
-                (**self).delete(key).await
-            }
-            async fn wait_for_version_change(&self, key: &str, version: &str) -> Result<()> {
-                (**self).wait_for_version_change(key, version).await
-            }
-            async fn list_keys(&self, pattern: &str) -> Result<KeyStream> {
-                (**self).list_keys(pattern).await
-            }
-            async fn close(&self) -> Result<()> {
-                (**self).close().await
-            }
-        }
-    };
+// Smart pointers are layers that change nothing: `Arc<S>` and `Box<dyn Storage>` forward
+// every call through `Layer`'s provided methods.
+impl<S: Storage + ?Sized> crate::Layer for Arc<S> {
+    type Inner = S;
+    fn inner(&self) -> &S {
+        self
+    }
 }
 
-forward_pointer!(Arc<S>);
-forward_pointer!(Box<S>);
-
-/// Implements [`Storage`] for a wrapper type by forwarding every call, `close` included, to
-/// one of its fields. Backends use it to put a named type around an
-/// [`ActorHandle`](crate::runtime::ActorHandle); tests use it for fixtures that hold a
-/// store together with what must outlive it (a temporary directory).
-///
-/// ```
-/// use store_core::runtime::ActorHandle;
-///
-/// /// A backend's public handle.
-/// #[derive(Clone)]
-/// pub struct MyStorage {
-///     handle: ActorHandle,
-/// }
-///
-/// store_core::forward_storage!(MyStorage => handle);
-/// ```
-#[macro_export]
-macro_rules! forward_storage {
-    ($wrapper:ty => $field:ident) => {
-        #[$crate::__private::async_trait]
-        impl $crate::Storage for $wrapper {
-            async fn create(&self, record: $crate::Record) -> $crate::Result<String> {
-                $crate::Storage::create(&self.$field, record).await
-            }
-            async fn get(&self, key: &str) -> $crate::Result<$crate::Record> {
-                $crate::Storage::get(&self.$field, key).await
-            }
-            async fn get_many(&self, keys: &[&str]) -> $crate::Result<Vec<Option<$crate::Record>>> {
-                $crate::Storage::get_many(&self.$field, keys).await
-            }
-            async fn put(&self, record: $crate::Record) -> $crate::Result<$crate::Record> {
-                $crate::Storage::put(&self.$field, record).await
-            }
-            async fn put_many(&self, records: Vec<$crate::Record>) -> $crate::Result<()> {
-                $crate::Storage::put_many(&self.$field, records).await
-            }
-            async fn cas_by_version(
-                &self,
-                record: $crate::Record,
-            ) -> $crate::Result<$crate::Record> {
-                $crate::Storage::cas_by_version(&self.$field, record).await
-            }
-            async fn delete(&self, key: &str) -> $crate::Result<()> {
-                $crate::Storage::delete(&self.$field, key).await
-            }
-            async fn wait_for_version_change(
-                &self,
-                key: &str,
-                version: &str,
-            ) -> $crate::Result<()> {
-                $crate::Storage::wait_for_version_change(&self.$field, key, version).await
-            }
-            async fn list_keys(&self, pattern: &str) -> $crate::Result<$crate::KeyStream> {
-                $crate::Storage::list_keys(&self.$field, pattern).await
-            }
-            async fn close(&self) -> $crate::Result<()> {
-                $crate::Storage::close(&self.$field).await
-            }
-        }
-    };
+impl crate::Layer for Box<dyn Storage> {
+    type Inner = dyn Storage;
+    fn inner(&self) -> &dyn Storage {
+        &**self
+    }
 }

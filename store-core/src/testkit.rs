@@ -103,33 +103,9 @@ where
 /// module, since the generated functions are named after the cases.
 ///
 /// ```
-/// # use std::collections::BTreeMap;
-/// # use std::ops::Bound;
-/// # use store_core::runtime::{Engine, Entry, EntryMeta, Mutation};
-/// # #[derive(Default)]
-/// # struct Tiny(BTreeMap<String, Entry>);
-/// # impl Engine for Tiny {
-/// #     fn last_version(&self) -> u64 { 0 }
-/// #     fn get(&mut self, key: &str) -> store_core::Result<Option<Entry>> { Ok(self.0.get(key).cloned()) }
-/// #     fn meta(&mut self, key: &str) -> Option<EntryMeta> { self.0.get(key).map(EntryMeta::from) }
-/// #     fn apply(&mut self, batch: Vec<Mutation>) -> store_core::Result<()> {
-/// #         for m in batch { match m {
-/// #             Mutation::Put { key, entry } => { self.0.insert(key, entry); }
-/// #             Mutation::Delete { key } | Mutation::Expire { key } => { self.0.remove(&key); }
-/// #         } }
-/// #         Ok(())
-/// #     }
-/// #     fn scan(&mut self, from: Bound<&str>, prefix: &str,
-/// #             visit: &mut dyn FnMut(&str, &EntryMeta) -> bool) -> store_core::Result<()> {
-/// #         for (k, e) in self.0.range::<str, _>((from, Bound::Unbounded)) {
-/// #             if !k.starts_with(prefix) || !visit(k, &EntryMeta::from(e)) { break; }
-/// #         }
-/// #         Ok(())
-/// #     }
-/// # }
 /// /// The backend under test (here: a tiny engine run by the store-core actor runtime).
 /// async fn new_store() -> store_core::runtime::ActorHandle {
-///     store_core::runtime::spawn(Tiny::default(), Default::default())
+///     store_core::runtime::spawn(store_core::__private::DocEngine::default(), Default::default())
 /// }
 ///
 /// // In tests/conformance.rs: one #[test] per case, e.g. `plain::put_many_later_duplicates_win`.

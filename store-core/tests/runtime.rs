@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc};
 use std::time::Duration;
 
-use store_core::runtime::{self, Engine, Entry, EntryMeta, Mutation, RuntimeOptions};
+use bytes::Bytes;
+use store_core::runtime::{self, Engine, Entry, EntryMeta, Mutation, Responder, RuntimeOptions};
 use store_core::{Error, Record, Result, Storage};
 use tokio::time::timeout;
 
@@ -43,9 +44,26 @@ impl TestEngine {
     }
 }
 
+/// The engine-specific request of the test engine: run `on_deadline` now.
+struct RunMaintenance;
+
 impl Engine for TestEngine {
+    type Value = Bytes;
+    type Request = RunMaintenance;
+
     fn last_version(&self) -> u64 {
         0
+    }
+
+    fn entries(&mut self, visit: &mut dyn FnMut(&str, EntryMeta, Bytes)) -> Result<()> {
+        for (key, entry) in &self.entries {
+            visit(key, EntryMeta::from(entry), entry.value.clone());
+        }
+        Ok(())
+    }
+
+    fn request(&mut self, RunMaintenance: RunMaintenance, responder: Responder) {
+        responder.respond(self.on_deadline());
     }
 
     fn get(&mut self, key: &str) -> Result<Option<Entry>> {
@@ -54,14 +72,17 @@ impl Engine for TestEngine {
     }
 
     fn meta(&mut self, key: &str) -> Option<EntryMeta> {
+        assert_ne!(key, "panic", "the test asked the engine to panic");
         self.entries.get(key).map(EntryMeta::from)
     }
 
-    fn apply(&mut self, batch: Vec<Mutation>) -> Result<()> {
+    fn apply(&mut self, batch: Vec<Mutation>) -> Result<Vec<Bytes>> {
         self.probe.applies.fetch_add(1, Ordering::SeqCst);
+        let mut values = Vec::new();
         for mutation in batch {
             match mutation {
                 Mutation::Put { key, entry } => {
+                    values.push(entry.value.clone());
                     self.entries.insert(key, entry);
                 }
                 Mutation::Delete { key } => {
@@ -71,9 +92,10 @@ impl Engine for TestEngine {
                     self.probe.expired.fetch_add(1, Ordering::SeqCst);
                     self.entries.remove(&key);
                 }
+                other => panic!("unknown mutation {other:?}"),
             }
         }
-        Ok(())
+        Ok(values)
     }
 
     fn sync(&mut self) -> Result<()> {
@@ -152,15 +174,25 @@ async fn held_first_write(
     (store, first, go_tx)
 }
 
+/// A call on a store whose engine panicked fails, and says why.
+fn assert_stopped_by_panic<T: std::fmt::Debug>(answer: Result<T>) {
+    match answer {
+        Err(Error::Stopped(reason)) => assert!(reason.contains("panicked"), "{reason}"),
+        other => panic!("expected Stopped naming the panic, got {other:?}"),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_engine_panic_closes_the_store_instead_of_hanging() {
     let probe = Arc::new(Probe::default());
     let store = runtime::spawn(TestEngine::new(probe), RuntimeOptions::default());
     store.put(Record::new("k", "v")).await.unwrap();
-    let answer = timeout(LIMIT, store.get("panic")).await.expect("hung");
-    assert!(matches!(answer, Err(Error::Closed)), "{answer:?}");
+    let answer = timeout(LIMIT, store.create(Record::new("panic", "v")))
+        .await
+        .expect("hung");
+    assert_stopped_by_panic(answer);
     let later = timeout(LIMIT, store.get("k")).await.expect("hung");
-    assert!(matches!(later, Err(Error::Closed)), "{later:?}");
+    assert_stopped_by_panic(later);
     assert!(store.is_closed());
 }
 
@@ -172,12 +204,63 @@ async fn an_engine_panic_on_a_thread_closes_the_store_too() {
     })
     .await
     .unwrap();
-    let answer = timeout(LIMIT, store.get("panic")).await.expect("hung");
-    assert!(matches!(answer, Err(Error::Closed)), "{answer:?}");
+    let answer = timeout(LIMIT, store.delete("panic")).await.expect("hung");
+    assert_stopped_by_panic(answer);
     let later = timeout(LIMIT, store.put(Record::new("k", "v")))
         .await
         .expect("hung");
-    assert!(matches!(later, Err(Error::Closed)), "{later:?}");
+    assert_stopped_by_panic(later);
+}
+
+#[test]
+fn a_store_made_outside_any_runtime_runs_on_its_own_thread() {
+    let probe = Arc::new(Probe::default());
+    let store = runtime::spawn(TestEngine::new(probe), RuntimeOptions::default());
+    // Used from two runtimes in turn; neither owns the actor.
+    for round in 0..2 {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            store
+                .put(Record::new("k", format!("v{round}")))
+                .await
+                .unwrap();
+            let value = store.get("k").await.unwrap().value;
+            assert_eq!(value, format!("v{round}").as_bytes());
+        });
+    }
+}
+
+#[test]
+fn a_store_whose_runtime_shut_down_says_so() {
+    let probe = Arc::new(Probe::default());
+    let first = tokio::runtime::Runtime::new().unwrap();
+    let store =
+        first.block_on(async { runtime::spawn(TestEngine::new(probe), RuntimeOptions::default()) });
+    drop(first);
+    let second = tokio::runtime::Runtime::new().unwrap();
+    let answer = second.block_on(async { store.put(Record::new("k", "v")).await });
+    match answer {
+        Err(Error::Stopped(reason)) => assert!(reason.contains("runtime"), "{reason}"),
+        other => panic!("expected Stopped naming the runtime, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expiry_too_far_away_to_represent_is_never() {
+    let probe = Arc::new(Probe::default());
+    let store = runtime::spawn(TestEngine::new(probe), RuntimeOptions::default());
+    let far = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(u64::MAX / 4);
+    store
+        .put(Record::new("k", "v").with_expires_at(far))
+        .await
+        .unwrap();
+    // The actor computed its timer from that expiry without overflowing, and still serves.
+    store.put(Record::new("other", "v")).await.unwrap();
+    assert_eq!(store.get("k").await.unwrap().expires_at, Some(far));
+    store.close().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -333,11 +416,7 @@ async fn a_failed_open_is_returned() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paging_with_a_tiny_budget_still_lists_everything_in_order() {
     let probe = Arc::new(Probe::default());
-    let options = RuntimeOptions {
-        page_size: 3,
-        scan_budget: 5,
-        ..Default::default()
-    };
+    let options = RuntimeOptions::default().page_size(3).scan_budget(5);
     let store = runtime::spawn(TestEngine::new(probe), options);
     let mut expected = Vec::new();
     for i in 0..100 {
@@ -367,15 +446,23 @@ async fn paging_with_a_tiny_budget_still_lists_everything_in_order() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn wake_engine_runs_on_deadline_after_the_queued_work() {
+async fn an_engine_request_runs_after_the_queued_work() {
     let probe = Arc::new(Probe::default());
     let store = runtime::spawn(TestEngine::new(probe.clone()), RuntimeOptions::default());
     store.put(Record::new("k", "v")).await.unwrap();
     assert_eq!(probe.deadlines.load(Ordering::SeqCst), 0);
-    store.wake_engine().await.unwrap();
+    store.request(RunMaintenance).await.unwrap();
     assert_eq!(probe.deadlines.load(Ordering::SeqCst), 1);
+    // A request of another type is refused, not lost.
+    assert!(matches!(
+        store.request("compact").await,
+        Err(Error::Unsupported(_))
+    ));
     store.close().await.unwrap();
-    assert!(matches!(store.wake_engine().await, Err(Error::Closed)));
+    assert!(matches!(
+        store.request(RunMaintenance).await,
+        Err(Error::Closed)
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -395,9 +482,9 @@ async fn the_engine_is_dropped_before_close_returns() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failed_sync_fails_the_reads_that_shared_its_batch() {
+async fn a_read_never_sees_a_write_whose_sync_failed() {
     let probe = Arc::new(Probe::default());
-    // Hold the first batch in its sync while a write and a read of it queue up behind.
+    // Hold the first batch in its sync while a second write queues up behind it.
     let (store, first, go_tx) = held_first_write(probe.clone()).await;
     let write = tokio::spawn({
         let store = store.clone();
@@ -406,14 +493,10 @@ async fn a_failed_sync_fails_the_reads_that_shared_its_batch() {
     while store.queued_commands() < 1 {
         tokio::task::yield_now().await;
     }
-    let read = tokio::spawn({
-        let store = store.clone();
-        async move { store.get("k").await }
-    });
-    while store.queued_commands() < 2 {
-        tokio::task::yield_now().await;
-    }
-    // The held sync (number 1) succeeds; the next one, for the write and the read, fails.
+    // Reads are answered from the published state in the caller's task, at once: the
+    // queued write is not there, whatever happens to it.
+    assert!(matches!(store.get("k").await, Err(Error::NotFound)));
+    // The held sync (number 1) succeeds; the next one, for the write, fails.
     probe.fail_sync_number.store(2, Ordering::SeqCst);
     go_tx.send(()).unwrap();
     first
@@ -421,10 +504,11 @@ async fn a_failed_sync_fails_the_reads_that_shared_its_batch() {
         .unwrap()
         .unwrap_or_else(|e| panic!("first write: {e}"));
     let write = write.await.unwrap();
-    let read = read.await.unwrap();
     assert!(matches!(write, Err(Error::Io { .. })), "{write:?}");
     assert!(
-        matches!(read, Err(Error::Io { .. })),
-        "the read saw an unsynced write: {read:?}"
+        matches!(store.get("k").await, Err(Error::NotFound)),
+        "a read saw a write whose sync failed"
     );
+    let many = store.get_many(&["k"]).await.unwrap();
+    assert_eq!(many, vec![None]);
 }

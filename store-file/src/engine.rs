@@ -7,27 +7,27 @@ use std::io;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use store_core::runtime::{Engine, Entry, EntryMeta, Mutation};
+use store_core::runtime::{Engine, Entry, EntryMeta, Mutation, Responder};
 use store_core::{Error, Result};
-use tokio::sync::oneshot;
 
 use crate::compaction::{self, Input, Job, Output};
 use crate::format::{
-    decode_record, encode_frame_header, encode_record, record_checksum_ok, FRAME_HEADER_LEN,
-    HEADER_LEN, KIND_COMPACTED, KIND_DELETE, KIND_PUT, MAX_FRAME_PAYLOAD,
+    decode_record, encode_frame_header, encode_record, FRAME_HEADER_LEN, HEADER_LEN,
+    KIND_COMPACTED, KIND_DELETE, KIND_PUT, MAX_FRAME_PAYLOAD,
 };
 use crate::index::{Index, IndexEntry, Loc, RECLAIMED};
 use crate::lock::DirLock;
 use crate::segment::{
-    create_segment, read_exact_at, remove_leftover, segment_file_name, sync_dir, write_all_at,
-    Segment, COMPACT_SUFFIX,
+    create_segment, remove_leftover, segment_file_name, sync_dir, write_all_at, Segment,
+    COMPACT_SUFFIX,
 };
 use crate::stats::{garbage_ratio, StatsCell};
+use crate::value::{read_record_value, FileValue};
 use crate::{FileOptions, SyncPolicy};
 
 /// How often the actor checks whether a background compaction has finished.
@@ -48,15 +48,15 @@ const BUFFER_KEEP: usize = 8 << 20;
 
 /// A caller of `FileStorage::compact`, answered when a compaction that started after the
 /// request has been installed (or has failed).
-pub(crate) type CompactWaiter = oneshot::Sender<Result<()>>;
+pub(crate) type CompactWaiter = Responder;
+
+/// The engine's request type: compact now (`FileStorage::compact`).
+pub(crate) struct Compact;
 
 /// What the engine shares with the `FileStorage` handles.
 #[derive(Debug, Default)]
 pub(crate) struct Shared {
     pub(crate) stats: StatsCell,
-    /// Set by `compact()`; the engine reports a deadline of "now" while it is set.
-    pub(crate) compact_requested: AtomicBool,
-    pub(crate) compact_waiters: Mutex<Vec<CompactWaiter>>,
 }
 
 /// When a failed roll or compaction may be tried again: after `RETRY_AFTER`, doubled for
@@ -154,6 +154,8 @@ pub(crate) struct FileEngine {
     opened: Instant,
     compaction: Option<Running>,
     migration: Option<Migration>,
+    /// `FileStorage::compact` callers waiting for a compaction to start.
+    requests: Vec<CompactWaiter>,
 }
 
 fn io_context(what: &str, path: &Path) -> String {
@@ -201,6 +203,7 @@ impl FileEngine {
             opened: started,
             compaction: None,
             migration: None,
+            requests: Vec::new(),
         };
         let report = &recovered.report;
         let elapsed = started.elapsed();
@@ -285,44 +288,34 @@ impl FileEngine {
                 "key {key:?}: the index points at segment {seg:#x}, which is gone"
             )));
         };
-        let len = len as usize;
-        let bytes = if seg == self.active && offset >= segment.len {
+        if seg == self.active && offset >= segment.len {
+            // Still in the write buffer (read by the actor within the batch that wrote it).
             let start = (offset - segment.len) as usize;
-            self.buf[start..start + len].to_vec()
-        } else {
-            let mut bytes = vec![0u8; len];
-            read_exact_at(&segment.file, &mut bytes, offset).map_err(|e| {
-                let error = Error::io(
-                    format!(
-                        "reading key {key:?} from {} at offset {offset}",
-                        segment.path.display()
-                    ),
-                    e,
-                );
-                tracing::error!(%error, "read failed");
-                error
+            let bytes = Bytes::copy_from_slice(&self.buf[start..start + len as usize]);
+            let record = decode_record(&bytes).map_err(|problem| {
+                Error::Corrupt(format!("key {key:?} in the write buffer: {problem}"))
             })?;
-            bytes
-        };
-        let corrupt = |why: &str| {
-            let error = Error::Corrupt(format!(
-                "{} at offset {offset}: the record of key {key:?} {why}",
-                segment.path.display()
-            ));
-            tracing::error!(%error, "damaged record");
-            error
-        };
-        if !record_checksum_ok(&bytes) {
-            return Err(corrupt("fails its checksum"));
+            return Ok(bytes.slice(record.value_offset..record.len));
         }
-        let value_range = match decode_record(&bytes) {
-            Ok(r) if r.key == key && r.version == entry.version && r.kind == KIND_PUT => {
-                r.value_offset..r.len
-            }
-            Ok(_) => return Err(corrupt("is not the one the index expects")),
-            Err(problem) => return Err(corrupt(problem)),
-        };
-        Ok(Bytes::from(bytes).slice(value_range))
+        let place = segment.path.display().to_string();
+        read_record_value(&segment.file, &place, offset, len, key, entry.version)
+    }
+
+    /// How readers will find the value of `entry` once its batch is durable.
+    fn published_value(&self, entry: &IndexEntry) -> FileValue {
+        if let Some(value) = &entry.value {
+            return FileValue::Inline(value.clone());
+        }
+        match self.segments.get(&entry.loc.seg) {
+            Some(segment) if entry.loc.seg != RECLAIMED => FileValue::OnDisk {
+                file: segment.file.clone(),
+                segment: segment.id,
+                offset: entry.loc.offset,
+                len: entry.loc.len,
+            },
+            // A reclaimed (expired) record: readers skip it by its expiry.
+            _ => FileValue::Inline(Bytes::new()),
+        }
     }
 
     /// Undoes every frame applied since the last successful write: the index goes back to
@@ -479,17 +472,8 @@ impl FileEngine {
         self.auto_compaction_at().is_some_and(|t| t <= now)
     }
 
-    fn take_requests(&self) -> Vec<CompactWaiter> {
-        if !self.shared.compact_requested.swap(false, Ordering::AcqRel) {
-            return Vec::new();
-        }
-        std::mem::take(
-            &mut *self
-                .shared
-                .compact_waiters
-                .lock()
-                .unwrap_or_else(|p| p.into_inner()),
-        )
+    fn take_requests(&mut self) -> Vec<CompactWaiter> {
+        std::mem::take(&mut self.requests)
     }
 
     /// Seals the active segment and starts rewriting every sealed segment on a background
@@ -508,7 +492,7 @@ impl FileEngine {
                     .failed_compactions
                     .fetch_add(1, Ordering::Relaxed);
                 for waiter in waiters {
-                    let _ = waiter.send(Err(copy_error(&error)));
+                    waiter.respond(Err(error.clone()));
                 }
                 return;
             }
@@ -530,7 +514,7 @@ impl FileEngine {
         input_ids.sort_unstable();
         if inputs.is_empty() {
             for waiter in waiters {
-                let _ = waiter.send(Ok(()));
+                waiter.respond(Ok(()));
             }
             return;
         }
@@ -574,7 +558,7 @@ impl FileEngine {
                 tracing::error!(%error, "compaction not started");
                 self.compact_backoff.failed();
                 for waiter in waiters {
-                    let _ = waiter.send(Err(copy_error(&error)));
+                    waiter.respond(Err(error.clone()));
                 }
             }
         }
@@ -612,7 +596,7 @@ impl FileEngine {
             .fetch_add(1, Ordering::Relaxed);
         self.publish();
         for waiter in running.waiters.drain(..) {
-            let _ = waiter.send(Err(copy_error(&error)));
+            waiter.respond(Err(error.clone()));
         }
     }
 
@@ -773,7 +757,7 @@ impl FileEngine {
         // Publish first: a caller woken below reads the stats of the installed result.
         self.publish();
         for waiter in migration.waiters {
-            let _ = waiter.send(Ok(()));
+            waiter.respond(Ok(()));
         }
     }
 
@@ -782,7 +766,7 @@ impl FileEngine {
     fn cancel_compaction(&mut self) {
         if let Some(migration) = self.migration.take() {
             for waiter in migration.waiters {
-                let _ = waiter.send(Err(Error::Closed));
+                waiter.respond(Err(Error::Closed));
             }
         }
         if let Some(mut running) = self.compaction.take() {
@@ -792,7 +776,7 @@ impl FileEngine {
             }
             remove_leftover(&running.tmp);
             for waiter in running.waiters.drain(..) {
-                let _ = waiter.send(Err(Error::Closed));
+                waiter.respond(Err(Error::Closed));
             }
         }
     }
@@ -804,19 +788,6 @@ impl Drop for FileEngine {
         if let Some(running) = &self.compaction {
             running.cancel.store(true, Ordering::Relaxed);
         }
-    }
-}
-
-/// A copy of an error, for answering several callers with one failure.
-fn copy_error(error: &Error) -> Error {
-    match error {
-        Error::Io { context, source } => Error::io(
-            context.clone(),
-            io::Error::new(source.kind(), source.to_string()),
-        ),
-        Error::Corrupt(text) => Error::Corrupt(text.clone()),
-        Error::Closed => Error::Closed,
-        other => Error::Backend(other.to_string()),
     }
 }
 
@@ -841,8 +812,26 @@ fn prepare_dir(dir: &Path) -> Result<()> {
 }
 
 impl Engine for FileEngine {
+    type Value = FileValue;
+    type Request = Compact;
+
     fn last_version(&self) -> u64 {
         self.last_version
+    }
+
+    fn entries(&mut self, visit: &mut dyn FnMut(&str, EntryMeta, FileValue)) -> Result<()> {
+        for (key, entry) in &self.index {
+            visit(key, entry.meta(), self.published_value(entry));
+        }
+        Ok(())
+    }
+
+    fn request(&mut self, Compact: Compact, responder: Responder) {
+        self.requests.push(responder);
+    }
+
+    fn describe(&self) -> String {
+        format!("file {:?}", self.dir.display().to_string())
     }
 
     fn get(&mut self, key: &str) -> Result<Option<Entry>> {
@@ -861,7 +850,7 @@ impl Engine for FileEngine {
         self.index.get(key).map(IndexEntry::meta)
     }
 
-    fn apply(&mut self, batch: Vec<Mutation>) -> Result<()> {
+    fn apply(&mut self, batch: Vec<Mutation>) -> Result<Vec<FileValue>> {
         self.check_writable()?;
         // Encode the whole batch as one frame first; the index changes only once it fits.
         let frame_start = self.buf.len();
@@ -880,8 +869,9 @@ impl Engine for FileEngine {
                     key,
                     &entry.value,
                 ),
-                Mutation::Delete { key } | Mutation::Expire { key } => {
-                    if !self.index.contains_key(key.as_str()) {
+                other => {
+                    let key = other.key();
+                    if !self.index.contains_key(key) {
                         placed.push(None);
                         continue;
                     }
@@ -907,9 +897,10 @@ impl Engine for FileEngine {
             }
         }
         let payload_len = self.buf.len() - frame_start - FRAME_HEADER_LEN;
+        let mut published = Vec::new();
         if count == 0 {
             self.buf.truncate(frame_start);
-            return Ok(());
+            return Ok(published);
         }
         if payload_len > MAX_FRAME_PAYLOAD {
             self.buf.truncate(frame_start);
@@ -939,6 +930,7 @@ impl Engine for FileEngine {
                         value: (entry.value.len() <= cache).then_some(entry.value),
                     };
                     self.live_bytes += new.live_len();
+                    published.push(self.published_value(&new));
                     let old = match self.index.get_mut(key.as_str()) {
                         Some(slot) => Some(std::mem::replace(slot, new)),
                         None => {
@@ -951,7 +943,8 @@ impl Engine for FileEngine {
                     }
                     self.undo.push((key, old));
                 }
-                Mutation::Delete { key } | Mutation::Expire { key } => {
+                other => {
+                    let key = other.key().to_owned();
                     if let Some(old) = self.index.remove(key.as_str()) {
                         self.live_bytes -= old.live_len();
                         self.undo.push((key, Some(old)));
@@ -959,7 +952,7 @@ impl Engine for FileEngine {
                 }
             }
         }
-        Ok(())
+        Ok(published)
     }
 
     fn sync(&mut self) -> Result<()> {
@@ -993,7 +986,7 @@ impl Engine for FileEngine {
             at(now);
         } else if let Some(running) = &self.compaction {
             at(running.next_poll);
-        } else if self.shared.compact_requested.load(Ordering::Acquire) {
+        } else if !self.requests.is_empty() {
             at(now);
         } else if let Some(t) = self.auto_compaction_at() {
             at(t);
@@ -1030,7 +1023,7 @@ impl Engine for FileEngine {
         if self.poisoned.is_some() {
             // Refuse compaction requests rather than leave their callers waiting.
             for waiter in self.take_requests() {
-                let _ = waiter.send(self.check_writable());
+                waiter.respond(self.check_writable());
             }
         }
         Ok(())
@@ -1040,7 +1033,7 @@ impl Engine for FileEngine {
         self.cancel_compaction();
         let result = self.write_out(true);
         for waiter in self.take_requests() {
-            let _ = waiter.send(Err(Error::Closed));
+            waiter.respond(Err(Error::Closed));
         }
         if let Some(lock) = self.lock.take() {
             lock.release();

@@ -234,13 +234,13 @@ mod options;
 mod recovery;
 mod segment;
 mod stats;
+mod value;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use store_core::runtime::{self, ActorHandle};
-use store_core::{Error, Result};
+use store_core::{Error, Layer, Result, Stats};
 
 pub use format::MAX_VALUE_LEN;
 pub use options::{FileOptions, SyncPolicy};
@@ -402,17 +402,31 @@ impl FileStorage {
     /// # });
     /// ```
     pub async fn compact(&self) -> Result<()> {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        self.shared
-            .compact_waiters
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(tx);
-        self.shared.compact_requested.store(true, Ordering::Release);
-        // The engine starts requested compactions in `on_deadline`.
-        self.handle.wake_engine().await?;
-        rx.await.map_err(|_| Error::Closed)?
+        // The engine keeps the request and answers once the compaction is installed.
+        self.handle.request(engine::Compact).await
     }
 }
 
-store_core::forward_storage!(FileStorage => handle);
+/// Every call goes to the actor's handle; `compact` and `stats` are the file store's own.
+#[async_trait::async_trait]
+impl Layer for FileStorage {
+    type Inner = ActorHandle;
+
+    fn inner(&self) -> &ActorHandle {
+        &self.handle
+    }
+
+    async fn compact(&self) -> Result<()> {
+        FileStorage::compact(self).await
+    }
+
+    async fn stats(&self) -> Result<Stats> {
+        if self.handle.is_closed() {
+            return Err(Error::Closed);
+        }
+        let mut stats = Stats::default();
+        let dir = self.dir().display().to_string();
+        stats.push_front(FileStorage::stats(self).component(&dir));
+        Ok(stats)
+    }
+}

@@ -1,6 +1,7 @@
 //! [`FileStats`]: counters the engine publishes for monitoring and benchmarks.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use store_core::{ComponentStats, Figure};
 
 /// A snapshot of a store's counters, read without a round trip to its actor
 /// ([`FileStorage::stats`](crate::FileStorage::stats)).
@@ -60,6 +61,37 @@ pub struct FileStats {
     pub records_written: u64,
     /// Garbage fraction of the files: `1 - live_bytes / file_bytes` (0 when empty).
     pub garbage_ratio: f64,
+}
+
+impl FileStats {
+    /// These figures as one component of a stack's [`Stats`](store_core::Stats), named
+    /// `file` with `detail` (the directory).
+    ///
+    /// ```
+    /// let stats = store_file::FileStats::default().component("/data");
+    /// assert_eq!(stats.name, "file");
+    /// assert!(stats.figures.iter().any(|(name, _)| name == "segments"));
+    /// ```
+    pub fn component(&self, detail: &str) -> ComponentStats {
+        ComponentStats::new("file", detail)
+            .with("records", Figure::Count(self.records))
+            .with("live_bytes", Figure::Bytes(self.live_bytes))
+            .with("file_bytes", Figure::Bytes(self.file_bytes))
+            .with("garbage_ratio", Figure::Ratio(self.garbage_ratio))
+            .with("segments", Figure::Count(self.segments))
+            .with("last_version", Figure::Count(self.last_version))
+            .with("recoveries", Figure::Count(self.recoveries))
+            .with("truncated_bytes", Figure::Bytes(self.truncated_bytes))
+            .with("skipped_frames", Figure::Count(self.skipped_frames))
+            .with("recovered_records", Figure::Count(self.recovered_records))
+            .with("open_micros", Figure::Micros(self.open_micros))
+            .with("compactions", Figure::Count(self.compactions))
+            .with("failed_compactions", Figure::Count(self.failed_compactions))
+            .with("compacting", Figure::Count(u64::from(self.compacting)))
+            .with("fsyncs", Figure::Count(self.fsyncs))
+            .with("frames_written", Figure::Count(self.frames_written))
+            .with("records_written", Figure::Count(self.records_written))
+    }
 }
 
 /// The atomics behind [`FileStats`], shared by the engine (writer) and the handles.

@@ -25,7 +25,12 @@ async fn open(options: FileOptions) -> TempFileStorage {
     }
 }
 
-store_core::forward_storage!(TempFileStorage => store);
+impl store_core::Layer for TempFileStorage {
+    type Inner = FileStorage;
+    fn inner(&self) -> &FileStorage {
+        &self.store
+    }
+}
 
 mod default_options {
     store_core::conformance_tests!(|| super::open(store_file::FileOptions::default()));

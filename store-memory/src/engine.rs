@@ -4,21 +4,24 @@ use std::collections::{BTreeSet, HashMap};
 use std::ops::Bound;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use store_core::runtime::{Engine, Entry, EntryMeta, Mutation};
-use store_core::Result;
+use store_core::{Error, Result};
 
 /// Entries in a hash map for point lookups, keys in an ordered set for scans.
 ///
 /// Point operations (the hot path of every get, put and CAS) cost one hash lookup instead of
 /// a tree descent comparing long shared key prefixes; listing walks the ordered set, so a
 /// pattern's literal prefix is a range scan. Both structures share one allocation per key.
-/// The engine never fails and has nothing to sync.
+/// The engine never fails and has nothing to sync. Readers get the values themselves
+/// (`Bytes`, reference-counted), so the runtime's read view shares them with this map.
 ///
 /// ```
 /// use store_core::runtime::{Engine, Entry, Mutation};
 /// let mut engine = store_memory::MemoryEngine::default();
 /// let entry = Entry { value: "v".into(), version: 1, expires_at: None };
-/// engine.apply(vec![Mutation::Put { key: "k".into(), entry: entry.clone() }]).unwrap();
+/// let published = engine.apply(vec![Mutation::Put { key: "k".into(), entry: entry.clone() }]).unwrap();
+/// assert_eq!(published, vec![entry.value.clone()]);
 /// assert_eq!(engine.get("k").unwrap(), Some(entry));
 /// ```
 #[derive(Debug, Default)]
@@ -28,6 +31,9 @@ pub struct MemoryEngine {
 }
 
 impl Engine for MemoryEngine {
+    type Value = Bytes;
+    type Request = ();
+
     fn last_version(&self) -> u64 {
         0 // a memory store starts empty, so no version has been handed out yet
     }
@@ -40,25 +46,52 @@ impl Engine for MemoryEngine {
         self.entries.get(key).map(EntryMeta::from)
     }
 
-    fn apply(&mut self, batch: Vec<Mutation>) -> Result<()> {
+    fn apply(&mut self, batch: Vec<Mutation>) -> Result<Vec<Bytes>> {
+        // Nothing here can fail half-way, except meeting a kind of mutation this engine does
+        // not know (added to store-core later): refuse the whole batch before changing anything.
+        if let Some(unknown) = batch.iter().find(|m| {
+            !matches!(
+                m,
+                Mutation::Put { .. } | Mutation::Delete { .. } | Mutation::Expire { .. }
+            )
+        }) {
+            return Err(Error::Backend(format!(
+                "the memory engine does not know the mutation {unknown:?}"
+            )));
+        }
+        let mut published = Vec::with_capacity(batch.len());
         for mutation in batch {
             match mutation {
-                Mutation::Put { key, entry } => match self.entries.get_mut(key.as_str()) {
-                    Some(slot) => *slot = entry,
-                    None => {
-                        let key: Arc<str> = key.into();
-                        self.order.insert(key.clone());
-                        self.entries.insert(key, entry);
+                Mutation::Put { key, entry } => {
+                    published.push(entry.value.clone());
+                    match self.entries.get_mut(key.as_str()) {
+                        Some(slot) => *slot = entry,
+                        None => {
+                            let key: Arc<str> = key.into();
+                            self.order.insert(key.clone());
+                            self.entries.insert(key, entry);
+                        }
                     }
-                },
-                Mutation::Delete { key } | Mutation::Expire { key } => {
-                    if let Some((key, _)) = self.entries.remove_entry(key.as_str()) {
+                }
+                other => {
+                    if let Some((key, _)) = self.entries.remove_entry(other.key()) {
                         self.order.remove(&key);
                     }
                 }
             }
         }
+        Ok(published)
+    }
+
+    fn entries(&mut self, visit: &mut dyn FnMut(&str, EntryMeta, Bytes)) -> Result<()> {
+        for (key, entry) in &self.entries {
+            visit(key, EntryMeta::from(entry), entry.value.clone());
+        }
         Ok(())
+    }
+
+    fn describe(&self) -> String {
+        "memory".to_owned()
     }
 
     fn scan(

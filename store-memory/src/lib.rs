@@ -22,16 +22,22 @@
 //! # }).unwrap();
 //! ```
 
+#![forbid(unsafe_code)]
+
 mod engine;
 
 use store_core::runtime::{self, ActorHandle, RuntimeOptions};
+use store_core::Layer;
 
 pub use engine::MemoryEngine;
 
 /// An in-memory [`Storage`](store_core::Storage): cheap to clone, `Send + Sync`, every clone talks to one actor.
 ///
-/// Create it inside a tokio runtime (the actor is a tokio task). The store closes when
-/// [`Storage::close`](store_core::Storage::close) is called or when the last clone is dropped.
+/// It works anywhere: created inside a tokio runtime, its actor is a task of that runtime
+/// (and lives as long as it); created outside any runtime, the actor gets a thread of its
+/// own. `get` and `get_many` never reach the actor: they read the store's published state
+/// in the caller's task. The store closes when [`Storage::close`](store_core::Storage::close)
+/// is called or when the last clone is dropped.
 ///
 /// ```
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -51,10 +57,6 @@ pub struct MemoryStorage {
 impl MemoryStorage {
     /// Starts an empty store with the default runtime options.
     ///
-    /// # Panics
-    ///
-    /// Panics when called outside a tokio runtime.
-    ///
     /// ```
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
     /// let store = store_memory::MemoryStorage::new();
@@ -70,10 +72,7 @@ impl MemoryStorage {
     /// ```
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
     /// use store_core::runtime::RuntimeOptions;
-    /// let store = store_memory::MemoryStorage::with_options(RuntimeOptions {
-    ///     page_size: 64,
-    ///     ..Default::default()
-    /// });
+    /// let store = store_memory::MemoryStorage::with_options(RuntimeOptions::default().page_size(64));
     /// # let _ = store;
     /// # });
     /// ```
@@ -90,4 +89,11 @@ impl Default for MemoryStorage {
     }
 }
 
-store_core::forward_storage!(MemoryStorage => handle);
+/// Every call goes to the actor's handle.
+impl Layer for MemoryStorage {
+    type Inner = ActorHandle;
+
+    fn inner(&self) -> &ActorHandle {
+        &self.handle
+    }
+}

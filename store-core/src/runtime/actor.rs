@@ -1,20 +1,20 @@
-//! The actor: owns an engine, applies commands in batches and replies after one sync.
+//! The actor: owns an engine, applies commands in batches, syncs once, publishes, replies.
 
 use std::collections::HashMap;
 use std::ops::Bound;
+use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use tokio::sync::mpsc;
-
-use super::command::{Command, Op, Page, Reply, ReplyTx};
+use super::command::{Command, Mailbox, Op, Page, Reply, ReplyTx, Responder};
 use super::engine::{Engine, Entry, EntryMeta, Mutation};
 use super::expiry::ExpiryIndex;
+use super::view::{Change, Slot, View};
 use super::waiters::Waiters;
 use super::RuntimeOptions;
 use crate::record::is_expired;
 use crate::{Error, Pattern, Record, Result};
 
-/// A reply computed during a batch, sent once the batch is durable.
+/// A reply computed during a batch, sent once the batch is durable and published.
 struct Pending {
     reply: ReplyTx,
     result: Result<Reply>,
@@ -29,21 +29,37 @@ pub(crate) struct Actor<E: Engine> {
     waiters: Waiters,
     expiry: ExpiryIndex,
     pending: Vec<Pending>,
+    /// What this batch changed, published to readers once it is durable.
+    changes: Vec<Change<E::Value>>,
+    view: Arc<View<E::Value>>,
     /// Something was applied since the last sync.
     dirty: bool,
 }
 
 impl<E: Engine> Actor<E> {
-    pub(crate) fn new(mut engine: E, options: RuntimeOptions) -> Result<Self> {
-        // Rebuild the expiry index from what the engine holds (after a restart, the file
-        // engine's recovered records may carry expiries).
+    pub(crate) fn new(
+        mut engine: E,
+        options: RuntimeOptions,
+        view: Arc<View<E::Value>>,
+    ) -> Result<Self> {
+        // Fill the read view and the expiry index from what the engine holds (after a
+        // restart, the file engine's recovered records).
         let mut expiry = ExpiryIndex::default();
-        engine.scan(Bound::Unbounded, "", &mut |key, meta| {
+        let mut changes = Vec::new();
+        engine.entries(&mut |key, meta, value| {
             if let Some(at) = meta.expires_at {
                 expiry.insert(key, at);
             }
-            true
+            changes.push(Change::Put {
+                key: key.to_owned(),
+                slot: Slot {
+                    version: meta.version,
+                    expires_at: meta.expires_at,
+                    value,
+                },
+            });
         })?;
+        view.publish(changes);
         Ok(Self {
             last_version: engine.last_version(),
             engine,
@@ -51,12 +67,14 @@ impl<E: Engine> Actor<E> {
             waiters: Waiters::default(),
             expiry,
             pending: Vec::new(),
+            changes: Vec::new(),
+            view,
             dirty: false,
         })
     }
 
     /// Runs until `close` or until every handle is gone.
-    pub(crate) async fn run(mut self, mut mailbox: mpsc::Receiver<Command>) {
+    pub(crate) async fn run(mut self, mut mailbox: Mailbox) {
         let mut batch = Vec::with_capacity(self.options.max_batch);
         loop {
             let deadline = self.next_deadline();
@@ -64,6 +82,7 @@ impl<E: Engine> Actor<E> {
                 received = mailbox.recv_many(&mut batch, self.options.max_batch) => {
                     if received == 0 {
                         // Every handle was dropped: stop as if closed.
+                        mailbox.close();
                         self.shutdown(None);
                         return;
                     }
@@ -72,8 +91,11 @@ impl<E: Engine> Actor<E> {
             }
             if let Some(close) = self.run_batch(&mut batch) {
                 mailbox.close();
-                // Commands that raced in behind `close` get `Closed`, never silence.
-                while let Ok(command) = mailbox.try_recv() {
+                // Commands that raced in behind `close` get `Closed`, never silence. `recv`
+                // (unlike `try_recv`) also waits for senders that reserved a slot before the
+                // close and have not yet put their command in it; a command sent into the
+                // slot after a `try_recv` drain would never be answered.
+                while let Some(command) = mailbox.recv().await {
                     let _ = command.reply.send(Err(Error::Closed));
                 }
                 self.shutdown(Some(close));
@@ -83,9 +105,10 @@ impl<E: Engine> Actor<E> {
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        let expiry = self.expiry.next().map(|at| {
+        let expiry = self.expiry.next().and_then(|at| {
             let wait = at.duration_since(SystemTime::now()).unwrap_or_default();
-            Instant::now() + wait
+            // A time too far away to represent is never.
+            Instant::now().checked_add(wait)
         });
         match (expiry, self.engine.next_deadline()) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -97,8 +120,7 @@ impl<E: Engine> Actor<E> {
     fn run_batch(&mut self, batch: &mut Vec<Command>) -> Option<ReplyTx> {
         let span = tracing::debug_span!("batch", commands = batch.len());
         let _entered = span.enter();
-        let now = SystemTime::now();
-        self.expire_due(now);
+        self.expire_due(SystemTime::now());
         let mut close = None;
         for Command { op, reply } in batch.drain(..) {
             if close.is_some() {
@@ -107,23 +129,21 @@ impl<E: Engine> Actor<E> {
             }
             match op {
                 Op::Close => close = Some(reply),
-                Op::Wait { key, version } => self.wait(key, version, reply, now),
-                Op::WakeEngine => {
-                    let result = self.engine.on_deadline().map(|()| Reply::Unit);
-                    self.pending.push(Pending {
-                        reply,
-                        result,
-                        wrote: true,
-                    });
-                    // Maintenance may have written (a compaction's install): sync with the batch.
-                    self.dirty = true;
-                }
+                Op::Wait { key, version } => self.wait(key, version, reply),
+                Op::Request(request) => match request.downcast::<E::Request>() {
+                    Ok(request) => self.engine.request(*request, Responder::new(reply)),
+                    Err(_) => {
+                        let _ = reply.send(Err(Error::Unsupported(
+                            "a request of a type this engine does not take".to_owned(),
+                        )));
+                    }
+                },
                 op => {
                     let name = op.name();
                     // The key is copied for the trace only when someone listens at TRACE.
                     let key = tracing::enabled!(tracing::Level::TRACE)
                         .then(|| op.key().unwrap_or_default().to_owned());
-                    let (result, wrote) = self.execute(op, now);
+                    let (result, wrote) = self.execute(op, SystemTime::now());
                     match &result {
                         Ok(_) => tracing::trace!(operation = name, key, wrote, "applied"),
                         Err(error) => log_failure(name, key.as_deref(), error),
@@ -145,26 +165,33 @@ impl<E: Engine> Actor<E> {
             if let Err(error) = self.engine.on_deadline() {
                 tracing::error!(%error, "engine maintenance failed");
             }
+            // Whatever maintenance wrote or moved is synced and published on its own.
+            self.dirty = true;
+            self.finish_batch();
         }
         close
     }
 
-    /// Syncs if anything was written, then sends every reply of the batch.
+    /// Syncs if anything was written, publishes the batch, then sends every reply.
     fn finish_batch(&mut self) {
+        self.changes
+            .extend(self.engine.take_moved().into_iter().map(Change::Moved));
         if self.dirty {
             self.dirty = false;
             if let Err(error) = self.engine.sync() {
                 // Every reply of the batch fails, reads and wake-ups included: they may have
-                // seen writes that the engine now rolls back.
+                // seen writes that the engine now rolls back. Nothing is published.
                 let writes = self.pending.iter().filter(|p| p.wrote).count();
                 tracing::error!(%error, writes, "sync failed; the whole batch is reported as failed");
                 for pending in &mut self.pending {
                     if pending.result.is_ok() {
-                        pending.result = Err(duplicate(&error));
+                        pending.result = Err(error.clone());
                     }
                 }
+                self.changes.clear();
             }
         }
+        self.view.publish(self.changes.drain(..));
         for Pending { reply, result, .. } in self.pending.drain(..) {
             let _ = reply.send(result);
         }
@@ -180,6 +207,8 @@ impl<E: Engine> Actor<E> {
         for waiter in self.waiters.take_all() {
             let _ = waiter.send(Err(Error::Closed));
         }
+        // Let go of the values (and the files they refer to) that readers could still reach.
+        self.view.clear();
         // Drop the engine (its files, locks, threads) before answering, so that whoever
         // awaited `close` can reopen the same resources at once.
         drop(self);
@@ -234,7 +263,9 @@ impl<E: Engine> Actor<E> {
                 (result.map(|()| Reply::Unit), true)
             }
             Op::ListPage { pattern, after } => (self.list_page(&pattern, after, now), false),
-            Op::Wait { .. } | Op::WakeEngine | Op::Close => unreachable!("handled by run_batch"),
+            Op::Wait { .. } | Op::Request(_) | Op::Close => {
+                unreachable!("handled by run_batch")
+            }
         }
     }
 
@@ -251,13 +282,21 @@ impl<E: Engine> Actor<E> {
             .filter(|entry| !is_expired(entry.expires_at, now)))
     }
 
-    fn next_version(&mut self) -> u64 {
-        self.last_version += 1;
-        self.last_version
+    fn next_version(&mut self) -> Result<u64> {
+        // A store whose counter reached the top cannot hand out a new version without
+        // reusing one; that only happens with a forged or corrupt counter.
+        self.last_version = self.last_version.checked_add(1).ok_or_else(|| {
+            Error::Corrupt(
+                "the version counter is at its maximum (u64::MAX); the store's data names an \
+                 impossible version"
+                    .to_owned(),
+            )
+        })?;
+        Ok(self.last_version)
     }
 
     fn put_one(&mut self, record: Record, now: SystemTime) -> Result<u64> {
-        let version = self.next_version();
+        let version = self.next_version()?;
         let entry = Entry {
             value: record.value,
             version,
@@ -286,7 +325,7 @@ impl<E: Engine> Actor<E> {
         let mut batch = Vec::with_capacity(keep.iter().filter(|k| **k).count());
         for (record, keep) in records.into_iter().zip(keep) {
             if keep {
-                let version = self.next_version();
+                let version = self.next_version()?;
                 batch.push(Mutation::Put {
                     key: record.key,
                     entry: Entry {
@@ -300,59 +339,97 @@ impl<E: Engine> Actor<E> {
         self.write(batch, now)
     }
 
-    /// Applies mutations (each key at most once) and keeps the expiry index and waiters in
-    /// step with them.
+    /// Applies mutations (each key at most once), notes what to publish, and keeps the
+    /// expiry index and waiters in step with them.
     fn write(&mut self, batch: Vec<Mutation>, now: SystemTime) -> Result<()> {
         let expiring =
             |m: &Mutation| matches!(m, Mutation::Put { entry, .. } if entry.expires_at.is_some());
         let track = !self.expiry.is_empty() || self.waiters.len() > 0 || batch.iter().any(expiring);
-        if !track {
-            // The common case: no expiries, nobody waiting; nothing to keep in step.
-            self.engine.apply(batch)?;
-            self.dirty = true;
-            return Ok(());
-        }
-        let before: Vec<Option<EntryMeta>> =
-            batch.iter().map(|m| self.engine.meta(m.key())).collect();
-        let after: Vec<(String, Option<SystemTime>, bool)> = batch
+        // What each mutation leaves behind: for a put its version and expiry.
+        let after: Vec<(String, Option<EntryMeta>)> = batch
             .iter()
             .map(|m| match m {
-                Mutation::Put { key, entry } => (key.clone(), entry.expires_at, true),
-                Mutation::Delete { key } | Mutation::Expire { key } => (key.clone(), None, false),
+                Mutation::Put { key, entry } => (key.clone(), Some(EntryMeta::from(entry))),
+                _ => (m.key().to_owned(), None),
             })
             .collect();
-        self.engine.apply(batch)?;
+        let before: Vec<Option<EntryMeta>> = if track {
+            batch.iter().map(|m| self.engine.meta(m.key())).collect()
+        } else {
+            Vec::new()
+        };
+        let mut values = self.engine.apply(batch)?.into_iter();
         self.dirty = true;
-        for ((key, expires_at, is_put), old) in after.into_iter().zip(before) {
-            if let Some(at) = old.and_then(|m| m.expires_at) {
-                self.expiry.remove(&key, at);
+        for (i, (key, meta)) in after.into_iter().enumerate() {
+            if track {
+                let old = before[i];
+                self.track(&key, old, meta, now);
             }
-            if let Some(at) = expires_at {
-                self.expiry.insert(&key, at);
-            }
-            if let Some(waiters) = self.waiters.take(&key) {
-                // A write over a live record changes its version; a delete, an expiry or a
-                // write over an already expired record means the version they waited on is gone.
-                let was_live = old.is_some_and(|m| !is_expired(m.expires_at, now));
-                for reply in waiters {
-                    let result = if is_put && was_live {
-                        Ok(Reply::Unit)
-                    } else {
-                        Err(Error::NotFound)
-                    };
-                    self.pending.push(Pending {
-                        reply,
-                        result,
-                        wrote: false,
-                    });
-                }
-            }
+            let change = match meta {
+                Some(meta) => match values.next() {
+                    Some(value) => Change::Put {
+                        key,
+                        slot: Slot {
+                            version: meta.version,
+                            expires_at: meta.expires_at,
+                            value,
+                        },
+                    },
+                    // An engine that returned too few handles: readers must not see a stale
+                    // value, so the key goes from the view and its reads reach the actor.
+                    None => {
+                        tracing::error!(key, "the engine returned no value handle for a put");
+                        Change::Remove { key }
+                    }
+                },
+                None => Change::Remove { key },
+            };
+            self.changes.push(change);
         }
         Ok(())
     }
 
-    fn wait(&mut self, key: String, version: String, reply: ReplyTx, now: SystemTime) {
-        let result = match self.live_meta(&key, now) {
+    /// Keeps the expiry index and the waiters of `key` in step with a write that replaced
+    /// `old` with `new` (`None`: removed).
+    fn track(
+        &mut self,
+        key: &str,
+        old: Option<EntryMeta>,
+        new: Option<EntryMeta>,
+        now: SystemTime,
+    ) {
+        if let Some(at) = old.and_then(|m| m.expires_at) {
+            self.expiry.remove(key, at);
+        }
+        if let Some(at) = new.and_then(|m| m.expires_at) {
+            self.expiry.insert(key, at);
+        }
+        // A write over a live record changes its version; a delete, an expiry or a write
+        // over an already expired record means the version they waited on is gone.
+        let was_live = old.is_some_and(|m| !is_expired(m.expires_at, now));
+        let woken = if new.is_some() && was_live {
+            Ok(())
+        } else {
+            Err(Error::NotFound)
+        };
+        self.wake(key, woken);
+    }
+
+    /// Answers everyone waiting on `key` (after the batch is durable and published).
+    fn wake(&mut self, key: &str, result: Result<()>) {
+        if let Some(waiters) = self.waiters.take(key) {
+            for reply in waiters {
+                self.pending.push(Pending {
+                    reply,
+                    result: result.clone().map(|()| Reply::Unit),
+                    wrote: false,
+                });
+            }
+        }
+    }
+
+    fn wait(&mut self, key: String, version: String, reply: ReplyTx) {
+        let result = match self.live_meta(&key, SystemTime::now()) {
             None => Err(Error::NotFound),
             Some(meta) if !version_is(meta.version, &version) => Ok(Reply::Unit),
             Some(_) => {
@@ -384,6 +461,7 @@ impl<E: Engine> Actor<E> {
             return;
         }
         let count = batch.len();
+        let keys: Vec<String> = batch.iter().map(|m| m.key().to_owned()).collect();
         // `write` would look up the expiry we just popped; put it back so it is removed once.
         for (at, key) in due {
             self.expiry.insert(&key, at);
@@ -392,15 +470,23 @@ impl<E: Engine> Actor<E> {
             Ok(()) => tracing::debug!(count, "expired records reclaimed"),
             Err(error) => {
                 // Leave them out of the index rather than retry in a tight loop: expired
-                // records stay invisible to every read, and compaction drops them.
+                // records stay invisible to every read, and compaction drops them. Their
+                // waiters are answered all the same: the record is gone for every reader
+                // whether or not its removal could be written.
                 for (at, key) in self.expiry.pop_due(now) {
                     tracing::trace!(key, ?at, "expiry postponed to compaction");
+                }
+                for key in keys {
+                    self.wake(&key, Err(Error::NotFound));
                 }
                 tracing::error!(%error, count, "reclaiming expired records failed");
             }
         }
     }
 
+    /// One page of live keys that may match `pattern`, in order. The pattern itself is
+    /// applied by the handle, in the lister's task: a page costs the actor at most
+    /// `scan_budget` entries and `page_bytes` bytes of keys, whatever the pattern.
     fn list_page(
         &mut self,
         pattern: &Pattern,
@@ -419,16 +505,22 @@ impl<E: Engine> Actor<E> {
             Some(cursor) => Bound::Excluded(cursor.as_str()),
             None => Bound::Included(prefix),
         };
-        let (page_size, budget) = (self.options.page_size, self.options.scan_budget);
+        let (page_size, budget, page_bytes) = (
+            self.options.page_size,
+            self.options.scan_budget,
+            self.options.page_bytes,
+        );
         let mut keys = Vec::new();
         let mut visited = 0usize;
+        let mut bytes = 0usize;
         let mut stopped_at = None;
         self.engine.scan(from, prefix, &mut |key, meta| {
             visited += 1;
-            if !is_expired(meta.expires_at, now) && pattern.matches(key) {
+            if !is_expired(meta.expires_at, now) {
+                bytes += key.len();
                 keys.push(key.to_owned());
             }
-            if keys.len() >= page_size || visited >= budget {
+            if keys.len() >= page_size || visited >= budget || bytes >= page_bytes {
                 stopped_at = Some(key.to_owned());
                 return false;
             }
@@ -481,19 +573,6 @@ fn log_failure(operation: &'static str, key: Option<&str>, error: &Error) {
             tracing::trace!(operation, key, %error, "operation answered");
         }
         _ => tracing::warn!(operation, key, %error, "operation failed"),
-    }
-}
-
-/// A copy of `error` for every reply of a batch whose sync failed.
-fn duplicate(error: &Error) -> Error {
-    match error {
-        Error::Io { context, source } => Error::Io {
-            context: context.clone(),
-            source: std::io::Error::new(source.kind(), source.to_string()),
-        },
-        Error::Corrupt(text) => Error::Corrupt(text.clone()),
-        Error::Backend(text) => Error::Backend(text.clone()),
-        other => Error::Backend(other.to_string()),
     }
 }
 

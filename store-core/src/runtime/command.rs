@@ -1,15 +1,17 @@
 //! The messages that travel between handles and the actor.
 
-use std::sync::Arc;
+use std::any::Any;
+use std::sync::{Arc, OnceLock};
 
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
 use super::engine::Entry;
-use crate::{Pattern, Record, Result};
+use crate::{Error, Pattern, Record, Result};
 
 /// What a handle asks the actor to do.
 pub(crate) enum Op {
     Create(Record),
+    /// Reads reach the actor only when the read view was busy (see `view.rs`).
     Get(String),
     GetMany(Vec<String>),
     Put(Record),
@@ -24,8 +26,8 @@ pub(crate) enum Op {
         pattern: Arc<Pattern>,
         after: Option<String>,
     },
-    /// Run the engine's `on_deadline` now (see `ActorHandle::wake_engine`).
-    WakeEngine,
+    /// An engine-specific request (`ActorHandle::request`), typed by the engine.
+    Request(Box<dyn Any + Send>),
     Close,
 }
 
@@ -38,7 +40,7 @@ impl Op {
             Op::GetMany(keys) => keys.first().map(String::as_str),
             Op::PutMany(records) => records.first().map(|r| r.key.as_str()),
             Op::ListPage { pattern, .. } => Some(pattern.as_str()),
-            Op::WakeEngine | Op::Close => None,
+            Op::Request(_) | Op::Close => None,
         }
     }
 
@@ -53,7 +55,7 @@ impl Op {
             Op::Delete(_) => "delete",
             Op::Wait { .. } => "wait_for_version_change",
             Op::ListPage { .. } => "list_keys",
-            Op::WakeEngine => "wake_engine",
+            Op::Request(_) => "request",
             Op::Close => "close",
         }
     }
@@ -73,7 +75,8 @@ pub(crate) enum Reply {
     Page(Page),
 }
 
-/// One page of `list_keys`: the matching keys and where to continue (`None`: done).
+/// One page of `list_keys`: live keys in order that may match (the handle applies the
+/// pattern), and where to continue (`None`: done).
 pub(crate) struct Page {
     pub(crate) keys: Vec<String>,
     pub(crate) next: Option<String>,
@@ -84,4 +87,101 @@ pub(crate) type ReplyTx = oneshot::Sender<Result<Reply>>;
 pub(crate) struct Command {
     pub(crate) op: Op,
     pub(crate) reply: ReplyTx,
+}
+
+/// The answer to an engine-specific request (see
+/// [`Engine::request`](crate::runtime::Engine::request)), which the engine may keep and
+/// give later.
+///
+/// ```
+/// # use store_core::runtime::Responder;
+/// fn finish(responder: Responder, outcome: store_core::Result<()>) {
+///     if !responder.is_cancelled() {
+///         responder.respond(outcome);
+///     }
+/// }
+/// ```
+pub struct Responder {
+    reply: Option<ReplyTx>,
+}
+
+impl Responder {
+    pub(crate) fn new(reply: ReplyTx) -> Self {
+        Self { reply: Some(reply) }
+    }
+
+    /// Sends the answer to whoever asked.
+    pub fn respond(mut self, result: Result<()>) {
+        if let Some(reply) = self.reply.take() {
+            let _ = reply.send(result.map(|()| Reply::Unit));
+        }
+    }
+
+    /// Whether the asker has stopped waiting (dropped its future).
+    pub fn is_cancelled(&self) -> bool {
+        self.reply.as_ref().is_none_or(|reply| reply.is_closed())
+    }
+}
+
+impl std::fmt::Debug for Responder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Responder")
+            .field("cancelled", &self.is_cancelled())
+            .finish()
+    }
+}
+
+impl Drop for Responder {
+    fn drop(&mut self) {
+        if let Some(reply) = self.reply.take() {
+            let _ = reply.send(Err(Error::Stopped(
+                "the engine dropped a request without answering it".to_owned(),
+            )));
+        }
+    }
+}
+
+/// The actor's end of the command channel. Dropping it records why the actor stopped, if
+/// nothing has yet: handles whose reply was dropped wait for this end to go (see
+/// `ActorHandle::call`), so they always read the reason, never an unset one.
+pub(crate) struct Mailbox {
+    rx: mpsc::Receiver<Command>,
+    stopped: Arc<OnceLock<Error>>,
+}
+
+impl Mailbox {
+    pub(crate) fn new(rx: mpsc::Receiver<Command>, stopped: Arc<OnceLock<Error>>) -> Self {
+        Self { rx, stopped }
+    }
+
+    pub(crate) async fn recv_many(&mut self, batch: &mut Vec<Command>, limit: usize) -> usize {
+        self.rx.recv_many(batch, limit).await
+    }
+
+    pub(crate) async fn recv(&mut self) -> Option<Command> {
+        self.rx.recv().await
+    }
+
+    /// Refuses new commands from now on, recording that the store was closed.
+    pub(crate) fn close(&mut self) {
+        let _ = self.stopped.set(Error::Closed);
+        self.rx.close();
+    }
+}
+
+impl Drop for Mailbox {
+    fn drop(&mut self) {
+        // A normal stop has recorded itself already; otherwise the actor is being torn down
+        // from outside: a panic unwinding through it, or its runtime dropping its task.
+        let reason = if std::thread::panicking() {
+            "the storage actor panicked (the panic message is in the log); reopen the store"
+        } else {
+            "the tokio runtime that ran the storage actor shut down; create the store inside \
+             a runtime that outlives every user of it, or outside any runtime so that it runs \
+             on a thread of its own"
+        };
+        if self.stopped.set(Error::Stopped(reason.to_owned())).is_ok() {
+            tracing::error!(reason, "storage actor stopped");
+        }
+    }
 }

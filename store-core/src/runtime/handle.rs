@@ -1,6 +1,7 @@
 //! [`ActorHandle`]: the cloneable, `Send + Sync` front of an actor.
 
-use std::sync::Arc;
+use std::any::Any;
+use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use futures::StreamExt;
@@ -8,29 +9,22 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::actor::to_record;
 use super::command::{Command, Op, Page, Reply};
-use crate::{validate_key, Error, KeyStream, Pattern, Record, Result, Storage};
+use super::view::ReadPath;
+use crate::{validate_key, Error, KeyStream, Pattern, Record, Result, Stats, Storage};
 
-/// A handle to a running actor; implements [`Storage`] by sending commands to it.
+/// A handle to a running actor; implements [`Storage`].
 ///
-/// Cloning is cheap (a channel sender). Calls validate their input before sending anything,
-/// so bad keys and patterns never reach the actor. Once the actor has stopped (after
-/// `close`, or if its engine panicked), every call returns [`Error::Closed`].
+/// Cloning is cheap. Calls validate their input before doing anything, so bad keys and
+/// patterns never reach the actor. `get` and `get_many` are answered from the actor's
+/// published read view in the caller's task (see the [runtime docs](crate::runtime));
+/// every other call is a command in the actor's mailbox. Once the actor has stopped, every
+/// call returns [`Error::Closed`] after `close`, or [`Error::Stopped`] saying why when it
+/// stopped otherwise.
 ///
 /// ```
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
 /// use store_core::{Record, Storage};
-/// # #[derive(Default)] struct E(std::collections::BTreeMap<String, store_core::runtime::Entry>);
-/// # impl store_core::runtime::Engine for E {
-/// #   fn last_version(&self) -> u64 { 0 }
-/// #   fn get(&mut self, k: &str) -> store_core::Result<Option<store_core::runtime::Entry>> { Ok(self.0.get(k).cloned()) }
-/// #   fn meta(&mut self, k: &str) -> Option<store_core::runtime::EntryMeta> { self.0.get(k).map(Into::into) }
-/// #   fn apply(&mut self, b: Vec<store_core::runtime::Mutation>) -> store_core::Result<()> {
-/// #     for m in b { match m { store_core::runtime::Mutation::Put { key, entry } => { self.0.insert(key, entry); }
-/// #       store_core::runtime::Mutation::Delete { key } | store_core::runtime::Mutation::Expire { key } => { self.0.remove(&key); } } } Ok(()) }
-/// #   fn scan(&mut self, f: std::ops::Bound<&str>, p: &str, v: &mut dyn FnMut(&str, &store_core::runtime::EntryMeta) -> bool) -> store_core::Result<()> {
-/// #     for (k, e) in self.0.range::<str, _>((f, std::ops::Bound::Unbounded)) { if !k.starts_with(p) || !v(k, &e.into()) { break } } Ok(()) }
-/// # }
-/// let handle = store_core::runtime::spawn(E::default(), Default::default());
+/// # let handle = store_core::__private::doc_store();
 /// let other = handle.clone();
 /// handle.put(Record::new("k", "v")).await.unwrap();
 /// assert_eq!(&other.get("k").await.unwrap().value[..], b"v");
@@ -38,29 +32,44 @@ use crate::{validate_key, Error, KeyStream, Pattern, Record, Result, Storage};
 /// assert!(matches!(other.get("k").await, Err(store_core::Error::Closed)));
 /// # });
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ActorHandle {
     mailbox: mpsc::Sender<Command>,
+    reader: Arc<dyn ReadPath>,
+    stopped: Arc<OnceLock<Error>>,
+    name: Arc<str>,
+}
+
+impl std::fmt::Debug for ActorHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActorHandle")
+            .field("name", &self.name)
+            .field("closed", &self.is_closed())
+            .finish()
+    }
 }
 
 impl ActorHandle {
-    pub(crate) fn new(mailbox: mpsc::Sender<Command>) -> Self {
-        Self { mailbox }
+    pub(crate) fn new(
+        mailbox: mpsc::Sender<Command>,
+        reader: Arc<dyn ReadPath>,
+        stopped: Arc<OnceLock<Error>>,
+        name: &str,
+    ) -> Self {
+        Self {
+            mailbox,
+            reader,
+            stopped,
+            name: name.into(),
+        }
     }
 
-    /// Whether the actor has stopped (closed, or its engine panicked).
+    /// Whether the actor has stopped (closed, or failed).
     ///
     /// ```
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
     /// # use store_core::Storage;
-    /// # struct E; impl store_core::runtime::Engine for E {
-    /// #   fn last_version(&self) -> u64 { 0 }
-    /// #   fn get(&mut self, _: &str) -> store_core::Result<Option<store_core::runtime::Entry>> { Ok(None) }
-    /// #   fn meta(&mut self, _: &str) -> Option<store_core::runtime::EntryMeta> { None }
-    /// #   fn apply(&mut self, _: Vec<store_core::runtime::Mutation>) -> store_core::Result<()> { Ok(()) }
-    /// #   fn scan(&mut self, _: std::ops::Bound<&str>, _: &str, _: &mut dyn FnMut(&str, &store_core::runtime::EntryMeta) -> bool) -> store_core::Result<()> { Ok(()) }
-    /// # }
-    /// let handle = store_core::runtime::spawn(E, Default::default());
+    /// # let handle = store_core::__private::doc_store();
     /// assert!(!handle.is_closed());
     /// handle.close().await.unwrap();
     /// assert!(handle.is_closed());
@@ -74,14 +83,7 @@ impl ActorHandle {
     ///
     /// ```
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-    /// # struct E; impl store_core::runtime::Engine for E {
-    /// #   fn last_version(&self) -> u64 { 0 }
-    /// #   fn get(&mut self, _: &str) -> store_core::Result<Option<store_core::runtime::Entry>> { Ok(None) }
-    /// #   fn meta(&mut self, _: &str) -> Option<store_core::runtime::EntryMeta> { None }
-    /// #   fn apply(&mut self, _: Vec<store_core::runtime::Mutation>) -> store_core::Result<()> { Ok(()) }
-    /// #   fn scan(&mut self, _: std::ops::Bound<&str>, _: &str, _: &mut dyn FnMut(&str, &store_core::runtime::EntryMeta) -> bool) -> store_core::Result<()> { Ok(()) }
-    /// # }
-    /// let handle = store_core::runtime::spawn(E, Default::default());
+    /// # let handle = store_core::__private::doc_store();
     /// assert_eq!(handle.queued_commands(), 0);
     /// # });
     /// ```
@@ -89,45 +91,58 @@ impl ActorHandle {
         self.mailbox.max_capacity() - self.mailbox.capacity()
     }
 
-    /// Asks the actor to call [`Engine::on_deadline`](crate::runtime::Engine::on_deadline)
-    /// now, after the commands queued before this one, and returns once it has (with its
-    /// error, if any). Backends use it for work requested from outside the command set, such
-    /// as an on-demand compaction: set a flag the engine reads, then wake it.
+    /// Sends an engine-specific request (see
+    /// [`Engine::Request`](crate::runtime::Engine::Request)) through the mailbox, after the
+    /// commands queued before it, and returns the engine's answer. A request of a type the
+    /// engine does not take is [`Error::Unsupported`].
     ///
     /// ```
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-    /// # struct E; impl store_core::runtime::Engine for E {
-    /// #   fn last_version(&self) -> u64 { 0 }
-    /// #   fn get(&mut self, _: &str) -> store_core::Result<Option<store_core::runtime::Entry>> { Ok(None) }
-    /// #   fn meta(&mut self, _: &str) -> Option<store_core::runtime::EntryMeta> { None }
-    /// #   fn apply(&mut self, _: Vec<store_core::runtime::Mutation>) -> store_core::Result<()> { Ok(()) }
-    /// #   fn scan(&mut self, _: std::ops::Bound<&str>, _: &str, _: &mut dyn FnMut(&str, &store_core::runtime::EntryMeta) -> bool) -> store_core::Result<()> { Ok(()) }
-    /// # }
-    /// let handle = store_core::runtime::spawn(E, Default::default());
-    /// handle.wake_engine().await.unwrap();
+    /// # let handle = store_core::__private::doc_store();
+    /// // The engine behind this handle takes no requests.
+    /// assert!(matches!(handle.request(()).await, Err(store_core::Error::Unsupported(_))));
     /// # });
     /// ```
-    pub async fn wake_engine(&self) -> Result<()> {
-        match self.call(Op::WakeEngine).await? {
+    pub async fn request<R: Any + Send>(&self, request: R) -> Result<()> {
+        match self.call(Op::Request(Box::new(request))).await? {
             Reply::Unit => Ok(()),
-            _ => Err(unexpected("wake_engine")),
+            _ => Err(unexpected("request")),
         }
+    }
+
+    /// Why calls fail once the actor is gone.
+    fn stop_error(&self) -> Error {
+        self.stopped.get().cloned().unwrap_or(Error::Closed)
     }
 
     async fn call(&self, op: Op) -> Result<Reply> {
         let (reply, answer) = oneshot::channel();
-        self.mailbox
-            .send(Command { op, reply })
-            .await
-            .map_err(|_| Error::Closed)?;
-        // A dropped reply sender means the actor stopped before answering.
-        answer.await.map_err(|_| Error::Closed)?
+        if self.mailbox.send(Command { op, reply }).await.is_err() {
+            return Err(self.stop_error());
+        }
+        match answer.await {
+            Ok(result) => result,
+            Err(_) => {
+                // The actor answers every command it takes; a reply dropped unanswered means
+                // it is being torn down. Its mailbox records why as it goes, so wait for that.
+                self.mailbox.closed().await;
+                Err(self.stop_error())
+            }
+        }
     }
 
     async fn page(&self, pattern: Arc<Pattern>, after: Option<String>) -> Result<Page> {
         match self.call(Op::ListPage { pattern, after }).await? {
             Reply::Page(page) => Ok(page),
             _ => Err(unexpected("list_keys")),
+        }
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.is_closed() {
+            Err(self.stop_error())
+        } else {
+            Ok(())
         }
     }
 }
@@ -148,6 +163,13 @@ impl Storage for ActorHandle {
 
     async fn get(&self, key: &str) -> Result<Record> {
         validate_key(key)?;
+        self.check_open()?;
+        if let Some(found) = self.reader.get(key) {
+            return match found? {
+                Some(entry) => Ok(to_record(key.to_owned(), entry)),
+                None => Err(Error::NotFound),
+            };
+        }
         match self.call(Op::Get(key.to_owned())).await? {
             Reply::Entry(key, entry) => Ok(to_record(key, entry)),
             _ => Err(unexpected("get")),
@@ -158,13 +180,13 @@ impl Storage for ActorHandle {
         for key in keys {
             validate_key(key)?;
         }
-        if keys.is_empty() {
-            // Nothing to ask, but a closed store still answers `Closed`.
-            return if self.is_closed() {
-                Err(Error::Closed)
-            } else {
-                Ok(Vec::new())
-            };
+        self.check_open()?;
+        if let Some(found) = self.reader.get_many(keys) {
+            return Ok(keys
+                .iter()
+                .zip(found?)
+                .map(|(key, entry)| entry.map(|entry| to_record((*key).to_owned(), entry)))
+                .collect());
         }
         let keys = keys.iter().map(|k| (*k).to_owned()).collect();
         match self.call(Op::GetMany(keys)).await? {
@@ -198,12 +220,8 @@ impl Storage for ActorHandle {
             validate_key(&record.key)?;
         }
         if records.is_empty() {
-            // Still answer `Closed` on a closed store.
-            return if self.is_closed() {
-                Err(Error::Closed)
-            } else {
-                Ok(())
-            };
+            // Nothing to write, but a closed store still says so.
+            return self.check_open();
         }
         match self.call(Op::PutMany(records)).await? {
             Reply::Unit => Ok(()),
@@ -250,38 +268,27 @@ impl Storage for ActorHandle {
         let pattern = Arc::new(Pattern::new(pattern)?);
         // The first page is fetched now, so that a closed store fails here, not mid-stream.
         let first = self.page(pattern.clone(), None).await?;
-        struct Cursor {
-            handle: ActorHandle,
-            pattern: Arc<Pattern>,
-            keys: std::vec::IntoIter<String>,
-            next: Option<String>,
-        }
-        let cursor = Cursor {
-            handle: self.clone(),
-            pattern,
-            keys: first.keys.into_iter(),
-            next: first.next,
-        };
-        let stream = futures::stream::unfold(cursor, |mut cursor| async move {
-            loop {
-                if let Some(key) = cursor.keys.next() {
-                    return Some((Ok(key), cursor));
-                }
-                let after = cursor.next.take()?;
-                match cursor
-                    .handle
-                    .page(cursor.pattern.clone(), Some(after))
-                    .await
-                {
-                    Ok(page) => {
-                        cursor.keys = page.keys.into_iter();
-                        cursor.next = page.next;
-                    }
-                    Err(error) => return Some((Err(error), cursor)),
+        let fetch = {
+            let handle = self.clone();
+            let pattern = pattern.clone();
+            move |after: String| {
+                let handle = handle.clone();
+                let pattern = pattern.clone();
+                async move {
+                    let page = handle.page(pattern, Some(after)).await?;
+                    Ok((page.keys, page.next))
                 }
             }
-        });
-        Ok(stream.boxed())
+        };
+        Ok(crate::paging::key_stream(first.keys, first.next, fetch)
+            .filter(move |key| {
+                // The actor sends candidates; the pattern runs here, in the lister's task.
+                std::future::ready(match key {
+                    Ok(key) => pattern.matches(key),
+                    Err(_) => true,
+                })
+            })
+            .boxed())
     }
 
     async fn close(&self) -> Result<()> {
@@ -289,5 +296,14 @@ impl Storage for ActorHandle {
             Reply::Unit => Ok(()),
             _ => Err(unexpected("close")),
         }
+    }
+
+    fn describe(&self) -> String {
+        self.name.to_string()
+    }
+
+    async fn stats(&self) -> Result<Stats> {
+        self.check_open()?;
+        Ok(Stats::default())
     }
 }

@@ -1,45 +1,59 @@
-//! The generic actor runtime that runs every backend.
+//! The generic actor runtime that runs every local backend.
 //!
 //! A backend is an [`Engine`]: a synchronous state machine that stores entries. The runtime
-//! gives it an owner and a mailbox:
+//! gives it an owner, a mailbox and a read view:
 //!
 //! ```text
 //!  handles (Clone)          actor task or thread (owns the engine)
-//!  ┌────────────┐  bounded  ┌────────────────────────────────────────────────┐
-//!  │ ActorHandle├─ mpsc ───►│ recv_many ─► apply each command ─► engine.sync │
-//!  └────────────┘           │    ▲            (versions, expiry,   (one per  │
-//!        ▲                  │    │             waiters, paging)     batch)   │
-//!        └──── oneshot ─────┤ replies sent after the sync ◄──────────────────┘
-//!                           │ timer: expiry reclaim, engine deadlines         │
-//!                           └────────────────────────────────────────────────┘
+//!  ┌────────────┐  bounded  ┌──────────────────────────────────────────────────────┐
+//!  │ ActorHandle├─ mpsc ───►│ recv_many ─► apply each command ─► engine.sync      │
+//!  └─────┬──────┘           │    ▲            (versions, expiry,   (one per batch) │
+//!        │   ▲              │    │             waiters, paging)         │          │
+//!        │   └── oneshot ───┤ replies ◄── publish the batch ◄───────────┘          │
+//!        │                  │ timer: expiry reclaim, engine deadlines              │
+//!        │                  └────────────────────────────┬─────────────────────────┘
+//!        │ get, get_many                                 │ after each durable batch
+//!        └──────────────────────► read view ◄────────────┘
+//!                                 (sharded map under a sequence lock)
 //! ```
 //!
 //! What lives here, once, for every engine:
 //! - **Semantics**: create/cas/delete rules, expiry visibility, version assignment (a counter
-//!   above [`Engine::last_version`], printed in decimal).
+//!   above [`Engine::last_version`], printed in decimal, never wrapping).
 //! - **Batching and group commit**: the actor drains every queued command, applies them,
-//!   calls [`Engine::sync`] once if anything was written, then replies. A reply to a read
-//!   that shared a batch with writes is also held until that sync, so nobody observes a
-//!   write that could still be lost.
+//!   calls [`Engine::sync`] once if anything was written, publishes, then replies. A reply
+//!   to a read that shared a batch with writes is also held until that sync, so nobody
+//!   observes a write that could still be lost.
+//! - **The read path**: `get` and `get_many` are served in the caller's task from a view
+//!   the actor publishes after each durable batch, so reads never wait behind writes or a
+//!   thread wake-up. `view.rs` explains why this keeps every read linearizable and
+//!   `get_many` untorn. Every other call goes through the mailbox.
 //! - **Waiters** for `wait_for_version_change`, woken after the write that changed the key is
-//!   durable; cancelled waits are swept so they cost no memory.
+//!   durable and published; cancelled waits are swept so they cost no memory. A record's
+//!   expiry answers its waiters even when its removal cannot be written.
 //! - **Expiry**: an index by time and a timer that reclaims records nobody reads.
-//! - **Listing**: pages of at most `page_size` keys, scanning at most `scan_budget` entries per
-//!   page, so a sparse pattern never stalls the actor; the stream asks for the next page only
-//!   when it is consumed.
-//! - **Shutdown**: `close` runs after the work queued before it; later calls get `Closed`. If
-//!   the engine panics, the actor's mailbox and reply channels drop and callers get `Closed`.
+//! - **Listing**: pages of at most `page_size` live keys under the pattern's literal prefix,
+//!   scanning at most `scan_budget` entries and `page_bytes` bytes of keys; the pattern is
+//!   matched by the handle, in the lister's task, so no pattern can make the actor slow for
+//!   everyone else. The stream asks for the next page only when it is consumed.
+//! - **Shutdown**: `close` runs after the work queued before it; later calls get `Closed`.
+//!   If the actor stops otherwise (its engine panicked, its tokio runtime shut down), later
+//!   calls get [`Error::Stopped`] saying which.
 
 mod actor;
 mod command;
 mod engine;
 mod expiry;
 mod handle;
+mod view;
 mod waiters;
+
+use std::sync::{Arc, OnceLock};
 
 use tokio::sync::{mpsc, oneshot};
 
-pub use engine::{Engine, Entry, EntryMeta, Mutation};
+pub use command::Responder;
+pub use engine::{Engine, Entry, EntryMeta, Moved, Mutation, StoredValue};
 pub use handle::ActorHandle;
 
 use crate::{Error, Result};
@@ -47,10 +61,11 @@ use crate::{Error, Result};
 /// Tuning for an actor; the defaults suit every engine in this workspace.
 ///
 /// ```
-/// let options = store_core::runtime::RuntimeOptions { mailbox: 4096, ..Default::default() };
+/// let options = store_core::runtime::RuntimeOptions::default().mailbox(4096);
 /// assert_eq!(options.mailbox, 4096);
 /// ```
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct RuntimeOptions {
     /// Capacity of the command channel; senders wait when it is full (back-pressure).
     pub mailbox: usize,
@@ -58,8 +73,10 @@ pub struct RuntimeOptions {
     pub max_batch: usize,
     /// Most keys per `list_keys` page.
     pub page_size: usize,
-    /// Most entries scanned per `list_keys` page, matching or not.
+    /// Most entries scanned per `list_keys` page, live or not.
     pub scan_budget: usize,
+    /// Most bytes of keys per `list_keys` page.
+    pub page_bytes: usize,
 }
 
 impl Default for RuntimeOptions {
@@ -69,53 +86,175 @@ impl Default for RuntimeOptions {
             max_batch: 512,
             page_size: 256,
             scan_budget: 4096,
+            page_bytes: 256 * 1024,
         }
     }
 }
 
-fn checked(options: RuntimeOptions) -> RuntimeOptions {
-    RuntimeOptions {
-        mailbox: options.mailbox.max(1),
-        max_batch: options.max_batch.max(1),
-        page_size: options.page_size.max(1),
-        scan_budget: options.scan_budget.max(1),
+impl RuntimeOptions {
+    /// Sets [`mailbox`](RuntimeOptions::mailbox).
+    ///
+    /// ```
+    /// assert_eq!(store_core::runtime::RuntimeOptions::default().mailbox(8).mailbox, 8);
+    /// ```
+    #[must_use]
+    pub fn mailbox(mut self, commands: usize) -> Self {
+        self.mailbox = commands;
+        self
+    }
+
+    /// Sets [`max_batch`](RuntimeOptions::max_batch).
+    ///
+    /// ```
+    /// assert_eq!(store_core::runtime::RuntimeOptions::default().max_batch(1).max_batch, 1);
+    /// ```
+    #[must_use]
+    pub fn max_batch(mut self, commands: usize) -> Self {
+        self.max_batch = commands;
+        self
+    }
+
+    /// Sets [`page_size`](RuntimeOptions::page_size).
+    ///
+    /// ```
+    /// assert_eq!(store_core::runtime::RuntimeOptions::default().page_size(2).page_size, 2);
+    /// ```
+    #[must_use]
+    pub fn page_size(mut self, keys: usize) -> Self {
+        self.page_size = keys;
+        self
+    }
+
+    /// Sets [`scan_budget`](RuntimeOptions::scan_budget).
+    ///
+    /// ```
+    /// assert_eq!(store_core::runtime::RuntimeOptions::default().scan_budget(3).scan_budget, 3);
+    /// ```
+    #[must_use]
+    pub fn scan_budget(mut self, entries: usize) -> Self {
+        self.scan_budget = entries;
+        self
+    }
+
+    /// Sets [`page_bytes`](RuntimeOptions::page_bytes).
+    ///
+    /// ```
+    /// assert_eq!(store_core::runtime::RuntimeOptions::default().page_bytes(64).page_bytes, 64);
+    /// ```
+    #[must_use]
+    pub fn page_bytes(mut self, bytes: usize) -> Self {
+        self.page_bytes = bytes;
+        self
+    }
+
+    fn checked(self) -> Self {
+        Self {
+            mailbox: self.mailbox.max(1),
+            max_batch: self.max_batch.max(1),
+            page_size: self.page_size.max(1),
+            scan_budget: self.scan_budget.max(1),
+            page_bytes: self.page_bytes.max(1),
+        }
     }
 }
 
-/// Runs `engine` as an actor on a task of the current tokio runtime (for engines that never
-/// block, such as the memory engine).
+/// The pieces an actor and its handles share, made before either exists.
+struct Wiring<E: Engine> {
+    tx: mpsc::Sender<command::Command>,
+    view: Arc<view::View<E::Value>>,
+    stopped: Arc<OnceLock<Error>>,
+}
+
+impl<E: Engine> Wiring<E> {
+    /// The shared pieces, and the mailbox's receiving end for the actor.
+    fn new(options: &RuntimeOptions) -> (Self, command::Mailbox) {
+        let (tx, rx) = mpsc::channel(options.mailbox);
+        let stopped = Arc::new(OnceLock::new());
+        let mailbox = command::Mailbox::new(rx, stopped.clone());
+        let wiring = Self {
+            tx,
+            view: Arc::new(view::View::new()),
+            stopped,
+        };
+        (wiring, mailbox)
+    }
+
+    fn handle(&self, name: &str) -> ActorHandle {
+        ActorHandle::new(
+            self.tx.clone(),
+            self.view.clone(),
+            self.stopped.clone(),
+            name,
+        )
+    }
+
+    fn actor(&self, engine: E, options: RuntimeOptions) -> Result<actor::Actor<E>> {
+        actor::Actor::new(engine, options, self.view.clone())
+    }
+}
+
+/// Runs `engine` as an actor: on a task of the current tokio runtime when there is one (for
+/// engines that never block, such as the memory engine), otherwise on a thread of its own
+/// with a single-threaded runtime, so a store can be created anywhere.
 ///
-/// # Panics
-///
-/// Panics when called outside a tokio runtime, like `tokio::spawn`.
+/// A store made inside a runtime lives as long as that runtime; if the runtime shuts down
+/// first, later calls answer [`Error::Stopped`] saying so.
 ///
 /// ```
+/// // No runtime here: the actor gets a thread of its own.
+/// # let store = store_core::__private::doc_store();
+/// # drop(store);
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-/// # struct E; impl store_core::runtime::Engine for E {
-/// #   fn last_version(&self) -> u64 { 0 }
-/// #   fn get(&mut self, _: &str) -> store_core::Result<Option<store_core::runtime::Entry>> { Ok(None) }
-/// #   fn meta(&mut self, _: &str) -> Option<store_core::runtime::EntryMeta> { None }
-/// #   fn apply(&mut self, _: Vec<store_core::runtime::Mutation>) -> store_core::Result<()> { Ok(()) }
-/// #   fn scan(&mut self, _: std::ops::Bound<&str>, _: &str, _: &mut dyn FnMut(&str, &store_core::runtime::EntryMeta) -> bool) -> store_core::Result<()> { Ok(()) }
-/// # }
-/// use store_core::Storage;
-/// let handle = store_core::runtime::spawn(E, Default::default());
-/// assert!(matches!(handle.get("missing").await, Err(store_core::Error::NotFound)));
+/// use store_core::{Record, Storage};
+/// # let store = store_core::__private::doc_store();
+/// store.put(Record::new("k", "v")).await.unwrap();
+/// assert_eq!(&store.get("k").await.unwrap().value[..], b"v");
 /// # });
 /// ```
 pub fn spawn<E: Engine>(engine: E, options: RuntimeOptions) -> ActorHandle {
-    let options = checked(options);
-    let (tx, rx) = mpsc::channel(options.mailbox);
-    match actor::Actor::new(engine, options) {
-        Ok(actor) => {
-            tokio::spawn(actor.run(rx));
-        }
+    let options = options.checked();
+    let (wiring, rx) = Wiring::<E>::new(&options);
+    let handle = wiring.handle(&engine.describe());
+    let actor = match wiring.actor(engine, options) {
+        Ok(actor) => actor,
         Err(error) => {
-            // Dropping the receiver closes the handle: every call answers `Closed`.
-            tracing::error!(%error, "the engine could not be scanned at start; storage closed");
+            // The mailbox drops here: every call answers with the cause.
+            tracing::error!(%error, "the engine could not be read at start; storage stopped");
+            let _ = wiring.stopped.set(Error::Stopped(format!(
+                "the engine could not be read at start: {error}"
+            )));
+            drop(rx);
+            return handle;
+        }
+    };
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => {
+            runtime.spawn(actor.run(rx));
+        }
+        Err(_) => {
+            let name = "store-actor".to_owned();
+            let stopped = wiring.stopped.clone();
+            let started = std::thread::Builder::new().name(name).spawn(move || {
+                match tokio::runtime::Builder::new_current_thread()
+                    .enable_time()
+                    .build()
+                {
+                    Ok(runtime) => runtime.block_on(actor.run(rx)),
+                    Err(error) => {
+                        let _ = stopped.set(Error::Stopped(format!(
+                            "could not start the actor's runtime: {error}"
+                        )));
+                    }
+                }
+            });
+            if let Err(error) = started {
+                let _ = wiring.stopped.set(Error::Stopped(format!(
+                    "could not start the actor's thread: {error}"
+                )));
+            }
         }
     }
-    ActorHandle::new(tx)
+    handle
 }
 
 /// Opens an engine with `open` on a new OS thread named `name` and runs it there as an actor
@@ -124,17 +263,12 @@ pub fn spawn<E: Engine>(engine: E, options: RuntimeOptions) -> ActorHandle {
 ///
 /// ```
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-/// # struct E; impl store_core::runtime::Engine for E {
-/// #   fn last_version(&self) -> u64 { 0 }
-/// #   fn get(&mut self, _: &str) -> store_core::Result<Option<store_core::runtime::Entry>> { Ok(None) }
-/// #   fn meta(&mut self, _: &str) -> Option<store_core::runtime::EntryMeta> { None }
-/// #   fn apply(&mut self, _: Vec<store_core::runtime::Mutation>) -> store_core::Result<()> { Ok(()) }
-/// #   fn scan(&mut self, _: std::ops::Bound<&str>, _: &str, _: &mut dyn FnMut(&str, &store_core::runtime::EntryMeta) -> bool) -> store_core::Result<()> { Ok(()) }
-/// # }
 /// use store_core::Storage;
-/// let handle = store_core::runtime::spawn_on_thread("my-engine", Default::default(), || Ok(E))
-///     .await
-///     .unwrap();
+/// let handle = store_core::runtime::spawn_on_thread("my-engine", Default::default(), || {
+///     Ok(store_core::__private::DocEngine::default())
+/// })
+/// .await
+/// .unwrap();
 /// handle.close().await.unwrap();
 /// # });
 /// ```
@@ -147,9 +281,10 @@ where
     E: Engine,
     F: FnOnce() -> Result<E> + Send + 'static,
 {
-    let options = checked(options);
-    let (tx, rx) = mpsc::channel(options.mailbox);
-    let (opened_tx, opened_rx) = oneshot::channel::<Result<()>>();
+    let options = options.checked();
+    let (wiring, rx) = Wiring::<E>::new(&options);
+    let (opened_tx, opened_rx) = oneshot::channel::<Result<String>>();
+    let view = wiring.view.clone();
     std::thread::Builder::new()
         .name(name.to_owned())
         .spawn(move || {
@@ -163,10 +298,13 @@ where
                     return;
                 }
             };
-            let actor = open().and_then(|engine| actor::Actor::new(engine, options));
+            let actor = open().and_then(|engine| {
+                let name = engine.describe();
+                actor::Actor::new(engine, options, view).map(|actor| (actor, name))
+            });
             match actor {
-                Ok(actor) => {
-                    let _ = opened_tx.send(Ok(()));
+                Ok((actor, name)) => {
+                    let _ = opened_tx.send(Ok(name));
                     runtime.block_on(actor.run(rx));
                 }
                 Err(error) => {
@@ -175,6 +313,10 @@ where
             }
         })
         .map_err(|e| Error::io(format!("spawning the actor thread {name:?}"), e))?;
-    opened_rx.await.map_err(|_| Error::Closed)??;
-    Ok(ActorHandle::new(tx))
+    let described = opened_rx.await.map_err(|_| {
+        Error::Stopped(format!(
+            "the actor thread {name:?} stopped while opening the engine"
+        ))
+    })??;
+    Ok(wiring.handle(&described))
 }

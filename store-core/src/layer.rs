@@ -1,0 +1,231 @@
+//! [`Layer`]: how a wrapper around a storage overrides only what it changes.
+//!
+//! A layer (namespace, cache, a backend's named handle around its actor, `Arc`) holds an
+//! inner storage and changes some calls. `Layer` has one provided method per [`Storage`]
+//! call, each forwarding to [`Layer::inner`], and every `Layer` is a `Storage` through the
+//! blanket implementation below. So a layer writes only the calls it changes, and a call
+//! added to `Storage` later reaches every layer's inner store without touching the layer.
+//!
+//! Why a trait with provided methods rather than tower's `Layer`/`Service` pair or
+//! OpenDAL's `LayeredAccess`: a storage has ten calls with different signatures, not one
+//! `call`, so tower's single-method shape does not fit; OpenDAL's shape is this one (an
+//! `inner()` and forwarding defaults), which we follow without its associated-type
+//! machinery, since every call here already returns boxed futures (`async_trait`).
+//!
+//! The blanket implementation hands back the future the layer's method built, so a
+//! forwarded call costs one boxed future per layer, as a hand-written forward would.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use async_trait::async_trait;
+
+use crate::{KeyStream, Record, Result, Stats, Storage};
+
+/// A storage that wraps another and forwards every call it does not override.
+///
+/// Implement [`inner`](Layer::inner) and the calls the layer changes; the rest forward,
+/// `close` included, so closing the top of a stack closes all of it.
+///
+/// `Layer` and [`Storage`] have methods of the same names, so code that has both traits in
+/// scope must say which it calls. Name the trait by its path where you implement it (as
+/// below) and import only `Storage` where you use the layer.
+///
+/// ```
+/// use async_trait::async_trait;
+/// use store_core::{Record, Result, Storage};
+///
+/// /// Counts puts, forwards everything else.
+/// struct CountPuts<S> {
+///     inner: S,
+///     puts: std::sync::atomic::AtomicU64,
+/// }
+///
+/// #[async_trait]
+/// impl<S: Storage> store_core::Layer for CountPuts<S> {
+///     type Inner = S;
+///     fn inner(&self) -> &S {
+///         &self.inner
+///     }
+///     async fn put(&self, record: Record) -> Result<Record> {
+///         self.puts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+///         self.inner.put(record).await
+///     }
+/// }
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// # let memory = store_core::__private::doc_store();
+/// let store = CountPuts { inner: memory, puts: Default::default() };
+/// store.put(Record::new("k", "v")).await.unwrap();
+/// assert_eq!(&store.get("k").await.unwrap().value[..], b"v"); // forwarded
+/// # });
+/// ```
+#[async_trait]
+pub trait Layer: Send + Sync + 'static {
+    /// The storage this layer wraps.
+    type Inner: Storage + ?Sized;
+
+    /// The wrapped storage, which receives every call the layer does not override.
+    fn inner(&self) -> &Self::Inner;
+
+    /// See [`Storage::create`].
+    async fn create(&self, record: Record) -> Result<String> {
+        self.inner().create(record).await
+    }
+    /// See [`Storage::get`].
+    async fn get(&self, key: &str) -> Result<Record> {
+        self.inner().get(key).await
+    }
+    /// See [`Storage::get_many`].
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Record>>> {
+        self.inner().get_many(keys).await
+    }
+    /// See [`Storage::put`].
+    async fn put(&self, record: Record) -> Result<Record> {
+        self.inner().put(record).await
+    }
+    /// See [`Storage::put_many`].
+    async fn put_many(&self, records: Vec<Record>) -> Result<()> {
+        self.inner().put_many(records).await
+    }
+    /// See [`Storage::cas_by_version`].
+    async fn cas_by_version(&self, record: Record) -> Result<Record> {
+        self.inner().cas_by_version(record).await
+    }
+    /// See [`Storage::delete`].
+    async fn delete(&self, key: &str) -> Result<()> {
+        self.inner().delete(key).await
+    }
+    /// See [`Storage::wait_for_version_change`].
+    async fn wait_for_version_change(&self, key: &str, version: &str) -> Result<()> {
+        self.inner().wait_for_version_change(key, version).await
+    }
+    /// See [`Storage::list_keys`].
+    async fn list_keys(&self, pattern: &str) -> Result<KeyStream> {
+        self.inner().list_keys(pattern).await
+    }
+    /// See [`Storage::close`].
+    async fn close(&self) -> Result<()> {
+        self.inner().close().await
+    }
+    /// See [`Storage::describe`]. A layer that adds something worth naming overrides it.
+    fn describe(&self) -> String {
+        self.inner().describe()
+    }
+    /// See [`Storage::stats`]. A layer with figures of its own puts them first.
+    async fn stats(&self) -> Result<Stats> {
+        self.inner().stats().await
+    }
+    /// See [`Storage::compact`].
+    async fn compact(&self) -> Result<()> {
+        self.inner().compact().await
+    }
+}
+
+type Boxed<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+// Written out rather than with `#[async_trait]`, which would box the layer's (already
+// boxed) future a second time. The signatures are the ones `async_trait` gives `Storage`.
+impl<L: Layer> Storage for L {
+    fn create<'s, 'a>(&'s self, record: Record) -> Boxed<'a, Result<String>>
+    where
+        's: 'a,
+        Self: 'a,
+    {
+        Layer::create(self, record)
+    }
+    fn get<'s, 'k, 'a>(&'s self, key: &'k str) -> Boxed<'a, Result<Record>>
+    where
+        's: 'a,
+        'k: 'a,
+        Self: 'a,
+    {
+        Layer::get(self, key)
+    }
+    fn get_many<'s, 'k, 'l, 'a>(
+        &'s self,
+        keys: &'k [&'l str],
+    ) -> Boxed<'a, Result<Vec<Option<Record>>>>
+    where
+        's: 'a,
+        'k: 'a,
+        'l: 'a,
+        Self: 'a,
+    {
+        Layer::get_many(self, keys)
+    }
+    fn put<'s, 'a>(&'s self, record: Record) -> Boxed<'a, Result<Record>>
+    where
+        's: 'a,
+        Self: 'a,
+    {
+        Layer::put(self, record)
+    }
+    fn put_many<'s, 'a>(&'s self, records: Vec<Record>) -> Boxed<'a, Result<()>>
+    where
+        's: 'a,
+        Self: 'a,
+    {
+        Layer::put_many(self, records)
+    }
+    fn cas_by_version<'s, 'a>(&'s self, record: Record) -> Boxed<'a, Result<Record>>
+    where
+        's: 'a,
+        Self: 'a,
+    {
+        Layer::cas_by_version(self, record)
+    }
+    fn delete<'s, 'k, 'a>(&'s self, key: &'k str) -> Boxed<'a, Result<()>>
+    where
+        's: 'a,
+        'k: 'a,
+        Self: 'a,
+    {
+        Layer::delete(self, key)
+    }
+    fn wait_for_version_change<'s, 'k, 'v, 'a>(
+        &'s self,
+        key: &'k str,
+        version: &'v str,
+    ) -> Boxed<'a, Result<()>>
+    where
+        's: 'a,
+        'k: 'a,
+        'v: 'a,
+        Self: 'a,
+    {
+        Layer::wait_for_version_change(self, key, version)
+    }
+    fn list_keys<'s, 'p, 'a>(&'s self, pattern: &'p str) -> Boxed<'a, Result<KeyStream>>
+    where
+        's: 'a,
+        'p: 'a,
+        Self: 'a,
+    {
+        Layer::list_keys(self, pattern)
+    }
+    fn close<'s, 'a>(&'s self) -> Boxed<'a, Result<()>>
+    where
+        's: 'a,
+        Self: 'a,
+    {
+        Layer::close(self)
+    }
+    fn describe(&self) -> String {
+        Layer::describe(self)
+    }
+    fn stats<'s, 'a>(&'s self) -> Boxed<'a, Result<Stats>>
+    where
+        's: 'a,
+        Self: 'a,
+    {
+        Layer::stats(self)
+    }
+    fn compact<'s, 'a>(&'s self) -> Boxed<'a, Result<()>>
+    where
+        's: 'a,
+        Self: 'a,
+    {
+        Layer::compact(self)
+    }
+}
