@@ -9,7 +9,7 @@ use std::time::Duration;
 
 /// Delays between reconnect attempts (see the module docs).
 ///
-/// ```ignore
+/// ```text
 /// let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(2));
 /// let first = backoff.next_delay();   // 25..=50 ms
 /// backoff.reset();                     // after a successful attempt
