@@ -157,6 +157,11 @@ impl Actor {
                 calls.push(call);
             }
         }
+        if tracing::enabled!(tracing::Level::TRACE) {
+            for call in &calls {
+                tracing::trace!(operation = call.op.name(), key = call.op.key(), "sending");
+            }
+        }
         if !calls.is_empty() {
             let link = self.links[self.next_link].clone();
             self.next_link = (self.next_link + 1) % self.links.len();
@@ -272,8 +277,9 @@ async fn send(context: Arc<Context>, mut link: ConnectionManager, calls: Vec<Red
                 .timed_out("waiting for a pipeline's answer", context.request_timeout),
         ),
     };
+    tracing::trace!(calls = ops.len(), script_calls = chunks.len(), "pipeline answered");
     let mut answers = answers.into_iter();
-    for ((range, result), _) in chunks.iter().zip(results).zip(0..) {
+    for (range, result) in chunks.iter().zip(results) {
         let ops = &ops[range.clone()];
         match result {
             Ok(values) => {

@@ -88,6 +88,19 @@ impl Op {
     }
 }
 
+impl Op {
+    /// The key the operation is about (the first, for several), for tracing.
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            Op::Get(keys) => keys.first().map(String::as_str),
+            Op::Create(r) | Op::Put(r) | Op::Cas(r) => Some(&r.key),
+            Op::PutMany(records) => records.first().map(|r| r.key.as_str()),
+            Op::Delete(key) => Some(key),
+            Op::ListPage { .. } | Op::Stats | Op::Close => None,
+        }
+    }
+}
+
 /// A value the script hands back, as `Bytes` without a copy.
 pub(crate) fn bytes(value: Vec<u8>) -> Bytes {
     Bytes::from(value)
