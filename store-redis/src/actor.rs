@@ -277,7 +277,11 @@ async fn send(context: Arc<Context>, mut link: ConnectionManager, calls: Vec<Red
                 .timed_out("waiting for a pipeline's answer", context.request_timeout),
         ),
     };
-    tracing::trace!(calls = ops.len(), script_calls = chunks.len(), "pipeline answered");
+    tracing::trace!(
+        calls = ops.len(),
+        script_calls = chunks.len(),
+        "pipeline answered"
+    );
     let mut answers = answers.into_iter();
     for (range, result) in chunks.iter().zip(results) {
         let ops = &ops[range.clone()];

@@ -133,7 +133,7 @@ impl RedisStorage {
             &layout.channel,
             watchers.clone(),
             counters.clone(),
-            options.connect_timeout.max(options.request_timeout),
+            options.request_timeout,
             Backoff::new(options.reconnect_min, options.reconnect_max),
         )
         .await?;

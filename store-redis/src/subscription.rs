@@ -11,7 +11,8 @@
 //! A waiter does not fail because the subscription is down; it keeps waiting and re-checks
 //! after the reconnect. (Its reads, like every call, fail with `Unavailable` while the
 //! server cannot be reached; a waiter that must give up uses a timeout.) A connection that
-//! died without closing is found by a `PING` every [`PING_INTERVAL`].
+//! died without closing is found by a `PING` every request timeout (at least every second,
+//! at most every 30 s) that gets no answer within the request timeout.
 
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
@@ -30,8 +31,10 @@ use crate::server::Server;
 use crate::shared::backoff::Backoff;
 use crate::stats::Counters;
 
-/// How often an idle subscription is checked with `PING`.
-pub(crate) const PING_INTERVAL: Duration = Duration::from_secs(5);
+/// How often the subscription is checked with `PING`, for a given request timeout.
+fn ping_interval(timeout: Duration) -> Duration {
+    timeout.clamp(Duration::from_secs(1), Duration::from_secs(30))
+}
 
 pub(crate) struct Subscription {
     server: Arc<Server>,
@@ -87,7 +90,7 @@ impl Subscription {
             counters,
             timeout,
             backoff,
-            state: up(sink, stream),
+            state: up(sink, stream, timeout),
         })
     }
 
@@ -172,7 +175,9 @@ impl Subscription {
                         }
                         .boxed(),
                     );
-                    next_ping.as_mut().reset(Instant::now() + PING_INTERVAL);
+                    next_ping
+                        .as_mut()
+                        .reset(Instant::now() + ping_interval(self.timeout));
                 }
             }
             Event::PingAnswered => {
@@ -201,7 +206,7 @@ impl Subscription {
                     "the change subscription is back; every waiter re-checks"
                 );
                 self.backoff.reset();
-                self.state = up(sink, stream);
+                self.state = up(sink, stream, self.timeout);
                 self.counters.subscribed.store(true, Ordering::Relaxed);
                 Counters::add(&self.counters.resubscribes, 1);
                 // Messages sent while we were away are lost: every waiter reads again.
@@ -225,11 +230,11 @@ impl Subscription {
     }
 }
 
-fn up(sink: PubSubSink, stream: PubSubStream) -> State {
+fn up(sink: PubSubSink, stream: PubSubStream, timeout: Duration) -> State {
     State::Up {
         sink,
         stream,
-        next_ping: Box::pin(sleep(PING_INTERVAL)),
+        next_ping: Box::pin(sleep(ping_interval(timeout))),
         ping: None,
     }
 }

@@ -357,3 +357,38 @@ async fn every_clone_shares_one_actor_and_close_stops_them_all() {
     assert!(matches!(clone.get("k").await, Err(Error::Closed)));
     assert!(matches!(clone.close().await, Err(Error::Closed)));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_subscription_answers_its_pings_and_stays_up() {
+    // With a short request timeout the subscription is pinged every second.
+    let options = RedisOptions {
+        request_timeout: Duration::from_millis(500),
+        ..Default::default()
+    };
+    let store = test_store_with("ping", options).await;
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let stats = store.stats().await.unwrap();
+    assert_eq!(
+        stats.get("redis", "subscription"),
+        Some(&Figure::Text("up".into()))
+    );
+    assert_eq!(
+        stats.get("redis", "resubscribes"),
+        Some(&Figure::Count(0)),
+        "{stats}"
+    );
+    // And it still carries changes.
+    let stored = store.put(Record::new("k", "1")).await.unwrap();
+    let other = store.another().await;
+    let waiter = tokio::spawn({
+        let store = store.clone();
+        async move { store.wait_for_version_change("k", &stored.version).await }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    other.put(Record::new("k", "2")).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), waiter)
+        .await
+        .expect("woken")
+        .unwrap()
+        .unwrap();
+}
