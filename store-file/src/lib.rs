@@ -227,6 +227,8 @@
 
 mod compaction;
 mod disk;
+#[cfg(test)]
+mod fault_tests;
 mod engine;
 mod format;
 mod index;
@@ -332,13 +334,19 @@ impl FileStorage {
     /// # });
     /// ```
     pub async fn open_with(dir: impl AsRef<Path>, options: FileOptions) -> Result<Self> {
-        let dir = dir.as_ref().to_path_buf();
+        Self::open_on(Arc::new(disk::OsDisk), dir.as_ref(), options).await
+    }
+
+    /// Opens with the engine's file I/O going through `disk` (tests pass a fault-injecting
+    /// one).
+    async fn open_on(disk: Arc<dyn disk::Disk>, dir: &Path, options: FileOptions) -> Result<Self> {
+        let dir = dir.to_path_buf();
         let shared = Arc::new(Shared::default());
         let runtime_options = options.runtime.clone();
         let engine_shared = shared.clone();
         let engine_dir = dir.clone();
         let handle = runtime::spawn_on_thread("store-file", runtime_options, move || {
-            FileEngine::open(engine_dir, options, engine_shared)
+            FileEngine::open_on(disk, engine_dir, options, engine_shared)
         })
         .await?;
         Ok(Self {

@@ -103,11 +103,11 @@ impl FileEngine {
         if self.roll_due && self.poisoned.is_none() {
             at(self.roll_backoff.until.unwrap_or(now));
         }
-        if self.migration.is_some() {
+        if self.migration.is_some() || !self.installed.is_empty() {
             at(now);
         } else if let Some(running) = &self.compaction {
             at(running.next_poll);
-        } else if !self.requests.is_empty() {
+        } else if !self.requests.is_empty() || (self.heal && self.poisoned.is_none()) {
             at(now);
         } else if let Some(t) = self.auto_compaction_at() {
             at(t);
@@ -116,6 +116,9 @@ impl FileEngine {
     }
 
     pub(super) fn maintain(&mut self) -> Result<()> {
+        for waiter in std::mem::take(&mut self.installed) {
+            waiter.respond(Ok(()));
+        }
         let now = Instant::now();
         if self.fsync_due.is_some_and(|d| d <= now) {
             if let Err(error) = self.force() {
@@ -142,8 +145,9 @@ impl FileEngine {
         }
         if !self.compacting() && self.poisoned.is_none() {
             let waiters = std::mem::take(&mut self.requests);
-            let automatic = waiters.is_empty();
-            if !waiters.is_empty() || self.auto_compaction_due(now) {
+            let automatic = waiters.is_empty() && !self.heal;
+            if !waiters.is_empty() || self.heal || self.auto_compaction_due(now) {
+                self.heal = false;
                 self.start_compaction(waiters, automatic);
             }
         }
@@ -484,16 +488,18 @@ impl FileEngine {
             elapsed = ?migration.started.elapsed(),
             "compaction installed"
         );
-        // Publish first: a caller woken below reads the stats of the installed result.
         self.publish();
-        for waiter in migration.waiters {
-            waiter.respond(Ok(()));
-        }
+        // Answered at the next step, after the runtime has published the moved handles
+        // with this one: a caller of `compact` then finds the replaced files let go.
+        self.installed.extend(migration.waiters);
     }
 
     /// Stops a running compaction and removes its output. An install in progress is
     /// complete on disk already; only the in-memory move is dropped.
     pub(super) fn cancel_compaction(&mut self) {
+        for waiter in std::mem::take(&mut self.installed) {
+            waiter.respond(Ok(()));
+        }
         if let Some(migration) = self.migration.take() {
             for waiter in migration.waiters {
                 waiter.respond(Err(Error::Closed));

@@ -23,7 +23,7 @@ use bytes::Bytes;
 use store_core::runtime::{Engine, Entry, EntryMeta, Moved, Mutation, Responder};
 use store_core::{Error, Result};
 
-use crate::disk::{Disk, OsDisk};
+use crate::disk::Disk;
 use crate::format::{decode_record, Manifest};
 use crate::index::{Index, IndexEntry, Loc, RECLAIMED};
 use crate::lock::DirLock;
@@ -98,8 +98,14 @@ pub(crate) struct FileEngine {
     migration: Option<Migration>,
     /// `FileStorage::compact` callers waiting for a compaction to start.
     requests: Vec<CompactWaiter>,
+    /// Callers of a compaction that is installed, answered at the next maintenance step
+    /// (once the runtime has published the handles it moved).
+    installed: Vec<CompactWaiter>,
     /// Value handles that compaction moved, for the runtime to republish.
     moved: Vec<Moved<FileValue>>,
+    /// Opening accepted lost files (`skip_corrupt_frames`): a compaction is due, which
+    /// rewrites the survivors into one segment and so mends the chain of segments.
+    heal: bool,
 }
 
 fn io_context(what: &str, path: &Path) -> String {
@@ -107,13 +113,14 @@ fn io_context(what: &str, path: &Path) -> String {
 }
 
 impl FileEngine {
-    /// Opens (creating if needed), locks and recovers the store in `dir`. Runs on the
-    /// actor's thread.
+    /// Opens (creating if needed), locks and recovers the store in `dir`.
+    #[cfg(test)]
     pub(crate) fn open(dir: PathBuf, options: FileOptions, shared: Arc<Shared>) -> Result<Self> {
-        Self::open_on(Arc::new(OsDisk), dir, options, shared)
+        Self::open_on(Arc::new(crate::disk::OsDisk), dir, options, shared)
     }
 
-    /// [`open`](Self::open) with the file I/O going through `disk`.
+    /// Opens (creating if needed), locks and recovers the store in `dir`, with the file I/O
+    /// going through `disk`. Runs on the actor's thread.
     pub(crate) fn open_on(
         disk: Arc<dyn Disk>,
         dir: PathBuf,
@@ -167,7 +174,9 @@ impl FileEngine {
             compaction: None,
             migration: None,
             requests: Vec::new(),
+            installed: Vec::new(),
             moved: Vec::new(),
+            heal: recovered.report.lost_segments > 0 && !options.read_only,
             options,
         };
         let report = &recovered.report;
