@@ -225,5 +225,13 @@ fn for_each_record(
         skip_corrupt: job.skip_corrupt,
         cancel: Some(&job.cancel),
     };
-    walk(&*input.file, HEADER_LEN as u64, input.len, &how, skipped, visit).map(|_| ())
+    walk(
+        &*input.file,
+        HEADER_LEN as u64,
+        input.len,
+        &how,
+        skipped,
+        visit,
+    )
+    .map(|_| ())
 }

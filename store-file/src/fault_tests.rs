@@ -183,7 +183,10 @@ async fn power_loss_rounds(sync: SyncPolicy) -> (usize, usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_always_keeps_every_acknowledged_write_through_power_loss() {
     let (checked, missing) = power_loss_rounds(SyncPolicy::Always).await;
-    assert!(checked > 100, "too few acknowledged writes to judge: {checked}");
+    assert!(
+        checked > 100,
+        "too few acknowledged writes to judge: {checked}"
+    );
     assert_eq!(missing, 0, "acknowledged writes lost by a power loss");
 }
 
@@ -195,6 +198,9 @@ async fn sync_never_loses_writes_to_power_loss_but_never_invents_any() {
     // may happen to hold everything. The point is that every image opens (asserted in the
     // rounds) and holds no value that was never written (checked by `parse`).
     let (checked, missing) = power_loss_rounds(SyncPolicy::Never).await;
-    assert!(checked > 100, "too few acknowledged writes to judge: {checked}");
+    assert!(
+        checked > 100,
+        "too few acknowledged writes to judge: {checked}"
+    );
     eprintln!("SyncPolicy::Never: {missing} of {checked} acknowledged writes lost");
 }

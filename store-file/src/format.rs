@@ -415,7 +415,9 @@ pub(crate) fn decode_record(bytes: &[u8]) -> std::result::Result<RecordRef<'_>, 
         return Err("record has an empty key");
     }
     if version > MAX_VERSION {
-        return Err("record version is above the highest possible one (a forged or damaged record)");
+        return Err(
+            "record version is above the highest possible one (a forged or damaged record)",
+        );
     }
     let expires_at = if flags & FLAG_EXPIRES != 0 {
         Some(decode_time(secs, nanos).ok_or("record expiry is out of range")?)

@@ -93,9 +93,7 @@ impl DirLock {
                     format!("{} is locked", path.display()),
                 ),
             )),
-            Err(TryLockError::Error(e)) => {
-                Err(Error::io(format!("locking {}", path.display()), e))
-            }
+            Err(TryLockError::Error(e)) => Err(Error::io(format!("locking {}", path.display()), e)),
         }
     }
 

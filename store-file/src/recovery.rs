@@ -18,6 +18,10 @@ use crate::segment::{
 };
 use crate::FileOptions;
 
+/// Segment numbers stay below this (the engine gives compaction outputs in-memory ids from
+/// here up); a file claiming a higher one was not written by this store.
+const MAX_SEGMENT: u64 = 1 << 62;
+
 /// What opening found and repaired.
 #[derive(Debug, Default)]
 pub(crate) struct Report {
@@ -82,24 +86,23 @@ pub(crate) fn recover(disk: &dyn Disk, dir: &Path, options: &FileOptions) -> Res
     }
     ids.sort_unstable();
 
-    let found_manifest = match manifest::read(disk, dir)
-        .map_err(io_error("reading", &dir.join(MANIFEST_FILE)))?
-    {
-        None => None,
-        Some(Ok(m)) => Some(m),
-        Some(Err(problem)) => {
-            let message = format!(
-                "{}: {problem}; the file is not a readable manifest of this format",
-                dir.join(MANIFEST_FILE).display()
-            );
-            if !options.skip_corrupt_frames {
-                return Err(corrupt(message));
+    let found_manifest =
+        match manifest::read(disk, dir).map_err(io_error("reading", &dir.join(MANIFEST_FILE)))? {
+            None => None,
+            Some(Ok(m)) => Some(m),
+            Some(Err(problem)) => {
+                let message = format!(
+                    "{}: {problem}; the file is not a readable manifest of this format",
+                    dir.join(MANIFEST_FILE).display()
+                );
+                if !options.skip_corrupt_frames {
+                    return Err(corrupt(message));
+                }
+                tracing::warn!("{message}; rebuilt from the segments (skip_corrupt_frames is on)");
+                report.repairs += 1;
+                None
             }
-            tracing::warn!("{message}; rebuilt from the segments (skip_corrupt_frames is on)");
-            report.repairs += 1;
-            None
-        }
-    };
+        };
 
     // Headers.
     let mut found: Vec<Found> = Vec::new();
@@ -107,7 +110,11 @@ pub(crate) fn recover(disk: &dyn Disk, dir: &Path, options: &FileOptions) -> Res
     let count = ids.len();
     for (i, id) in ids.into_iter().enumerate() {
         let path = dir.join(segment_file_name(id));
-        let mode = if read_only { Mode::Read } else { Mode::ReadWrite };
+        let mode = if read_only {
+            Mode::Read
+        } else {
+            Mode::ReadWrite
+        };
         let file = disk
             .open(&path, mode)
             .map_err(io_error("opening segment", &path))?;
@@ -117,8 +124,21 @@ pub(crate) fn recover(disk: &dyn Disk, dir: &Path, options: &FileOptions) -> Res
         let mut bytes = vec![0u8; (len as usize).min(HEADER_LEN)];
         file.read_exact_at(&mut bytes, 0)
             .map_err(io_error("reading the header of segment", &path))?;
-        let expected_next = found_manifest.map_or(1, |m| m.last_segment + 1);
+        let expected_next = found_manifest.map_or(1, |m| m.last_segment.saturating_add(1));
         match SegmentHeader::decode(&bytes) {
+            Ok(header) if header.id == id && id >= MAX_SEGMENT => {
+                return Err(corrupt(format!(
+                    "{}: segment number {id:#x} is beyond any this store creates (below {MAX_SEGMENT:#x})",
+                    path.display()
+                )));
+            }
+            Ok(header) if header.id == id && header.covers_from > id => {
+                return Err(corrupt(format!(
+                    "{}: the segment claims to cover segments from {:#x}, after itself",
+                    path.display(),
+                    header.covers_from
+                )));
+            }
             Ok(header) if header.id == id => {
                 let segment = Segment {
                     id,
@@ -137,9 +157,7 @@ pub(crate) fn recover(disk: &dyn Disk, dir: &Path, options: &FileOptions) -> Res
                     header.id
                 )));
             }
-            Err(problem)
-                if i + 1 == count && len <= HEADER_LEN as u64 && id == expected_next =>
-            {
+            Err(problem) if i + 1 == count && len <= HEADER_LEN as u64 && id == expected_next => {
                 // The next segment was being created when the process stopped: its header
                 // was never completed, so nothing was ever appended to it, and its number
                 // is the one this store would have created next.
@@ -315,9 +333,7 @@ pub(crate) fn recover(disk: &dyn Disk, dir: &Path, options: &FileOptions) -> Res
                  continue above every version the store may have handed out)"
             )));
         }
-        tracing::warn!(
-            "{message}; opening what is left (skip_corrupt_frames is on)"
-        );
+        tracing::warn!("{message}; opening what is left (skip_corrupt_frames is on)");
         report.lost_segments += lost.len() as u64;
         report.repairs += lost.len() as u64;
     }

@@ -30,7 +30,9 @@ pub(crate) enum Problem {
 impl std::fmt::Display for Problem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Problem::Incomplete => f.write_str("incomplete frame (it runs past the end of the file)"),
+            Problem::Incomplete => {
+                f.write_str("incomplete frame (it runs past the end of the file)")
+            }
             Problem::BadHeader => f.write_str("frame header magic or checksum mismatch"),
             Problem::BadPayload => f.write_str("frame payload checksum mismatch"),
             Problem::Malformed(why) => write!(

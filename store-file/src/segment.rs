@@ -133,7 +133,10 @@ mod tests {
         assert_eq!(parse_segment_file_name("seg-00000000000000AB.log"), None);
         assert_eq!(parse_segment_file_name("seg-00000000000000aB.log"), None);
         assert_eq!(parse_segment_file_name("seg-+000000000000001.log"), None);
-        assert_eq!(parse_segment_file_name("seg-00000000000000ab.log"), Some(0xab));
+        assert_eq!(
+            parse_segment_file_name("seg-00000000000000ab.log"),
+            Some(0xab)
+        );
         assert_eq!(
             parse_compact_file_name("seg-00000000000000AB.log.compact"),
             None

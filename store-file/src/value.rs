@@ -4,8 +4,8 @@ use bytes::Bytes;
 use store_core::runtime::StoredValue;
 use store_core::{Error, Result};
 
-use crate::format::{decode_record, record_checksum_ok, KIND_PUT};
 use crate::disk::{DiskFile, FileRef};
+use crate::format::{decode_record, record_checksum_ok, KIND_PUT};
 
 /// A value as the runtime's read view holds it: small values themselves, large ones as a
 /// place in a segment file. The file is reference-counted, so a reader holding the handle

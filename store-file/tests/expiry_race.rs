@@ -31,7 +31,10 @@ fn value(k: u64, n: u64) -> String {
 fn check(key: &str, bytes: &[u8]) {
     let text = std::str::from_utf8(bytes)
         .unwrap_or_else(|_| panic!("{key}: a value that is not UTF-8: {bytes:?}"));
-    assert!(!text.is_empty(), "{key}: an empty value that was never written");
+    assert!(
+        !text.is_empty(),
+        "{key}: an empty value that was never written"
+    );
     let mut parts = text.splitn(3, '#');
     let (Some(k), Some(n), Some(pad)) = (parts.next(), parts.next(), parts.next()) else {
         panic!("{key}: a value that was never written: {text:?}");
@@ -40,7 +43,11 @@ fn check(key: &str, bytes: &[u8]) {
         .parse()
         .unwrap_or_else(|_| panic!("{key}: a value that was never written: {text:?}"));
     assert_eq!(k, key, "{key}: another key's value: {text:?}");
-    assert_eq!(pad.len() as u64, n % 300, "{key}: a mangled value: {text:?}");
+    assert_eq!(
+        pad.len() as u64,
+        n % 300,
+        "{key}: a mangled value: {text:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -116,9 +123,15 @@ async fn expired_records_never_read_as_empty_or_unwritten_values_during_compacti
     for task in tasks {
         task.await.unwrap();
     }
-    let (reads, compactions) = (reads.load(Ordering::Relaxed), compactions.load(Ordering::Relaxed));
+    let (reads, compactions) = (
+        reads.load(Ordering::Relaxed),
+        compactions.load(Ordering::Relaxed),
+    );
     eprintln!("{reads} live values checked across {compactions} compactions");
     assert!(reads > 1000, "too few reads to judge: {reads}");
-    assert!(compactions > 10, "too few compactions to judge: {compactions}");
+    assert!(
+        compactions > 10,
+        "too few compactions to judge: {compactions}"
+    );
     store.close().await.unwrap();
 }

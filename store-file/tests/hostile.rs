@@ -72,17 +72,23 @@ fn expect_corrupt(result: Result<FileStorage, Error>, needles: &[&str]) -> Strin
 async fn a_segment_of_another_store_is_refused_and_nothing_is_deleted() {
     let a = tempfile::tempdir().unwrap();
     let b = tempfile::tempdir().unwrap();
-    let store_a = FileStorage::open_with(a.path(), small_segments()).await.unwrap();
+    let store_a = FileStorage::open_with(a.path(), small_segments())
+        .await
+        .unwrap();
     fill(&store_a, "a", 200).await;
     store_a.compact().await.unwrap();
     store_a.close().await.unwrap();
-    let store_b = FileStorage::open_with(b.path(), small_segments()).await.unwrap();
+    let store_b = FileStorage::open_with(b.path(), small_segments())
+        .await
+        .unwrap();
     fill(&store_b, "b", 20).await;
     store_b.close().await.unwrap();
     // A's compacted segment has a higher number than any of B's and claims to cover them.
     let foreign = segment_files(a.path()).into_iter().next().unwrap();
     let name = foreign.file_name().unwrap().to_str().unwrap().to_owned();
-    assert!(segment_files(b.path()).iter().all(|f| f.file_name().unwrap().to_str().unwrap() < name.as_str()));
+    assert!(segment_files(b.path())
+        .iter()
+        .all(|f| f.file_name().unwrap().to_str().unwrap() < name.as_str()));
     let before = snapshot(b.path());
     std::fs::copy(&foreign, b.path().join(&name)).unwrap();
     for skip in [false, true] {
@@ -96,8 +102,14 @@ async fn a_segment_of_another_store_is_refused_and_nothing_is_deleted() {
         );
     }
     std::fs::remove_file(b.path().join(&name)).unwrap();
-    assert_eq!(snapshot(b.path()), before, "the refused opens changed B's files");
-    let store_b = FileStorage::open_with(b.path(), small_segments()).await.unwrap();
+    assert_eq!(
+        snapshot(b.path()),
+        before,
+        "the refused opens changed B's files"
+    );
+    let store_b = FileStorage::open_with(b.path(), small_segments())
+        .await
+        .unwrap();
     assert_eq!(store_b.stats().records, 20);
     assert!(matches!(store_b.get("a/0000").await, Err(Error::NotFound)));
     store_b.close().await.unwrap();
@@ -108,7 +120,9 @@ async fn a_segment_of_another_store_is_refused_and_nothing_is_deleted() {
 #[tokio::test]
 async fn non_canonical_segment_names_are_unrelated_files() {
     let dir = tempfile::tempdir().unwrap();
-    let store = FileStorage::open_with(dir.path(), small_segments()).await.unwrap();
+    let store = FileStorage::open_with(dir.path(), small_segments())
+        .await
+        .unwrap();
     fill(&store, "k", 50).await;
     store.close().await.unwrap();
     let strays = [
@@ -122,13 +136,17 @@ async fn non_canonical_segment_names_are_unrelated_files() {
         std::fs::write(dir.path().join(stray), format!("someone else's file {i}")).unwrap();
     }
     // A lower-case twin of the upper-case name must not matter either.
-    let store = FileStorage::open_with(dir.path(), small_segments()).await.unwrap();
+    let store = FileStorage::open_with(dir.path(), small_segments())
+        .await
+        .unwrap();
     assert_eq!(store.stats().records, 50);
     assert_eq!(store.stats().recoveries, 0);
     fill(&store, "more", 50).await;
     store.compact().await.unwrap();
     store.close().await.unwrap();
-    let store = FileStorage::open_with(dir.path(), small_segments()).await.unwrap();
+    let store = FileStorage::open_with(dir.path(), small_segments())
+        .await
+        .unwrap();
     assert_eq!(store.stats().records, 100);
     store.close().await.unwrap();
     for (i, stray) in strays.iter().enumerate() {
@@ -159,7 +177,10 @@ async fn opens_with_loss_counted_and_fresh_versions(dir: &Path, handed_out: &Has
     let store = FileStorage::open_with(dir, options.clone()).await.unwrap();
     assert!(store.stats().lost_segments >= 1, "{:?}", store.stats());
     let fresh = fill(&store, "new", 30).await;
-    assert!(fresh.is_disjoint(handed_out), "a version was handed out twice");
+    assert!(
+        fresh.is_disjoint(handed_out),
+        "a version was handed out twice"
+    );
     // Opening started a compaction that rewrites what is left and so mends the chain of
     // segments; this one waits for it (and runs one more).
     store.compact().await.unwrap();
@@ -190,7 +211,11 @@ async fn a_deleted_segment_is_detected_and_versions_are_never_reused() {
             FileStorage::open_with(dir.path(), small_segments()).await,
             &["missing"],
         );
-        assert_eq!(snapshot(dir.path()), before, "{which}: a refused open changed files");
+        assert_eq!(
+            snapshot(dir.path()),
+            before,
+            "{which}: a refused open changed files"
+        );
         opens_with_loss_counted_and_fresh_versions(dir.path(), &handed_out).await;
     }
 }
@@ -207,7 +232,10 @@ async fn a_segment_cut_at_a_frame_boundary_is_detected_or_keeps_its_versions() {
     let sealed = &files[1];
     let len = std::fs::metadata(sealed).unwrap().len();
     let frame = (20 + 36 + "k/0000".len() + value("k", 0).len()) as u64;
-    let file = std::fs::OpenOptions::new().write(true).open(sealed).unwrap();
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(sealed)
+        .unwrap();
     file.set_len(len - frame).unwrap();
     drop(file);
     let name = sealed.file_name().unwrap().to_str().unwrap();
@@ -225,13 +253,19 @@ async fn a_segment_cut_at_a_frame_boundary_is_detected_or_keeps_its_versions() {
     store.close().await.unwrap();
     let active = segment_files(dir.path()).pop().unwrap();
     let len = std::fs::metadata(&active).unwrap().len();
-    let file = std::fs::OpenOptions::new().write(true).open(&active).unwrap();
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&active)
+        .unwrap();
     file.set_len(len - frame).unwrap();
     drop(file);
     let store = FileStorage::open_with(dir.path(), fast()).await.unwrap();
     assert_eq!(store.stats().records, 9);
     let fresh = fill(&store, "new", 10).await;
-    assert!(fresh.is_disjoint(&handed_out), "a version was handed out twice");
+    assert!(
+        fresh.is_disjoint(&handed_out),
+        "a version was handed out twice"
+    );
     handed_out.extend(fresh);
     store.close().await.unwrap();
 }
@@ -305,7 +339,10 @@ async fn a_forged_impossible_version_is_corruption() {
         assert!(matches!(store.get("evil").await, Err(Error::NotFound)));
         let next = fill(&store, "after", 1).await;
         let next = *next.iter().next().unwrap();
-        assert!(next > *handed_out.iter().max().unwrap() && next < 1 << 32, "{next}");
+        assert!(
+            next > *handed_out.iter().max().unwrap() && next < 1 << 32,
+            "{next}"
+        );
         store.close().await.unwrap();
     }
 }
@@ -347,7 +384,11 @@ async fn a_directory_deleted_under_a_running_store_fails_writes() {
 #[tokio::test]
 async fn huge_sync_intervals_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    for d in [Duration::MAX, Duration::from_secs(400_000_000_000 * 365 * 86_400), MAX_SYNC_INTERVAL + Duration::from_nanos(1)] {
+    for d in [
+        Duration::MAX,
+        Duration::from_secs(400_000_000_000 * 365 * 86_400),
+        MAX_SYNC_INTERVAL + Duration::from_nanos(1),
+    ] {
         let options = FileOptions {
             sync: SyncPolicy::Interval(d),
             ..Default::default()
@@ -357,7 +398,10 @@ async fn huge_sync_intervals_are_refused() {
             other => panic!("{d:?}: expected InvalidValue, got {:?}", other.map(|_| ())),
         }
     }
-    assert!(file_names(dir.path()).is_empty(), "a refused open created files");
+    assert!(
+        file_names(dir.path()).is_empty(),
+        "a refused open created files"
+    );
     let options = FileOptions {
         sync: SyncPolicy::Interval(MAX_SYNC_INTERVAL),
         ..Default::default()
@@ -384,7 +428,9 @@ fn read_only() -> FileOptions {
 #[tokio::test]
 async fn a_read_only_open_reads_and_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let store = FileStorage::open_with(dir.path(), small_segments()).await.unwrap();
+    let store = FileStorage::open_with(dir.path(), small_segments())
+        .await
+        .unwrap();
     fill(&store, "k", 60).await;
     // The writer holds the lock: a reader must wait for it to close.
     match FileStorage::open_with(dir.path(), read_only()).await {
@@ -401,8 +447,12 @@ async fn a_read_only_open_reads_and_changes_nothing() {
     std::fs::write(&active, &bytes).unwrap();
     let before = snapshot(dir.path());
 
-    let reader = FileStorage::open_with(dir.path(), read_only()).await.unwrap();
-    let second = FileStorage::open_with(dir.path(), read_only()).await.unwrap();
+    let reader = FileStorage::open_with(dir.path(), read_only())
+        .await
+        .unwrap();
+    let second = FileStorage::open_with(dir.path(), read_only())
+        .await
+        .unwrap();
     assert_eq!(reader.stats().records, 60);
     assert!(reader.stats().read_only);
     assert_eq!(
@@ -430,12 +480,18 @@ async fn a_read_only_open_reads_and_changes_nothing() {
     }
     reader.close().await.unwrap();
     second.close().await.unwrap();
-    assert_eq!(snapshot(dir.path()), before, "a read-only open changed the files");
+    assert_eq!(
+        snapshot(dir.path()),
+        before,
+        "a read-only open changed the files"
+    );
 
     // Without a LOCK file (as on a read-only mount where none was ever created) it still
     // opens; a missing directory is not created.
     std::fs::remove_file(dir.path().join("LOCK")).unwrap();
-    let reader = FileStorage::open_with(dir.path(), read_only()).await.unwrap();
+    let reader = FileStorage::open_with(dir.path(), read_only())
+        .await
+        .unwrap();
     assert_eq!(reader.stats().records, 60);
     reader.close().await.unwrap();
     assert!(!file_names(dir.path()).contains(&"LOCK".to_owned()));
@@ -454,7 +510,10 @@ async fn a_live_listing_keeps_the_store_open_until_it_is_dropped() {
     let mut stream = store.list_keys("k/*").await.unwrap();
     drop(store);
     assert!(stream.next().await.is_some(), "the stream goes on");
-    assert!(FileStorage::open_with(dir.path(), fast()).await.is_err(), "still locked");
+    assert!(
+        FileStorage::open_with(dir.path(), fast()).await.is_err(),
+        "still locked"
+    );
     drop(stream);
     // The actor stops moments after its last handle is gone.
     let mut reopened = None;
@@ -489,7 +548,9 @@ fn deleted_but_open(dir: &Path) -> Vec<String> {
 #[tokio::test]
 async fn compaction_lets_go_of_the_replaced_segment_files() {
     let dir = tempfile::tempdir().unwrap();
-    let store = FileStorage::open_with(dir.path(), small_segments()).await.unwrap();
+    let store = FileStorage::open_with(dir.path(), small_segments())
+        .await
+        .unwrap();
     fill(&store, "k", 200).await;
     fill(&store, "k", 200).await;
     assert!(store.stats().segments > 10);

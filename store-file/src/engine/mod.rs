@@ -236,7 +236,9 @@ impl FileEngine {
 
     /// The segment appends go to.
     fn active_segment(&self) -> Result<&Segment> {
-        self.segments.get(&self.active).ok_or_else(|| self.no_active_segment())
+        self.segments
+            .get(&self.active)
+            .ok_or_else(|| self.no_active_segment())
     }
 
     fn no_active_segment(&self) -> Error {
@@ -339,7 +341,10 @@ fn prepare_dir(dir: &Path, read_only: bool) -> Result<()> {
         }
         Err(e) if read_only => {
             return Err(Error::io(
-                io_context("opening store directory (read-only, so it is not created)", dir),
+                io_context(
+                    "opening store directory (read-only, so it is not created)",
+                    dir,
+                ),
                 e,
             ))
         }

@@ -95,8 +95,7 @@ impl FileEngine {
 
         let cache = self.options.cache_values_up_to;
         let active = self.active_segment()?;
-        let (active_id, active_file, active_number) =
-            (self.active, active.file.clone(), active.id);
+        let (active_id, active_file, active_number) = (self.active, active.file.clone(), active.id);
         for (mutation, place) in batch.into_iter().zip(placed) {
             let Some((at, len)) = place else { continue };
             match mutation {
