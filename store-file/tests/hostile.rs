@@ -527,6 +527,19 @@ async fn a_live_listing_keeps_the_store_open_until_it_is_dropped() {
     let store = reopened.expect("the store was not released after the stream was dropped");
     assert_eq!(store.stats().records, 10);
     store.close().await.unwrap();
+
+    // `close` ends a live listing: its next page is `Closed`.
+    let options = FileOptions {
+        runtime: store_core::runtime::RuntimeOptions::default().page_size(2),
+        ..fast()
+    };
+    let store = FileStorage::open_with(dir.path(), options).await.unwrap();
+    let mut stream = store.list_keys("k/*").await.unwrap();
+    store.close().await.unwrap();
+    let rest: Vec<Result<String, Error>> = stream.by_ref().collect().await;
+    assert!(rest.len() <= 3, "{rest:?}");
+    assert!(matches!(rest.last(), Some(Err(Error::Closed))), "{rest:?}");
+    assert!(FileStorage::open_with(dir.path(), fast()).await.is_ok());
 }
 
 /// Files under `dir` that this process holds open although they were deleted.
