@@ -7,8 +7,8 @@ use store_core::{ComponentStats, Figure};
 /// ([`FileStorage::stats`](crate::FileStorage::stats)).
 ///
 /// Sizes and counts describe the store now; `recoveries`, `truncated_bytes` and
-/// `skipped_frames` describe what opening it repaired; the rest count events since it was
-/// opened. The engine publishes them after every batch, so they can lag a running batch.
+/// `lost_segments` describe what opening it found and repaired; the rest count events since
+/// it was opened. The engine publishes them after every batch, so they can lag a running batch.
 ///
 /// ```
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -40,8 +40,9 @@ pub struct FileStats {
     pub recoveries: u64,
     /// Bytes cut off the end of the newest segment when the store was opened.
     pub truncated_bytes: u64,
-    /// Damaged frames skipped when the store was opened (only with
-    /// [`FileOptions::skip_corrupt_frames`](crate::FileOptions::skip_corrupt_frames)).
+    /// Damaged frames skipped when the store was opened or by a compaction since (only with
+    /// [`FileOptions::skip_corrupt_frames`](crate::FileOptions::skip_corrupt_frames); each
+    /// one is logged with `tracing::warn!`).
     pub skipped_frames: u64,
     /// Segments found missing or shortened when the store was opened (a deleted segment,
     /// a sealed one cut at a frame boundary, a missing manifest). Opening fails on such
