@@ -14,6 +14,8 @@
 //!   are layers.
 //! - [`Stats`] (in `stats.rs`): what each component of a stack reports to operators.
 //! - [`paging`]: the one stream shape every backend's `list_keys` returns.
+//! - [`watch`]: `wait_for_version_change` for backends that learn of changes by
+//!   notification (Redis, PostgreSQL): register, read, re-read on every notification.
 //! - [`Pattern`] (in `glob.rs`): gobwas-style globs for `list_keys`, with the literal prefix
 //!   that lets backends scan only the matching key range.
 //! - [`runtime`]: the actor runtime that runs every engine: one owner per store, a bounded
@@ -39,6 +41,8 @@
 
 mod doc_support;
 mod error;
+#[cfg(feature = "testkit")]
+pub mod fault_proxy;
 mod glob;
 mod key;
 mod layer;
@@ -50,6 +54,7 @@ mod stats;
 mod storage;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+pub mod watch;
 
 pub use error::{Error, Result};
 pub use glob::Pattern;
