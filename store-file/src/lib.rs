@@ -300,8 +300,8 @@
 //!
 //! 1. Reads the manifest (a damaged one fails the open, naming it) and every segment
 //!    header. The next segment's file, if its creation was interrupted before its header
-//!    was complete (it holds at most a header, and its number is the next one the
-//!    manifest allows), is removed. Any other bad header, an unknown or old format
+//!    was complete (it holds at most a header, that header is cut short or unreadable,
+//!    and its number is the next one the manifest allows), is removed. Any other bad header, an unknown or old format
 //!    version, or a header naming another segment fails the open with [`Error::Corrupt`]
 //!    naming the file. A segment of another store fails the open (see *Identity*).
 //! 2. Removes this store's `*.compact` files (an unfinished compaction; its inputs are all

@@ -8,7 +8,9 @@ use std::path::Path;
 use store_core::{Error, Result};
 
 use crate::disk::{Disk, Mode};
-use crate::format::{Manifest, SegmentHeader, StoreId, HEADER_LEN, KIND_COMPACTED, KIND_LOG};
+use crate::format::{
+    HeaderProblem, Manifest, SegmentHeader, StoreId, HEADER_LEN, KIND_COMPACTED, KIND_LOG,
+};
 use crate::index::IndexState;
 use crate::manifest::{self, show_id, LOST_MANIFEST_SKIP, MANIFEST_FILE, MANIFEST_TMP};
 use crate::scan::{walk, Ending, Walk};
@@ -157,10 +159,20 @@ pub(crate) fn recover(disk: &dyn Disk, dir: &Path, options: &FileOptions) -> Res
                     header.id
                 )));
             }
-            Err(problem) if i + 1 == count && len <= HEADER_LEN as u64 && id == expected_next => {
+            Err(
+                problem @ (HeaderProblem::TooShort
+                | HeaderProblem::BadMagic
+                | HeaderProblem::BadChecksum),
+            ) if found_manifest.is_some()
+                && i + 1 == count
+                && len <= HEADER_LEN as u64
+                && id == expected_next =>
+            {
                 // The next segment was being created when the process stopped: its header
                 // was never completed, so nothing was ever appended to it, and its number
-                // is the one this store would have created next.
+                // is the one this store (whose manifest is written before its first
+                // segment) would have created next. A complete header of another format
+                // or kind is never taken for this.
                 drop(file);
                 if !read_only {
                     disk.remove(&path)

@@ -576,3 +576,25 @@ async fn compaction_lets_go_of_the_replaced_segment_files() {
     assert_eq!(deleted_but_open(dir.path()), Vec::<String>::new());
     store.close().await.unwrap();
 }
+
+/// A store of format 1 (no identity, no manifest) is refused with a message naming the
+/// file and the version, and is left as it was.
+#[tokio::test]
+async fn a_format_1_store_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut header = vec![0u8; 44];
+    header[0..8].copy_from_slice(b"STFSEG\r\n");
+    header[8..10].copy_from_slice(&1u16.to_le_bytes());
+    header[16..24].copy_from_slice(&1u64.to_le_bytes());
+    header[24..32].copy_from_slice(&1u64.to_le_bytes());
+    let crc = crc32fast::hash(&header[0..40]);
+    header[40..44].copy_from_slice(&crc.to_le_bytes());
+    let name = "seg-0000000000000001.log";
+    std::fs::write(dir.path().join(name), &header).unwrap();
+    let before = snapshot(dir.path());
+    expect_corrupt(
+        FileStorage::open(dir.path()).await,
+        &[name, "format version 1"],
+    );
+    assert_eq!(snapshot(dir.path()), before);
+}
