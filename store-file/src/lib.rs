@@ -226,6 +226,7 @@
 //! listed or written, fails the open with an `Error::Io` naming the path.
 
 mod compaction;
+mod config;
 mod engine;
 mod format;
 mod index;
@@ -242,6 +243,7 @@ use std::sync::Arc;
 use store_core::runtime::{self, ActorHandle};
 use store_core::{Error, Layer, Result, Stats};
 
+pub use config::FileConfig;
 pub use format::MAX_VALUE_LEN;
 pub use options::{FileOptions, SyncPolicy};
 pub use stats::FileStats;
