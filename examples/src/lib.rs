@@ -7,6 +7,7 @@
 //!   cas_by_version and delete; several tasks contend, the holder renews, and a crashed
 //!   holder's lease expires.
 //! - `go_micro_port`: a go-micro session handler and its Rust port side by side (Go in
-//!   comments) on the `store_compat::Store` facade.
+//!   comments) on the `store_compat::Store` facade, and a check-then-write race in the Go
+//!   code closed with the versioned API of the same table (`Store::versioned`).
 //! - `cache_over_file`: a namespaced cache-over-file stack read from
 //!   `examples/cache_over_file.toml`, closed and reopened.
