@@ -1,6 +1,6 @@
 //! [`Layer`]: how a wrapper around a storage overrides only what it changes.
 //!
-//! A layer (namespace, cache, a backend's named handle around its actor, `Arc`) holds an
+//! A layer (namespace, cache, a backend's named handle around its actor) holds an
 //! inner storage and changes some calls. `Layer` has one provided method per [`Storage`]
 //! call, each forwarding to [`Layer::inner`], and every `Layer` is a `Storage` through the
 //! blanket implementation below. So a layer writes only the calls it changes, and a call
@@ -27,9 +27,11 @@ use crate::{KeyStream, Record, Result, Stats, Storage};
 /// Implement [`inner`](Layer::inner) and the calls the layer changes; the rest forward,
 /// `close` included, so closing the top of a stack closes all of it.
 ///
-/// `Layer` and [`Storage`] have methods of the same names, so code that has both traits in
-/// scope must say which it calls. Name the trait by its path where you implement it (as
-/// below) and import only `Storage` where you use the layer.
+/// `Layer` and [`Storage`] have methods of the same names, and inside an `impl Layer` block
+/// the `Layer` trait is in scope. So make a layer generic over its inner store (`S:
+/// Storage`, as below) or hold an `Arc<dyn Storage>` (smart pointers are plain `Storage`s);
+/// if the inner store is a concrete layer type such as `MemoryStorage`, call it as
+/// `Storage::get(&self.inner, key)`. Where you only use layers, import only `Storage`.
 ///
 /// ```
 /// use async_trait::async_trait;

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use crate::{Error, Record, Result, Stats};
 
 /// A stream of keys in ascending byte order, fetched lazily in pages.
-pub type KeyStream = futures::stream::BoxStream<'static, Result<String>>;
+pub type KeyStream = futures::stream::BoxStream<'static, crate::Result<String>>;
 
 /// A versioned key-value store.
 ///
@@ -145,18 +145,57 @@ pub trait Storage: Send + Sync + 'static {
     }
 }
 
-// Smart pointers are layers that change nothing: `Arc<S>` and `Box<dyn Storage>` forward
-// every call through `Layer`'s provided methods.
-impl<S: Storage + ?Sized> crate::Layer for Arc<S> {
-    type Inner = S;
-    fn inner(&self) -> &S {
-        self
-    }
+/// Implements `Storage` for a smart pointer by forwarding every call.
+///
+/// Smart pointers implement `Storage` directly rather than through [`Layer`](crate::Layer):
+/// inside a layer's `impl Layer` block the `Layer` trait is in scope, so calling a method on
+/// an inner `Arc<dyn Storage>` that implemented both traits would be ambiguous.
+macro_rules! forward_pointer {
+    ($($impl_head:tt)*) => {
+        #[async_trait]
+        impl $($impl_head)* {
+            async fn create(&self, record: Record) -> Result<String> {
+                (**self).create(record).await
+            }
+            async fn get(&self, key: &str) -> Result<Record> {
+                (**self).get(key).await
+            }
+            async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Record>>> {
+                (**self).get_many(keys).await
+            }
+            async fn put(&self, record: Record) -> Result<Record> {
+                (**self).put(record).await
+            }
+            async fn put_many(&self, records: Vec<Record>) -> Result<()> {
+                (**self).put_many(records).await
+            }
+            async fn cas_by_version(&self, record: Record) -> Result<Record> {
+                (**self).cas_by_version(record).await
+            }
+            async fn delete(&self, key: &str) -> Result<()> {
+                (**self).delete(key).await
+            }
+            async fn wait_for_version_change(&self, key: &str, version: &str) -> Result<()> {
+                (**self).wait_for_version_change(key, version).await
+            }
+            async fn list_keys(&self, pattern: &str) -> Result<KeyStream> {
+                (**self).list_keys(pattern).await
+            }
+            async fn close(&self) -> Result<()> {
+                (**self).close().await
+            }
+            fn describe(&self) -> String {
+                (**self).describe()
+            }
+            async fn stats(&self) -> Result<Stats> {
+                (**self).stats().await
+            }
+            async fn compact(&self) -> Result<()> {
+                (**self).compact().await
+            }
+        }
+    };
 }
 
-impl crate::Layer for Box<dyn Storage> {
-    type Inner = dyn Storage;
-    fn inner(&self) -> &dyn Storage {
-        &**self
-    }
-}
+forward_pointer!(<S: Storage + ?Sized> Storage for Arc<S>);
+forward_pointer!(Storage for Box<dyn Storage>);
