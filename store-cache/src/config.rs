@@ -18,7 +18,7 @@ const MAX_STRIPES: usize = 1 << 20;
 /// | `max_capacity` | 10000 | entries held; a whole number from 1 (to turn caching off, remove the section) |
 /// | `ttl` | none: entries live until evicted, overwritten or expired | a duration above zero such as `"30s"`, at most 100 years |
 /// | `negative_ttl` | none: `NotFound` is not remembered | a duration above zero; never longer than `ttl` in effect |
-/// | `stripes` | 1024 | lock stripes, from 1 to 1048576 (rounded up to a power of two) |
+/// | `stripes` | 1024 | lock stripes, a whole number from 1 to 1048576 (rounded up to a power of two) |
 ///
 /// **Why `ttl = "0s"` is an error** rather than "no cache": a zero lifetime would make every
 /// entry expire as it is stored, so the layer would cost a lookup on every read and never
@@ -130,8 +130,14 @@ mod fields {
     use super::*;
 
     pub(super) fn max_capacity<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-        config::whole_number(d, "cache.max_capacity", 1..=u64::MAX, "entries")
-            .map_err(|e| with_hint(e, "remove the [cache] section to turn caching off"))
+        let value = config::Scalar::deserialize(d)?;
+        config::check_whole_number(&value, 1..=u64::MAX, "entries").map_err(|accepted| {
+            config::invalid(
+                "cache.max_capacity",
+                value,
+                format_args!("{accepted} (remove the [cache] section to turn caching off)"),
+            )
+        })
     }
 
     pub(super) fn ttl<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
@@ -158,10 +164,6 @@ mod fields {
 
     pub(super) fn stripes<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
         config::bounded_usize(d, "cache.stripes", 1..=MAX_STRIPES, "lock stripes")
-    }
-
-    fn with_hint<E: serde::de::Error>(error: E, hint: &str) -> E {
-        E::custom(format_args!("{error} ({hint})"))
     }
 }
 
@@ -229,7 +231,7 @@ mod tests {
             &err,
             &[
                 "field `cache.max_capacity` = -5",
-                "whole number of entries from 1 to 18446744073709551615",
+                "a positive whole number of entries, at most 18446744073709551615",
                 "remove the [cache] section",
             ],
         );
@@ -240,7 +242,7 @@ mod tests {
         let err = parse("stripes = 2000000").unwrap_err();
         assert_mentions(
             &err,
-            &["field `cache.stripes` = 2000000", "from 1 to 1048576"],
+            &["field `cache.stripes` = 2000000", "at most 1048576"],
         );
         let err = parse("stripes = 0").unwrap_err();
         assert_mentions(&err, &["field `cache.stripes` = 0"]);

@@ -28,7 +28,7 @@
 //! }
 //!
 //! let err = toml::from_str::<PoolConfig>("size = -5").err().unwrap().to_string();
-//! assert!(err.contains("field `pool.size` = -5: accepted is a whole number of connections from 1"));
+//! assert!(err.contains("field `pool.size` = -5: accepted is a positive whole number of connections"));
 //! let err = toml::from_str::<PoolConfig>("idle = \"0s\"").err().unwrap().to_string();
 //! assert!(err.contains("field `pool.idle` = \"0s\""));
 //! assert!(err.contains("leave `idle` out"));
@@ -231,7 +231,7 @@ pub fn duration<'de, D: Deserializer<'de>>(
 /// assert_eq!(n.unwrap(), 4096);
 /// let e: Result<u64, serde::de::value::Error> =
 ///     whole_number(1.5f64.into_deserializer(), "memory.mailbox", 1..=1 << 20, "commands");
-/// assert!(e.unwrap_err().to_string().contains("= 1.5: accepted is a whole number of commands from 1 to 1048576"));
+/// assert!(e.unwrap_err().to_string().contains("= 1.5: accepted is a positive whole number of commands, at most 1048576"));
 /// ```
 pub fn whole_number<'de, D: Deserializer<'de>>(
     deserializer: D,
@@ -240,25 +240,53 @@ pub fn whole_number<'de, D: Deserializer<'de>>(
     unit: &str,
 ) -> Result<u64, D::Error> {
     let value = Scalar::deserialize(deserializer)?;
-    let accepted = || {
-        let of = if unit.is_empty() {
-            String::new()
-        } else {
-            format!(" of {unit}")
-        };
+    check_whole_number(&value, range, unit).map_err(|accepted| invalid(field, value, accepted))
+}
+
+/// Checks that `value` is a whole number within `range`; the error is what is accepted, for
+/// callers that add a hint of their own to [`invalid`].
+///
+/// ```
+/// use store_core::config::{check_whole_number, Scalar};
+/// assert_eq!(check_whole_number(&Scalar::Int(5), 1..=10, "entries"), Ok(5));
+/// assert_eq!(
+///     check_whole_number(&Scalar::Int(0), 1..=10, "entries").unwrap_err(),
+///     "accepted is a positive whole number of entries, at most 10"
+/// );
+/// assert_eq!(
+///     check_whole_number(&Scalar::Int(-1), 0..=10, "").unwrap_err(),
+///     "accepted is a whole number from 0 to 10"
+/// );
+/// ```
+pub fn check_whole_number(
+    value: &Scalar,
+    range: RangeInclusive<u64>,
+    unit: &str,
+) -> Result<u64, String> {
+    if let Scalar::Int(n) = value {
+        if let Ok(n) = u64::try_from(*n) {
+            if range.contains(&n) {
+                return Ok(n);
+            }
+        }
+    }
+    let of = if unit.is_empty() {
+        String::new()
+    } else {
+        format!(" of {unit}")
+    };
+    Err(if *range.start() == 1 {
+        format!(
+            "accepted is a positive whole number{of}, at most {}",
+            range.end()
+        )
+    } else {
         format!(
             "accepted is a whole number{of} from {} to {}",
             range.start(),
             range.end()
         )
-    };
-    match value {
-        Scalar::Int(n) => match u64::try_from(n) {
-            Ok(n) if range.contains(&n) => Ok(n),
-            _ => Err(invalid(field, value, accepted())),
-        },
-        other => Err(invalid(field, other, accepted())),
-    }
+    })
 }
 
 /// Reads a whole number of at least 1 that fits a `u64`.
@@ -473,7 +501,7 @@ impl<'de> Visitor<'de> for ScalarVisitor {
 /// assert_eq!(options.max_batch, store_core::runtime::RuntimeOptions::default().max_batch);
 ///
 /// let err = toml::from_str::<RuntimeConfig>("max_batch = 0").err().unwrap().to_string();
-/// assert!(err.contains("field `max_batch` = 0: accepted is a whole number of commands from 1"));
+/// assert!(err.contains("field `max_batch` = 0: accepted is a positive whole number of commands"));
 /// assert!(toml::from_str::<RuntimeConfig>("mailbx = 1").is_err());
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -634,7 +662,10 @@ mod tests {
     fn runtime_fields_reject_zero_negative_and_wrong_types() {
         let err = runtime("mailbox = 0").unwrap_err();
         assert!(err.contains("field `mailbox` = 0"), "{err}");
-        assert!(err.contains("from 1 to"), "{err}");
+        assert!(
+            err.contains("a positive whole number of commands, at most"),
+            "{err}"
+        );
         let err = runtime("page_size = -3").unwrap_err();
         assert!(err.contains("field `page_size` = -3"), "{err}");
         let err = runtime("page_bytes = \"1MiB\"").unwrap_err();

@@ -30,7 +30,7 @@ use crate::MemoryStorage;
 /// store.put(Record::new("k", "v")).await.unwrap();
 ///
 /// let err = toml::from_str::<MemoryConfig>("mailbox = -1").unwrap_err().to_string();
-/// assert!(err.contains("field `mailbox` = -1: accepted is a whole number of commands from 1"));
+/// assert!(err.contains("field `mailbox` = -1: accepted is a positive whole number of commands"));
 /// # });
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
