@@ -1,5 +1,6 @@
 //! [`StoreAdapter`]: the go-micro [`Store`] over any versioned [`Storage`].
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
@@ -17,6 +18,10 @@ use crate::{
 
 /// Most keys fetched by one `get_many` while reading with a prefix or suffix.
 const READ_BATCH: usize = 512;
+
+/// Most database/table scopes kept built between calls; past it the cache starts over, so
+/// names chosen by callers cannot grow it without bound.
+const CACHED_SCOPES: usize = 256;
 
 /// The key `connect` reads to see that the stack answers: any answer but an error will do,
 /// and no facade or versioned user has a reason to store a value under a lone NUL.
@@ -60,14 +65,33 @@ type ScopeStorage<S> = Namespaced<Namespaced<Arc<S>>>;
 /// ```
 pub struct StoreAdapter<S> {
     storage: Arc<S>,
-    defaults: RwLock<Defaults<S>>,
+    state: RwLock<State<S>>,
     name: String,
 }
 
-/// The default database and table, and their scope, built once per [`Store::init`].
-struct Defaults<S> {
+/// The default database and table, and the scopes built so far (by database, then table),
+/// so that a call does not rebuild its two namespace layers.
+struct State<S> {
     options: Options,
-    scope: Scope<S>,
+    scopes: HashMap<String, HashMap<String, Scope<S>>>,
+    cached: usize,
+}
+
+impl<S> State<S> {
+    fn cached(&self, database: &str, table: &str) -> Option<Scope<S>> {
+        self.scopes.get(database)?.get(table).cloned()
+    }
+
+    fn remember(&mut self, database: &str, table: &str, scope: Scope<S>) {
+        if self.cached >= CACHED_SCOPES {
+            self.scopes.clear();
+            self.cached = 0;
+        }
+        let tables = self.scopes.entry(database.to_owned()).or_default();
+        if tables.insert(table.to_owned(), scope).is_none() {
+            self.cached += 1;
+        }
+    }
 }
 
 /// One database and table of the adapter's storage.
@@ -120,13 +144,14 @@ impl<S: Storage> StoreAdapter<S> {
     /// ```
     pub fn new(storage: S) -> Self {
         let storage = Arc::new(storage);
-        let options = Options::default();
-        let scope = Scope::open(&storage, &options.database, &options.table)
-            .unwrap_or_else(|_| unreachable!("the default database and table are valid names"));
         let name = backend_name(&storage.describe());
         Self {
             storage,
-            defaults: RwLock::new(Defaults { options, scope }),
+            state: RwLock::new(State {
+                options: Options::default(),
+                scopes: HashMap::new(),
+                cached: 0,
+            }),
             name,
         }
     }
@@ -195,30 +220,37 @@ impl<S: Storage> StoreAdapter<S> {
 
     fn set_defaults(&self, options: Options) -> Result<()> {
         let scope = Scope::open(&self.storage, &options.database, &options.table)?;
-        *self.defaults.write().unwrap_or_else(|e| e.into_inner()) = Defaults { options, scope };
+        let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
+        state.remember(&options.database, &options.table, scope);
+        state.options = options;
         Ok(())
     }
 
     /// The scope a call addresses: its own database/table where given, else the defaults.
     fn scope(&self, database: &str, table: &str) -> Result<Scope<S>> {
         let (database, table) = {
-            let defaults = self.defaults.read().unwrap_or_else(|e| e.into_inner());
+            let state = self.state.read().unwrap_or_else(|e| e.into_inner());
             let database = if database.is_empty() {
-                defaults.options.database.as_str()
+                state.options.database.as_str()
             } else {
                 database
             };
             let table = if table.is_empty() {
-                defaults.options.table.as_str()
+                state.options.table.as_str()
             } else {
                 table
             };
-            if database == defaults.options.database && table == defaults.options.table {
-                return Ok(defaults.scope.clone());
+            if let Some(scope) = state.cached(database, table) {
+                return Ok(scope);
             }
             (database.to_owned(), table.to_owned())
         };
-        Scope::open(&self.storage, &database, &table)
+        let scope = Scope::open(&self.storage, &database, &table)?;
+        self.state
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remember(&database, &table, scope.clone());
+        Ok(scope)
     }
 
     /// The keys of `scope` that start with `prefix` and end with `suffix`, ordered, offset,
@@ -271,11 +303,7 @@ impl<S> fmt::Debug for StoreAdapter<S> {
             .field("name", &self.name)
             .field(
                 "options",
-                &self
-                    .defaults
-                    .read()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .options,
+                &self.state.read().unwrap_or_else(|e| e.into_inner()).options,
             )
             .finish_non_exhaustive()
     }
@@ -303,7 +331,7 @@ impl<S: Storage> Store for StoreAdapter<S> {
     }
 
     fn options(&self) -> Options {
-        self.defaults
+        self.state
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .options
@@ -480,6 +508,33 @@ mod tests {
         assert_eq!(backend_name("cache (5 entries) > memory"), "memory");
         assert_eq!(backend_name(""), "storage");
         assert_eq!(backend_name("redis(127.0.0.1:6379)"), "redis");
+    }
+
+    #[tokio::test]
+    async fn built_scopes_are_kept_but_bounded() {
+        let store = StoreAdapter::new(store_memory::MemoryStorage::new());
+        let cached = |store: &StoreAdapter<_>| store.state.read().unwrap().cached;
+        store
+            .write(Record::new("k", "v"), WriteOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(cached(&store), 1);
+        store.read("k", ReadOptions::default()).await.unwrap();
+        assert_eq!(cached(&store), 1, "the default scope is reused");
+        for i in 0..CACHED_SCOPES + 10 {
+            let table = format!("t{i}");
+            store
+                .write(Record::new("k", "v"), WriteOptions::default().table(&table))
+                .await
+                .unwrap();
+            assert!(cached(&store) <= CACHED_SCOPES);
+        }
+        // Scopes rebuilt after the cache started over still address the same keys.
+        for i in [0, CACHED_SCOPES + 9] {
+            let options = ReadOptions::default().table(format!("t{i}"));
+            assert_eq!(store.read("k", options).await.unwrap().len(), 1);
+        }
+        store.read("k", ReadOptions::default()).await.unwrap();
     }
 
     #[test]
