@@ -15,7 +15,7 @@
 //!
 //! The stack is built bottom-up: backend, then the cache, then the namespace on top, so the
 //! cache holds every tenant's keys and the namespace confines this service to its own.
-//! [`StoreConfig::build_stack`] returns it as a [`Stack`](crate::Stack): the storage, the
+//! [`StoreConfig::build_stack`] returns it as a [`Stack`]: the storage, the
 //! go-micro facade over it, the versioned API of any database/table, and the layers' stats.
 //!
 //! # Sections and features
