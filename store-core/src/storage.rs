@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use crate::layer::Boxed;
 use crate::{Error, Record, Result, Stats};
 
 /// A stream of keys in ascending byte order, fetched lazily in pages.
@@ -145,53 +146,115 @@ pub trait Storage: Send + Sync + 'static {
     }
 }
 
-/// Implements `Storage` for a smart pointer by forwarding every call.
+/// Implements `Storage` for a smart pointer by handing back the pointee's future (no boxed
+/// future of its own; the signatures are the ones `async_trait` gives `Storage`).
 ///
 /// Smart pointers implement `Storage` directly rather than through [`Layer`](crate::Layer):
 /// inside a layer's `impl Layer` block the `Layer` trait is in scope, so calling a method on
 /// an inner `Arc<dyn Storage>` that implemented both traits would be ambiguous.
 macro_rules! forward_pointer {
     ($($impl_head:tt)*) => {
-        #[async_trait]
         impl $($impl_head)* {
-            async fn create(&self, record: Record) -> Result<String> {
-                (**self).create(record).await
+            fn create<'s, 'a>(&'s self, record: Record) -> Boxed<'a, Result<String>>
+            where
+                's: 'a,
+                Self: 'a,
+            {
+                (**self).create(record)
             }
-            async fn get(&self, key: &str) -> Result<Record> {
-                (**self).get(key).await
+            fn get<'s, 'k, 'a>(&'s self, key: &'k str) -> Boxed<'a, Result<Record>>
+            where
+                's: 'a,
+                'k: 'a,
+                Self: 'a,
+            {
+                (**self).get(key)
             }
-            async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Record>>> {
-                (**self).get_many(keys).await
+            fn get_many<'s, 'k, 'l, 'a>(
+                &'s self,
+                keys: &'k [&'l str],
+            ) -> Boxed<'a, Result<Vec<Option<Record>>>>
+            where
+                's: 'a,
+                'k: 'a,
+                'l: 'a,
+                Self: 'a,
+            {
+                (**self).get_many(keys)
             }
-            async fn put(&self, record: Record) -> Result<Record> {
-                (**self).put(record).await
+            fn put<'s, 'a>(&'s self, record: Record) -> Boxed<'a, Result<Record>>
+            where
+                's: 'a,
+                Self: 'a,
+            {
+                (**self).put(record)
             }
-            async fn put_many(&self, records: Vec<Record>) -> Result<()> {
-                (**self).put_many(records).await
+            fn put_many<'s, 'a>(&'s self, records: Vec<Record>) -> Boxed<'a, Result<()>>
+            where
+                's: 'a,
+                Self: 'a,
+            {
+                (**self).put_many(records)
             }
-            async fn cas_by_version(&self, record: Record) -> Result<Record> {
-                (**self).cas_by_version(record).await
+            fn cas_by_version<'s, 'a>(&'s self, record: Record) -> Boxed<'a, Result<Record>>
+            where
+                's: 'a,
+                Self: 'a,
+            {
+                (**self).cas_by_version(record)
             }
-            async fn delete(&self, key: &str) -> Result<()> {
-                (**self).delete(key).await
+            fn delete<'s, 'k, 'a>(&'s self, key: &'k str) -> Boxed<'a, Result<()>>
+            where
+                's: 'a,
+                'k: 'a,
+                Self: 'a,
+            {
+                (**self).delete(key)
             }
-            async fn wait_for_version_change(&self, key: &str, version: &str) -> Result<()> {
-                (**self).wait_for_version_change(key, version).await
+            fn wait_for_version_change<'s, 'k, 'v, 'a>(
+                &'s self,
+                key: &'k str,
+                version: &'v str,
+            ) -> Boxed<'a, Result<()>>
+            where
+                's: 'a,
+                'k: 'a,
+                'v: 'a,
+                Self: 'a,
+            {
+                (**self).wait_for_version_change(key, version)
             }
-            async fn list_keys(&self, pattern: &str) -> Result<KeyStream> {
-                (**self).list_keys(pattern).await
+            fn list_keys<'s, 'p, 'a>(&'s self, pattern: &'p str) -> Boxed<'a, Result<KeyStream>>
+            where
+                's: 'a,
+                'p: 'a,
+                Self: 'a,
+            {
+                (**self).list_keys(pattern)
             }
-            async fn close(&self) -> Result<()> {
-                (**self).close().await
+            fn close<'s, 'a>(&'s self) -> Boxed<'a, Result<()>>
+            where
+                's: 'a,
+                Self: 'a,
+            {
+                (**self).close()
             }
             fn describe(&self) -> String {
                 (**self).describe()
             }
-            async fn stats(&self) -> Result<Stats> {
-                (**self).stats().await
+            fn stats<'s, 'a>(&'s self) -> Boxed<'a, Result<Stats>>
+            where
+                's: 'a,
+                Self: 'a,
+            {
+                (**self).stats()
             }
-            async fn compact(&self) -> Result<()> {
-                (**self).compact().await
+            fn compact<'s, 'a>(&'s self) -> Boxed<'a, Result<()>>
+            where
+                's: 'a,
+                Self: 'a,
+            {
+                (**self).compact()
             }
         }
     };
