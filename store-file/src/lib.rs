@@ -406,6 +406,7 @@
 #![forbid(unsafe_code)]
 
 mod compaction;
+mod config;
 mod disk;
 mod engine;
 #[cfg(test)]
@@ -430,6 +431,7 @@ use std::sync::Arc;
 use store_core::runtime::{self, ActorHandle};
 use store_core::{Error, Layer, Result, Stats};
 
+pub use config::FileConfig;
 pub use format::MAX_VALUE_LEN;
 pub use options::{FileOptions, SyncPolicy, MAX_SYNC_INTERVAL};
 pub use stats::FileStats;
