@@ -44,7 +44,12 @@ fn unknown_backend_lists_the_known_ones() {
 
 #[test]
 fn network_backends_need_their_features() {
-    for name in ["redis", "postgres"] {
+    let off: &[&str] = if cfg!(feature = "redis") {
+        &["postgres"]
+    } else {
+        &["redis", "postgres"]
+    };
+    for &name in off {
         let message = error(&format!("backend = \"{name}\""));
         assert_mentions(
             &message,
@@ -62,14 +67,17 @@ fn network_backends_need_their_features() {
 
 #[test]
 fn network_sections_need_their_features() {
-    let message = error("backend = \"memory\"\n[redis]\nurl = \"x\"\n");
-    assert_mentions(
-        &message,
-        &[
-            "the [redis] section needs the `redis` feature of store-compat",
-            "line 2",
-        ],
-    );
+    #[cfg(not(feature = "redis"))]
+    {
+        let message = error("backend = \"memory\"\n[redis]\nurl = \"x\"\n");
+        assert_mentions(
+            &message,
+            &[
+                "the [redis] section needs the `redis` feature of store-compat",
+                "line 2",
+            ],
+        );
+    }
     let message = error("backend = \"memory\"\n[postgres]\nurl = \"x\"\ntable = \"t\"\n");
     assert_mentions(&message, &["[postgres]", "`postgres` feature"]);
 }
@@ -126,9 +134,15 @@ fn parse_errors_from_a_file_name_it() {
 
 #[test]
 fn configurations_built_in_code_are_checked_too() {
-    let err = StoreConfig::new(Backend::Redis).validate().unwrap_err();
+    let err = StoreConfig::new(Backend::Postgres).validate().unwrap_err();
     assert!(matches!(err, ConfigError::FeatureOff(_)), "{err}");
-    assert_mentions(&err.to_string(), &["`redis` feature of store-compat"]);
+    assert_mentions(&err.to_string(), &["`postgres` feature of store-compat"]);
+    #[cfg(not(feature = "redis"))]
+    {
+        let err = StoreConfig::new(Backend::Redis).validate().unwrap_err();
+        assert!(matches!(err, ConfigError::FeatureOff(_)), "{err}");
+        assert_mentions(&err.to_string(), &["`redis` feature of store-compat"]);
+    }
 
     let mut config = StoreConfig::new(Backend::Memory);
     config.namespace = Some("a b".into());
@@ -737,4 +751,51 @@ async fn build_stack_gives_the_versioned_api_of_the_facades_keys() {
         jobs.get("job-2").await,
         Err(store_core::Error::Closed)
     ));
+}
+
+// --- the redis backend (feature `redis`) -------------------------------------------------------
+
+#[cfg(feature = "redis")]
+mod redis {
+    use super::*;
+
+    #[test]
+    fn the_redis_section_is_read_with_its_defaults() {
+        let config = StoreConfig::from_toml_str(
+            "backend = \"redis\"\n[redis]\nurl = \"redis://127.0.0.1:6379/2\"\nprefix = \"orders\"\nrequest_timeout = \"2s\"\n",
+        )
+        .unwrap();
+        let redis = config.redis.as_ref().unwrap();
+        assert_eq!(redis.prefix, "orders");
+        assert_eq!(redis.request_timeout, std::time::Duration::from_secs(2));
+        assert_eq!(
+            redis.page_size,
+            store_redis::RedisOptions::default().page_size
+        );
+    }
+
+    #[test]
+    fn backend_redis_needs_its_section() {
+        let err = StoreConfig::from_toml_str("backend = \"redis\"").unwrap_err();
+        assert!(matches!(err, ConfigError::MissingSection { .. }), "{err}");
+        assert_mentions(&err.to_string(), &["[redis]", "prefix"]);
+        let err = StoreConfig::new(Backend::Redis).validate().unwrap_err();
+        assert!(matches!(err, ConfigError::MissingSection { .. }), "{err}");
+    }
+
+    #[test]
+    fn bad_redis_fields_are_named() {
+        let message = error("backend = \"redis\"\n[redis]\nprefix = \"a/b\"\n");
+        assert_mentions(&message, &["field `redis.prefix` = \"a/b\"", "line 3"]);
+        let message = error("backend = \"redis\"\n[redis]\nprefix = \"p\"\nreaper = \"1s\"\n");
+        assert_mentions(&message, &["reaper", "line 4"]);
+        let message = error("backend = \"redis\"\n[redis]\n");
+        assert_mentions(&message, &["prefix"]);
+    }
+
+    #[test]
+    fn a_redis_section_under_another_backend_is_refused() {
+        let message = error("backend = \"memory\"\n[redis]\nprefix = \"p\"\n");
+        assert_mentions(&message, &["[redis]"]);
+    }
 }

@@ -35,7 +35,7 @@
 //! - `subscription.rs`: the change subscription: messages wake waiters; after a reconnect
 //!   every waiter re-checks.
 //! - `server.rs`: the parsed URL, the clients, and errors that name the address.
-//! - `options.rs` ([`RedisOptions`]), `config.rs` (the `[redis]` section),
+//! - `options.rs` ([`RedisOptions`]), `config.rs` ([`RedisConfig`], the `[redis]` section),
 //!   `stats.rs` (counters for `stats()`), `command.rs` (what handles ask the actor).
 //! - `shared/`: the batching mailbox and the reconnect backoff, which know nothing of
 //!   Redis and are kept apart to move into store-core for the PostgreSQL backend.
@@ -130,6 +130,7 @@
 
 mod actor;
 mod command;
+mod config;
 mod handle;
 mod layout;
 mod options;
@@ -141,5 +142,6 @@ mod subscription;
 #[cfg(feature = "testkit")]
 pub mod testing;
 
+pub use config::RedisConfig;
 pub use handle::{RedisStorage, MAX_VALUE_LEN};
 pub use options::RedisOptions;

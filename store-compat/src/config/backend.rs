@@ -14,7 +14,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// use store_compat::config::Backend;
 /// assert_eq!("file".parse::<Backend>().unwrap(), Backend::File);
 /// assert_eq!(Backend::Redis.feature(), "redis");
-/// assert!(!Backend::Redis.is_compiled()); // until store-compat gets its `redis` feature
+/// assert_eq!(Backend::Redis.is_compiled(), cfg!(feature = "redis"));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -24,8 +24,8 @@ pub enum Backend {
     Memory,
     /// `"file"`: the durable file backend; needs a `[file]` section. Feature `file`.
     File,
-    /// `"redis"`: shared state on a Redis server; needs a `[redis]` section. Feature `redis`
-    /// (arrives with the `store-redis` crate).
+    /// `"redis"`: shared state on a Redis server; needs a `[redis]` section
+    /// (`store_redis::RedisConfig`). Feature `redis`.
     Redis,
     /// `"postgres"`: shared, durable state in PostgreSQL; needs a `[postgres]` section.
     /// Feature `postgres` (arrives with the `store-postgres` crate).
@@ -90,7 +90,7 @@ impl Backend {
             Backend::Memory => cfg!(feature = "memory"),
             Backend::File => cfg!(feature = "file"),
             // The network backends' features flip these when they land.
-            Backend::Redis => false,
+            Backend::Redis => cfg!(feature = "redis"),
             Backend::Postgres => false,
         }
     }
@@ -98,8 +98,10 @@ impl Backend {
     /// The backends this build has, comma-separated (`"memory, file"`), or `"none"`.
     ///
     /// ```
-    /// # #[cfg(all(feature = "memory", feature = "file"))]
+    /// # #[cfg(all(feature = "memory", feature = "file", not(feature = "redis")))]
     /// assert_eq!(store_compat::config::Backend::compiled_names(), "memory, file");
+    /// # #[cfg(all(feature = "memory", feature = "file", feature = "redis"))]
+    /// assert_eq!(store_compat::config::Backend::compiled_names(), "memory, file, redis");
     /// ```
     pub fn compiled_names() -> String {
         let names: Vec<&str> = Self::ALL
@@ -117,8 +119,8 @@ impl Backend {
     /// Checks that this build has the backend; the error says which feature to turn on.
     ///
     /// ```
-    /// let err = store_compat::config::Backend::Redis.check_compiled().unwrap_err();
-    /// assert!(err.contains("backend `redis` needs the `redis` feature of store-compat"));
+    /// let err = store_compat::config::Backend::Postgres.check_compiled().unwrap_err();
+    /// assert!(err.contains("backend `postgres` needs the `postgres` feature of store-compat"));
     /// ```
     pub fn check_compiled(self) -> Result<(), String> {
         if self.is_compiled() {
@@ -204,11 +206,17 @@ mod tests {
     }
 
     #[test]
-    fn the_network_backends_are_not_compiled_yet() {
-        for backend in [Backend::Redis, Backend::Postgres] {
-            let err = backend.check_compiled().unwrap_err();
-            assert!(err.contains(&format!("`{}` feature of store-compat", backend.name())));
+    fn the_network_backends_follow_their_features() {
+        assert_eq!(
+            Backend::Redis.check_compiled().is_ok(),
+            cfg!(feature = "redis")
+        );
+        if !cfg!(feature = "redis") {
+            let err = Backend::Redis.check_compiled().unwrap_err();
+            assert!(err.contains("`redis` feature of store-compat"), "{err}");
         }
+        let err = Backend::Postgres.check_compiled().unwrap_err();
+        assert!(err.contains("`postgres` feature of store-compat"), "{err}");
     }
 
     #[test]

@@ -44,7 +44,7 @@ pub(crate) fn cache<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Never>, D:
     refuse(d, "cache")
 }
 
-// The `redis` feature, when store-redis lands, puts `#[cfg(not(feature = "redis"))]` here.
+#[cfg(not(feature = "redis"))]
 pub(crate) fn redis<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Never>, D::Error> {
     refuse(d, "redis")
 }

@@ -59,6 +59,8 @@ pub use store_cache::CacheConfig;
 pub use store_file::{FileConfig, SyncPolicy, SyncPolicy as SyncSetting};
 #[cfg(feature = "memory")]
 pub use store_memory::MemoryConfig;
+#[cfg(feature = "redis")]
+pub use store_redis::RedisConfig;
 
 #[allow(unused_imports)] // used by the sections whose feature is off
 use feature_off::Never;
@@ -117,11 +119,17 @@ pub struct StoreConfig {
     #[serde(default, skip_serializing, deserialize_with = "feature_off::file")]
     file: Option<Never>,
 
-    // The `redis` feature replaces this placeholder with
-    // `#[cfg(feature = "redis")] pub redis: Option<store_redis::RedisConfig>` (and puts
-    // `#[cfg(not(feature = "redis"))]` on it); likewise `postgres`.
+    /// Settings of the Redis backend (required with `backend = "redis"`, and only then).
+    #[cfg(feature = "redis")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redis: Option<RedisConfig>,
+    #[cfg(not(feature = "redis"))]
     #[serde(default, skip_serializing, deserialize_with = "feature_off::redis")]
     redis: Option<Never>,
+
+    // The `postgres` feature replaces this placeholder with
+    // `#[cfg(feature = "postgres")] pub postgres: Option<store_postgres::PostgresConfig>` (and
+    // puts `#[cfg(not(feature = "postgres"))]` on it).
     #[serde(default, skip_serializing, deserialize_with = "feature_off::postgres")]
     postgres: Option<Never>,
 
@@ -355,9 +363,18 @@ impl StoreConfig {
                 })?;
                 Ok(Arc::new(file.open().await?))
             }
+            #[cfg(feature = "redis")]
+            Backend::Redis => {
+                let redis = self.redis.as_ref().ok_or(ConfigError::MissingSection {
+                    backend: "redis",
+                    section: "redis",
+                    hint: "at least `url = \"redis://host:6379/0\"` and `prefix`",
+                })?;
+                Ok(Arc::new(redis.connect().await?))
+            }
             // A network backend adds its arm here, for example:
-            // #[cfg(feature = "redis")]
-            // Backend::Redis => Ok(Arc::new(self.redis.as_ref().ok_or(...)?.connect().await?)),
+            // #[cfg(feature = "postgres")]
+            // Backend::Postgres => Ok(Arc::new(self.postgres.as_ref().ok_or(...)?.connect().await?)),
             other => Err(ConfigError::FeatureOff(
                 other.check_compiled().err().unwrap_or_default(),
             )),

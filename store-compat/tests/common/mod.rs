@@ -64,8 +64,27 @@ pub async fn cached_file() -> Stack {
     }
 }
 
-/// Runs each named `async fn(Arc<dyn Storage>)` on every stack this build has (the file and
-/// cache stacks need those features of store-compat).
+/// The Redis backend on the test server (127.0.0.1:6379 or `STORE_TEST_REDIS_URL`), under a
+/// fresh prefix whose keys are deleted when the stack is dropped.
+#[cfg(feature = "redis")]
+pub async fn redis() -> Stack {
+    Stack {
+        storage: Arc::new(store_redis::testing::test_store("compat").await),
+        _dir: None,
+    }
+}
+
+#[cfg(all(feature = "redis", feature = "cache"))]
+pub async fn cached_redis() -> Stack {
+    let redis = store_redis::testing::test_store("compat-cache").await;
+    Stack {
+        storage: Arc::new(CachedStorage::new(redis, CacheOptions::default())),
+        _dir: None,
+    }
+}
+
+/// Runs each named `async fn(Arc<dyn Storage>)` on every stack this build has (the file,
+/// cache and redis stacks need those features of store-compat).
 #[macro_export]
 macro_rules! stack_tests {
     ($($test:ident),* $(,)?) => {
@@ -73,6 +92,8 @@ macro_rules! stack_tests {
         $crate::stack_tests!(@stack cached_memory, $crate::common::cached_memory, [feature = "cache"]; $($test),*);
         $crate::stack_tests!(@stack file, $crate::common::file, [feature = "file"]; $($test),*);
         $crate::stack_tests!(@stack cached_file, $crate::common::cached_file, [all(feature = "file", feature = "cache")]; $($test),*);
+        $crate::stack_tests!(@stack redis, $crate::common::redis, [feature = "redis"]; $($test),*);
+        $crate::stack_tests!(@stack cached_redis, $crate::common::cached_redis, [all(feature = "redis", feature = "cache")]; $($test),*);
     };
     (@stack $module:ident, $factory:path, [$cfg:meta]; $($test:ident),*) => {
         #[cfg($cfg)]
