@@ -512,6 +512,13 @@ impl<S: Storage> store_core::Layer for CachedStorage<S> {
             .inner
             .wait_for_version_change(key, version)
             .await;
+        if matches!(answer, Ok(()) | Err(Error::NotFound)) {
+            // The key changed below; over a shared store the change may be another
+            // process's write, which this cache never saw. Forget the entry, so that the
+            // woken waiter reads the change that woke it (or a later one).
+            let shared = &self.shared;
+            shared.stripes.forget(key, || shared.cache.invalidate(key));
+        }
         self.shared.observe(answer)
     }
 

@@ -44,7 +44,10 @@
 //!
 //! Entries never outlive the record's `expires_at` (moka's per-entry expiry, checked again on
 //! every hit). Writes made by other processes are invisible to this cache; `ttl` bounds how
-//! long an entry can hide them. Across processes the stack is as consistent as that bound.
+//! long an entry can hide them. Across processes the stack is as consistent as that bound,
+//! with one exception that costs nothing: when a waiter wakes, the key changed below, so the
+//! cache forgets it (as a write would) and the waiter's next read shows the change that woke
+//! it, even when another process made it.
 //!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {

@@ -121,6 +121,21 @@ impl Stripes {
         update(alone);
     }
 
+    /// Notes that `key` changed below the cache, written by someone else (a waiter was woken
+    /// by another process's write): like a write that starts and finishes at once, it bumps
+    /// the generation, so fills noted before are refused, marks the writes in flight as
+    /// overlapped, so none installs an answer that may be older, and runs `remove` (which
+    /// takes the key's entry out of the cache) under the stripe's lock.
+    pub(crate) fn forget(&self, key: &str, remove: impl FnOnce()) {
+        let stripe = self.stripe(key);
+        let mut writers = Self::lock(stripe);
+        if writers.in_flight > 0 {
+            writers.contended = true;
+        }
+        stripe.generation.fetch_add(1, Ordering::AcqRel);
+        remove();
+    }
+
     /// Runs `install` under the stripe's lock if no write of the stripe started or finished
     /// since `generation` was noted and none is in flight; returns whether it ran.
     pub(crate) fn fill(&self, key: &str, generation: u64, install: impl FnOnce()) -> bool {
@@ -138,6 +153,24 @@ impl Stripes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_change_seen_below_refuses_earlier_fills_and_overlapping_installs() {
+        let stripes = Stripes::new(1);
+        let before = stripes.generation("k");
+        stripes.start_write("k", || {});
+        let mut removed = false;
+        stripes.forget("k", || removed = true);
+        assert!(removed);
+        let mut alone = None;
+        stripes.finish_write("k", |a| alone = Some(a));
+        assert_eq!(
+            alone,
+            Some(false),
+            "a write overlapping a change below must not install"
+        );
+        assert!(!stripes.fill("k", before, || {}));
+    }
 
     #[test]
     fn a_fill_noted_before_a_write_is_refused() {

@@ -271,3 +271,49 @@ async fn get_many_is_never_torn_by_put_many_through_the_cache() {
         assert!(reader.await.unwrap() > 0);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiter_woken_by_another_process_reads_what_woke_it() {
+    // Two caches over one store, as two processes over one Redis would have.
+    let shared = MemoryStorage::new();
+    let here = CachedStorage::new(shared.clone(), CacheOptions::default());
+    let there = CachedStorage::new(shared.clone(), CacheOptions::default());
+    let first = here.put(Record::new("k", "1")).await.unwrap();
+    assert_eq!(&here.get("k").await.unwrap().value[..], b"1"); // cached here
+    let waiter = tokio::spawn({
+        let here = here.clone();
+        async move {
+            here.wait_for_version_change("k", &first.version).await?;
+            here.get("k").await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    there.put(Record::new("k", "2")).await.unwrap();
+    let read = tokio::time::timeout(Duration::from_secs(5), waiter)
+        .await
+        .expect("woken")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        &read.value[..],
+        b"2",
+        "the woken waiter read a stale cached value"
+    );
+    // Likewise for a delete: the waiter's next read is NotFound, not the cached record.
+    let current = here.get("k").await.unwrap();
+    let waiter = tokio::spawn({
+        let here = here.clone();
+        async move {
+            let woke = here.wait_for_version_change("k", &current.version).await;
+            (woke, here.get("k").await)
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    there.delete("k").await.unwrap();
+    let (woke, read) = tokio::time::timeout(Duration::from_secs(5), waiter)
+        .await
+        .expect("woken")
+        .unwrap();
+    assert!(matches!(woke, Err(Error::NotFound)), "{woke:?}");
+    assert!(matches!(read, Err(Error::NotFound)), "{read:?}");
+}
