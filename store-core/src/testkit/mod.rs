@@ -42,6 +42,7 @@ use std::time::Duration;
 use crate::{Error, Storage, MAX_KEY_LEN};
 
 mod conformance_macro;
+pub mod linearizability;
 mod support;
 
 mod cas;
