@@ -208,7 +208,7 @@ pub(super) async fn write_expired<S: Storage + ?Sized>(store: &S, keys: &[&str])
     sleep_past(latest).await;
 }
 
-pub(super) fn spawn_wait<S: Storage>(
+pub(super) fn spawn_wait<S: Storage + ?Sized>(
     store: &Arc<S>,
     key: &str,
     version: &str,

@@ -8,8 +8,15 @@ use bytes::Bytes;
 
 use super::{Call, Operation, Outcome, Violation};
 
-/// The register is identified by the write that filled it: the index of that operation.
+/// The register is identified by the write that filled it: the index of that operation,
+/// or [`UNSEEN`].
 pub(super) type Writer = u32;
+
+/// The register filled by a write that no call observed (nobody read its value, no
+/// `cas_by_version` expected its version). All such writes leave the register in the same
+/// state as far as the rest of the history can tell, so they share one: this keeps their
+/// orders from multiplying the configurations.
+pub(super) const UNSEEN: Writer = Writer::MAX;
 
 /// What a step needs from the register, and what it leaves there.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,8 +45,8 @@ impl Kind {
         matches!(self, Kind::Holds(_) | Kind::HoldsOther(_))
     }
 
-    /// The register after this step (the step being operation `me`), or `None` when the
-    /// step cannot happen on `state`.
+    /// The register after this step, which fills it with `me`, or `None` when the step
+    /// cannot happen on `state`.
     pub(super) fn apply(self, me: Writer, state: Option<Writer>) -> Option<Option<Writer>> {
         match self {
             Kind::Holds(want) => (state == want).then_some(state),
@@ -61,7 +68,15 @@ pub(super) struct Step {
     /// `None` when the outcome is unknown: the step may be placed any time after its
     /// invocation, or never.
     pub(super) returned: Option<u64>,
+    /// What the register holds after this step, if it writes: its own index, or [`UNSEEN`].
+    pub(super) fills: Writer,
+    /// For a write that nobody observed, or a delete: steps of one class have the same
+    /// precondition and effect, so the search need not try each of them at one point.
+    pub(super) class: Option<Class>,
 }
+
+/// Which steps are interchangeable: the kind of write, and the write a cas expects.
+pub(super) type Class = (u8, Option<Writer>);
 
 /// The steps, position by position with the history, and each write's version.
 pub(super) struct Prepared {
@@ -76,7 +91,7 @@ fn malformed(operation: &Operation, why: &str) -> Violation {
 }
 
 pub(super) fn prepare(history: &[Operation]) -> Result<Prepared, Violation> {
-    if history.len() >= Writer::MAX as usize {
+    if history.len() >= UNSEEN as usize {
         return Err(Violation::Malformed {
             reason: format!("{} operations are too many for one history", history.len()),
         });
@@ -203,7 +218,7 @@ pub(super) fn prepare(history: &[Operation]) -> Result<Prepared, Violation> {
     }
 
     let expected = |version: &str| owner.get(version).copied();
-    let steps = history
+    let mut steps: Vec<Step> = history
         .iter()
         .map(|operation| {
             let writer_of_value = |value: &Bytes| Some(writer_of[value]);
@@ -228,9 +243,32 @@ pub(super) fn prepare(history: &[Operation]) -> Result<Prepared, Violation> {
                     Outcome::Unknown => None,
                     _ => Some(operation.returned),
                 },
+                fills: UNSEEN,
+                class: None,
             }
         })
         .collect();
+
+    // A write is observed when a call read its value or expected its version.
+    let mut observed = vec![false; steps.len()];
+    for step in &steps {
+        if let Kind::Holds(Some(w)) | Kind::HoldsOther(Some(w)) | Kind::Cas(Some(w)) = step.kind {
+            observed[w as usize] = true;
+        }
+    }
+    for (i, step) in steps.iter_mut().enumerate() {
+        if observed[i] {
+            step.fills = i as Writer;
+        } else {
+            step.class = match step.kind {
+                Kind::Put => Some((0, None)),
+                Kind::Create => Some((1, None)),
+                Kind::Cas(expected) => Some((2, expected)),
+                Kind::Delete => Some((3, None)),
+                _ => None,
+            };
+        }
+    }
     Ok(Prepared { steps, versions })
 }
 

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::prepare::{Kind, Prepared, Writer};
+use super::prepare::{Kind, Prepared, Writer, UNSEEN};
 use super::search::Deepest;
 use super::{show, Call, Operation};
 
@@ -13,6 +13,7 @@ const LEAD_IN: usize = 6;
 fn holding(history: &[Operation], prepared: &Prepared, writer: Option<Writer>) -> String {
     match writer {
         None => "no record".to_owned(),
+        Some(UNSEEN) => "a record that no call read".to_owned(),
         Some(w) => {
             let w = w as usize;
             let value = history[w]
@@ -56,11 +57,25 @@ pub(super) fn context(history: &[Operation], prepared: &Prepared, deepest: &Deep
     let steps = &prepared.steps;
     let mut out = String::new();
     let placed = deepest.order.len();
+    let holds = match deepest.state {
+        // Name the write that filled the register: the last write of the order.
+        Some(UNSEEN) => deepest
+            .order
+            .iter()
+            .rev()
+            .find(|&&i| matches!(steps[i].kind, Kind::Put | Kind::Create | Kind::Cas(_)))
+            .map(|&i| {
+                let value = history[i].call.writes().map(show).unwrap_or_default();
+                format!("{value} (task {}), which no call read", history[i].task)
+            })
+            .unwrap_or_else(|| holding(history, prepared, deepest.state)),
+        state => holding(history, prepared, state),
+    };
     let _ = writeln!(
         out,
-        "  {} operations; the longest order found places {placed}, after which the key holds {}.",
-        history.len(),
-        holding(history, prepared, deepest.state)
+        "  {} operations; the longest order found places {placed}, after which the key holds \
+         {holds}.",
+        history.len()
     );
     if placed > 0 {
         let _ = writeln!(out, "  The last operations of that order:");
@@ -87,12 +102,25 @@ pub(super) fn context(history: &[Operation], prepared: &Prepared, deepest: &Deep
         "  None of these can come next (all are invoked before {earliest}, when the first \
          of them still unplaced had returned):"
     );
+    // Operations that still need the record the key holds: nothing may replace it first.
+    let waiting: Vec<usize> = match deepest.state.filter(|&w| w != UNSEEN) {
+        None => Vec::new(),
+        Some(w) => (0..steps.len())
+            .filter(|&i| !deepest.linearized.get(i) && steps[i].returned.is_some())
+            .filter(|&i| match steps[i].kind {
+                Kind::Holds(want) | Kind::Cas(want) => want == Some(w),
+                _ => false,
+            })
+            .collect(),
+    };
     for i in candidates {
-        let fits = steps[i].kind.apply(i as Writer, deepest.state).is_some();
-        let why = if fits {
-            "fits, but no order after it works".to_owned()
-        } else {
+        let fits = steps[i].kind.apply(steps[i].fills, deepest.state).is_some();
+        let why = if !fits {
             needs(history, prepared, i)
+        } else if !waiting.is_empty() && waiting != [i] {
+            "would replace a record that calls below still need".to_owned()
+        } else {
+            "fits, but no order after it works".to_owned()
         };
         let mark = if i == blocking {
             "  <- returned first"
@@ -100,6 +128,16 @@ pub(super) fn context(history: &[Operation], prepared: &Prepared, deepest: &Deep
             ""
         };
         let _ = writeln!(out, "    {}   [{why}]{mark}", history[i]);
+    }
+    if !waiting.is_empty() {
+        let _ = writeln!(
+            out,
+            "  Calls that still need the record the key holds (values are unique: once \
+             replaced, it never comes back):"
+        );
+        for i in waiting {
+            let _ = writeln!(out, "    {}", history[i]);
+        }
     }
     out
 }
