@@ -1,14 +1,16 @@
 //! [`CachedStorage`]: the layer itself.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
-use moka::future::Cache;
 use moka::notification::RemovalCause;
+use moka::sync::Cache;
 use moka::Expiry;
-use store_core::{Error, KeyStream, Record, Result, Storage};
+use store_core::{ComponentStats, Error, Figure, KeyStream, Record, Result, Stats, Storage};
+use tokio::sync::Notify;
 
 use crate::stats::Counters;
 use crate::stripes::Stripes;
@@ -22,15 +24,16 @@ enum Cached {
     Missing,
 }
 
-/// A read-through, write-through cache in front of any [`Storage`].
+/// A read-through, write-through cache in front of any [`Storage`], linearizable within
+/// the process (see the [crate docs](crate) for how and what it costs).
 ///
 /// - `get` and `get_many` answer hits from a [`moka`] cache in the caller's task, without a
 ///   round trip to the inner store; misses read through and fill the cache.
-/// - Writes go to the inner store first; the cache is then updated from its answer, or the
-///   key invalidated when the answer is an error (`Conflict`, `NotFound`, ...) or cannot be
-///   installed safely (see the crate docs on consistency).
+/// - A write removes its keys from the cache and holds fills off them, calls the inner
+///   store, then installs the stored record if no other write of the key overlapped it.
 /// - `list_keys` and `wait_for_version_change` always go to the inner store.
-/// - `close` closes the inner store; afterwards every call, hits included, is `Closed`.
+/// - `close` waits for writes in flight, closes the inner store; afterwards every call,
+///   hits included, is `Closed`.
 ///
 /// ```
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -71,6 +74,9 @@ struct Shared<S> {
     counters: Arc<Counters>,
     options: CacheOptions,
     closed: AtomicBool,
+    /// Writes whose task has not finished (their callers may have given up).
+    writing: AtomicUsize,
+    idle: Notify,
 }
 
 /// Per-entry lifetimes: never past the record's expiry, never past `ttl`, and remembered
@@ -141,6 +147,9 @@ impl<S: Storage> CachedStorage<S> {
                 }
             })
             .build();
+        if options.ttl == Some(Duration::ZERO) {
+            tracing::warn!("cache ttl is zero: every entry expires at once and every read misses");
+        }
         Self {
             shared: Arc::new(Shared {
                 inner,
@@ -149,7 +158,36 @@ impl<S: Storage> CachedStorage<S> {
                 counters,
                 options,
                 closed: AtomicBool::new(false),
+                writing: AtomicUsize::new(0),
+                idle: Notify::new(),
             }),
+        }
+    }
+
+    /// Waits until every write started through this cache has finished, including writes
+    /// whose callers gave up (dropped the future): each one runs to its end on a task of
+    /// its own, so that the inner store and the cache never disagree about it. Useful before
+    /// comparing the cache with its inner store in a test; `close` waits for them too.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use std::time::Duration;
+    /// use store_cache::{CacheOptions, CachedStorage};
+    /// use store_core::{Record, Storage};
+    /// let cached = CachedStorage::new(store_memory::MemoryStorage::new(), CacheOptions::default());
+    /// // A caller that gives up at once; its write finishes (or not) in the background.
+    /// let _ = tokio::time::timeout(Duration::ZERO, cached.put(Record::new("k", "v"))).await;
+    /// cached.settled().await;
+    /// assert_eq!(cached.get("k").await.ok(), cached.inner().get("k").await.ok());
+    /// # });
+    /// ```
+    pub async fn settled(&self) {
+        loop {
+            let notified = self.shared.idle.notified();
+            if self.shared.writing.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            notified.await;
         }
     }
 }
@@ -184,6 +222,7 @@ impl<S> CachedStorage<S> {
             misses: counters.misses.load(Ordering::Relaxed),
             evictions: counters.evictions.load(Ordering::Relaxed),
             entries: self.shared.cache.entry_count(),
+            refused_fills: counters.refused_fills.load(Ordering::Relaxed),
         }
     }
 }
@@ -197,17 +236,19 @@ impl<S: Storage> Shared<S> {
         }
     }
 
-    /// Notes a `Closed` answer from below: the stack is closed, so hits must stop too.
+    /// Notes a closed or stopped store below: the stack is closed, so hits must stop too.
     fn observe<T>(&self, result: Result<T>) -> Result<T> {
-        if matches!(result, Err(Error::Closed)) && !self.closed.swap(true, Ordering::AcqRel) {
-            self.cache.invalidate_all();
+        if let Err(error) = &result {
+            if error.is_closed() && !self.closed.swap(true, Ordering::AcqRel) {
+                self.cache.invalidate_all();
+            }
         }
         result
     }
 
-    /// A cached answer for `key`, if there is a fresh one.
-    async fn lookup(&self, key: &str) -> Option<Result<Record>> {
-        match self.cache.get(key).await? {
+    /// A cached answer for `key`, if there is a live one.
+    fn lookup(&self, key: &str) -> Option<Result<Record>> {
+        match self.cache.get(key)? {
             // Only records with an expiry pay for a clock read.
             Cached::Present(record)
                 if record.expires_at.is_none() || !record.is_expired_at(SystemTime::now()) =>
@@ -219,68 +260,127 @@ impl<S: Storage> Shared<S> {
         }
     }
 
-    /// Installs what a miss read, unless a writer touched the key's stripe since `generation`.
-    async fn fill(&self, key: &str, generation: u64, answer: &Result<Record>) {
+    /// Installs what a miss read, unless a write of the key's stripe started or finished
+    /// since `generation` was noted, or is in flight.
+    fn fill(&self, key: &str, generation: u64, answer: &Result<Record>) {
         let value = match answer {
             Ok(record) => Cached::Present(Arc::new(record.clone())),
             Err(Error::NotFound) if self.options.negative_ttl.is_some() => Cached::Missing,
             Err(_) => return,
         };
-        let locked = self.stripes.lock(key).await;
-        if locked.fill_allowed(generation) && !self.closed.load(Ordering::Acquire) {
-            self.cache.insert(key.to_owned(), value).await;
+        let installed = self.stripes.fill(key, generation, || {
+            if !self.closed.load(Ordering::Acquire) {
+                self.cache.insert(key.to_owned(), value);
+            }
+        });
+        if !installed {
+            self.counters.refused_fills.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// A write in progress: its keys are out of the cache and held from fills until it is
+/// finished, by [`WriteGuard::finish`] with the stored records or, if the write is torn down
+/// (a panic below, a runtime dropping its task), by `Drop`, which removes the keys.
+struct WriteGuard<S: Storage> {
+    shared: Arc<Shared<S>>,
+    keys: Vec<String>,
+    done: bool,
+}
+
+impl<S: Storage> WriteGuard<S> {
+    fn start(shared: Arc<Shared<S>>, mut keys: Vec<String>) -> Self {
+        keys.sort_unstable();
+        keys.dedup();
+        shared.writing.fetch_add(1, Ordering::AcqRel);
+        for key in &keys {
+            shared
+                .stripes
+                .start_write(key, || shared.cache.invalidate(key));
+        }
+        Self {
+            shared,
+            keys,
+            done: false,
         }
     }
 
-    /// Records a finished write of `key`: installs `record` if this writer ran alone on its
-    /// stripe, otherwise (or with no record to install) invalidates.
-    async fn finish_write(&self, key: &str, record: Option<Record>) {
-        let mut locked = self.stripes.lock(key).await;
-        let alone = locked.finish_write();
-        match record {
-            Some(record) if alone && !record.is_expired_at(SystemTime::now()) => {
-                self.cache
-                    .insert(key.to_owned(), Cached::Present(Arc::new(record)))
-                    .await;
+    /// Finishes the write; `stored` holds the records to install (the inner store's answer,
+    /// for the keys that have one), installed only where the write ran alone.
+    fn finish(mut self, stored: Vec<Record>) {
+        self.done = true;
+        let shared = &self.shared;
+        let now = SystemTime::now();
+        for key in &self.keys {
+            let record = stored.iter().find(|r| &r.key == key);
+            shared.stripes.finish_write(key, |alone| match record {
+                Some(record)
+                    if alone
+                        && !record.is_expired_at(now)
+                        && !shared.closed.load(Ordering::Acquire) =>
+                {
+                    shared
+                        .cache
+                        .insert(key.clone(), Cached::Present(Arc::new(record.clone())));
+                }
+                _ => shared.cache.invalidate(key),
+            });
+        }
+    }
+}
+
+impl<S: Storage> Drop for WriteGuard<S> {
+    fn drop(&mut self) {
+        if !self.done {
+            for key in &self.keys {
+                self.shared
+                    .stripes
+                    .finish_write(key, |_| self.shared.cache.invalidate(key));
             }
-            _ => self.cache.invalidate(key).await,
+        }
+        if self.shared.writing.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.shared.idle.notify_waiters();
         }
     }
 }
 
 impl<S: Storage> CachedStorage<S> {
-    /// Runs a write on its own task: the inner call and the cache update then always happen
-    /// together, even if the caller drops the future half-way.
+    /// Runs a write on a task of its own, so that the inner call and the cache update always
+    /// happen together, even if the caller drops the future half-way. `call` returns the
+    /// answer and the records to install.
     async fn write<T, F, Fut>(&self, keys: Vec<String>, call: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(Arc<Shared<S>>) -> Fut + Send + 'static,
-        Fut: std::future::Future<Output = (Result<T>, Vec<Option<Record>>)> + Send + 'static,
+        Fut: Future<Output = (Result<T>, Vec<Record>)> + Send + 'static,
     {
         self.shared.check_open()?;
         let shared = self.shared.clone();
         let task = tokio::spawn(async move {
-            for key in &keys {
-                shared.stripes.start_write(key).await;
-            }
-            let (result, installs) = call(shared.clone()).await;
+            let guard = WriteGuard::start(shared.clone(), keys);
+            let (result, stored) = call(shared.clone()).await;
             let result = shared.observe(result);
-            for (i, key) in keys.iter().enumerate() {
-                let install = installs.get(i).cloned().flatten();
-                shared.finish_write(key, install).await;
-            }
+            guard.finish(stored);
             result
         });
         match task.await {
             Ok(result) => result,
-            // The inner store panicked inside our task: report it as a backend failure.
-            Err(join) => Err(Error::Backend(format!("cache write task failed: {join}"))),
+            // The inner store panicked inside our task (the guard has removed the keys).
+            Err(join) => Err(Error::Backend(format!(
+                "the inner store failed during a write through the cache: {join}"
+            ))),
         }
     }
 }
 
 #[async_trait]
-impl<S: Storage> Storage for CachedStorage<S> {
+impl<S: Storage> store_core::Layer for CachedStorage<S> {
+    type Inner = S;
+
+    fn inner(&self) -> &S {
+        &self.shared.inner
+    }
+
     async fn create(&self, record: Record) -> Result<String> {
         let keys = vec![record.key.clone()];
         self.write(keys, move |shared| async move {
@@ -294,9 +394,9 @@ impl<S: Storage> Storage for CachedStorage<S> {
                         version: version.clone(),
                         ..template
                     };
-                    (Ok(version), vec![Some(stored)])
+                    (Ok(version), vec![stored])
                 }
-                Err(error) => (Err(error), vec![None]),
+                Err(error) => (Err(error), Vec::new()),
             }
         })
         .await
@@ -305,24 +405,27 @@ impl<S: Storage> Storage for CachedStorage<S> {
     async fn get(&self, key: &str) -> Result<Record> {
         let shared = &self.shared;
         shared.check_open()?;
-        if let Some(answer) = shared.lookup(key).await {
-            shared.counters.hit();
+        if let Some(answer) = shared.lookup(key) {
+            shared.counters.hit(1);
             return answer;
         }
         shared.counters.miss(1);
         let generation = shared.stripes.generation(key);
         let answer = shared.observe(shared.inner.get(key).await);
-        shared.fill(key, generation, &answer).await;
+        shared.fill(key, generation, &answer);
         answer
     }
 
     async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Record>>> {
         let shared = &self.shared;
         shared.check_open()?;
+        // Hits come from different moments; they form one snapshot only if no write of any
+        // of the keys started in between, which the stripes' generations tell.
+        let generations: Vec<u64> = keys.iter().map(|k| shared.stripes.generation(k)).collect();
         let mut answers: Vec<Option<Record>> = Vec::with_capacity(keys.len());
         let mut missing: Vec<usize> = Vec::new();
         for (i, key) in keys.iter().enumerate() {
-            match shared.lookup(key).await {
+            match shared.lookup(key) {
                 Some(Ok(record)) => answers.push(Some(record)),
                 Some(Err(_)) => answers.push(None),
                 None => {
@@ -331,39 +434,50 @@ impl<S: Storage> Storage for CachedStorage<S> {
                 }
             }
         }
-        let hits = (keys.len() - missing.len()) as u64;
-        shared.counters.hits.fetch_add(hits, Ordering::Relaxed);
-        if missing.is_empty() {
+        let unchanged = |shared: &Shared<S>| {
+            keys.iter()
+                .zip(&generations)
+                .all(|(key, g)| shared.stripes.generation(key) == *g)
+        };
+        if missing.is_empty() && unchanged(shared) {
+            shared.counters.hit(keys.len() as u64);
             return Ok(answers);
         }
-        shared.counters.miss(missing.len() as u64);
         let miss_keys: Vec<&str> = missing.iter().map(|&i| keys[i]).collect();
-        let generations: Vec<u64> = miss_keys
-            .iter()
-            .map(|k| shared.stripes.generation(k))
-            .collect();
         let fetched = shared.observe(shared.inner.get_many(&miss_keys).await)?;
-        for ((&i, generation), record) in missing.iter().zip(generations).zip(fetched) {
-            let answer = record.clone().ok_or(Error::NotFound);
-            shared.fill(keys[i], generation, &answer).await;
-            answers[i] = record;
+        if unchanged(shared) {
+            // Every hit was still current when the inner store answered for the misses.
+            shared.counters.hit((keys.len() - missing.len()) as u64);
+            shared.counters.miss(missing.len() as u64);
+            for (&i, record) in missing.iter().zip(fetched) {
+                shared.fill(
+                    keys[i],
+                    generations[i],
+                    &record.clone().ok_or(Error::NotFound),
+                );
+                answers[i] = record;
+            }
+            return Ok(answers);
         }
-        Ok(answers)
+        // A write overlapped: ask the inner store for all of them, which answers from one
+        // moment, and fill nothing (the generations are stale).
+        shared.counters.miss(keys.len() as u64);
+        shared.observe(shared.inner.get_many(keys).await)
     }
 
     async fn put(&self, record: Record) -> Result<Record> {
         let keys = vec![record.key.clone()];
         self.write(keys, move |shared| async move {
             match shared.inner.put(record).await {
-                Ok(stored) => (Ok(stored.clone()), vec![Some(stored)]),
-                Err(error) => (Err(error), vec![None]),
+                Ok(stored) => (Ok(stored.clone()), vec![stored]),
+                Err(error) => (Err(error), Vec::new()),
             }
         })
         .await
     }
 
     async fn put_many(&self, records: Vec<Record>) -> Result<()> {
-        // put_many answers no versions, so its keys are invalidated rather than installed.
+        // put_many answers no versions, so its keys are left out rather than installed.
         let keys = records.iter().map(|r| r.key.clone()).collect();
         self.write(keys, move |shared| async move {
             (shared.inner.put_many(records).await, Vec::new())
@@ -375,8 +489,8 @@ impl<S: Storage> Storage for CachedStorage<S> {
         let keys = vec![record.key.clone()];
         self.write(keys, move |shared| async move {
             match shared.inner.cas_by_version(record).await {
-                Ok(stored) => (Ok(stored.clone()), vec![Some(stored)]),
-                Err(error) => (Err(error), vec![None]),
+                Ok(stored) => (Ok(stored.clone()), vec![stored]),
+                Err(error) => (Err(error), Vec::new()),
             }
         })
         .await
@@ -385,7 +499,7 @@ impl<S: Storage> Storage for CachedStorage<S> {
     async fn delete(&self, key: &str) -> Result<()> {
         let owned = key.to_owned();
         self.write(vec![owned.clone()], move |shared| async move {
-            (shared.inner.delete(&owned).await, vec![None])
+            (shared.inner.delete(&owned).await, Vec::new())
         })
         .await
     }
@@ -412,7 +526,47 @@ impl<S: Storage> Storage for CachedStorage<S> {
             return Err(Error::Closed);
         }
         shared.cache.invalidate_all();
+        // Writes already under way finish first, so the inner store sees them before it closes.
+        self.settled().await;
         tracing::debug!("cache layer closing its inner store");
         shared.inner.close().await
+    }
+
+    fn describe(&self) -> String {
+        let options = &self.shared.options;
+        let ttl = options
+            .ttl
+            .map(|t| format!(", ttl {}", humantime_like(t)))
+            .unwrap_or_default();
+        format!(
+            "cache ({} entries{ttl}) > {}",
+            options.max_capacity,
+            self.shared.inner.describe()
+        )
+    }
+
+    async fn stats(&self) -> Result<Stats> {
+        let mut stats = self.shared.inner.stats().await?;
+        let mine = self.stats();
+        stats.push_front(
+            ComponentStats::new("cache", "")
+                .with("hits", Figure::Count(mine.hits))
+                .with("misses", Figure::Count(mine.misses))
+                .with("hit_ratio", Figure::Ratio(mine.hit_ratio()))
+                .with("entries", Figure::Count(mine.entries))
+                .with("evictions", Figure::Count(mine.evictions))
+                .with("refused_fills", Figure::Count(mine.refused_fills)),
+        );
+        Ok(stats)
+    }
+}
+
+/// A duration for `describe`, in the largest whole unit.
+fn humantime_like(duration: Duration) -> String {
+    let ms = duration.as_millis();
+    match ms {
+        0 => format!("{}us", duration.as_micros()),
+        ms if ms % 1000 != 0 => format!("{ms}ms"),
+        ms => format!("{}s", ms / 1000),
     }
 }

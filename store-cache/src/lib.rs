@@ -6,33 +6,44 @@
 //! - `options.rs`: [`CacheOptions`] (capacity, `ttl`, negative caching, stripes).
 //! - `layer.rs`: [`CachedStorage`], the `Storage` implementation.
 //! - `stripes.rs`: the per-key ordering of fills and writes explained below.
+//! - The cache itself is moka's synchronous `Cache` (no `.await` on a hit, and no lock held
+//!   across an `.await`).
 //! - `stats.rs`: [`CacheStats`].
 //!
-//! # Consistency
+//! # Consistency: linearizable within the process
 //!
-//! Within one process, after any interleaving of concurrent operations has completed, a
-//! `get` through the cache returns exactly what the inner store returns. Three rules give
-//! that:
+//! Through a `CachedStorage`, every operation behaves as if it ran at one instant between
+//! its call and its return, in an order that every task of the process agrees on (DESIGN
+//! section 3): no `get` returns a value older than one that a completed write, a woken waiter
+//! or a listing has already exposed, and `get_many` never shows part of a `put_many`. The
+//! rules that give this are in `stripes.rs`; in short:
 //!
-//! 1. **Writes go below first.** A write calls the inner store, then updates the cache from
-//!    the answer: a stored record is installed; an error (`Conflict`, `NotFound`, ...)
-//!    invalidates the key, since it may mean the cache missed a write from elsewhere.
-//! 2. **Fills cannot undo writes.** Each key hashes to a stripe with a generation counter.
-//!    A miss notes the generation before it reads the inner store and fills the cache only
-//!    if no writer has finished on that stripe since. Writers bump the generation under the
-//!    stripe's lock, and fills check it under the same lock.
-//! 3. **Overlapping writers do not install.** Replies from the inner store wake tasks in any
-//!    order, so two writers of one key may finish in the opposite order to the one the store
-//!    applied. A writer that overlapped another on its stripe invalidates instead of
-//!    installing; a writer that ran alone installs, because the store applied it after every
-//!    write that finished before it started.
+//! 1. **A write empties before it writes.** It takes its keys out of the cache and holds
+//!    fills off them *before* it calls the inner store, so while the inner store may already
+//!    show the new value (to a woken waiter, a listing, a reader that missed), the cache
+//!    cannot show the old one.
+//! 2. **Fills cannot undo writes.** A miss installs what it read only if no write of the
+//!    key's stripe started, finished or was in flight since it looked.
+//! 3. **Only a write that ran alone installs its answer**; overlapping writes leave the key
+//!    out, and the next read fetches the truth.
+//! 4. **`get_many` checks its snapshot**: its hits are used only if no write of any of its
+//!    keys started between the first lookup and the inner store's answer for the misses;
+//!    otherwise the inner store answers for all of them.
 //!
-//! A write's inner call and cache update run together on a spawned task, so a caller that
-//! drops the future midway cannot separate them.
+//! A write's inner call and its cache update run together on a task of their own, so a
+//! caller that drops the future cannot separate them; [`CachedStorage::settled`] waits for
+//! such writes. A guard finishes every write, so a panic in the inner store leaves neither a
+//! stale entry nor a stripe that refuses fills for good.
+//!
+//! **What it costs.** While a key is being written (and, since keys share stripes, while a
+//! key of the same stripe is), its reads miss and go to the inner store, and what they read
+//! is not installed ([`CacheStats::refused_fills`] counts those); a `put_many` installs
+//! nothing; a `get_many` that overlaps a write of one of its keys reads them all below. The
+//! figures are in the README's benchmark section (`store-bench --target cache`).
 //!
 //! Entries never outlive the record's `expires_at` (moka's per-entry expiry, checked again on
 //! every hit). Writes made by other processes are invisible to this cache; `ttl` bounds how
-//! long an entry can hide them.
+//! long an entry can hide them. Across processes the stack is as consistent as that bound.
 //!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -47,6 +58,8 @@
 //! assert_eq!(&stack.get("1").await.unwrap().value[..], b"pending");
 //! # });
 //! ```
+
+#![forbid(unsafe_code)]
 
 mod layer;
 mod options;

@@ -18,6 +18,10 @@ pub struct CacheStats {
     pub evictions: u64,
     /// Entries held now (approximate: moka applies pending work lazily).
     pub entries: u64,
+    /// Misses whose answer was not installed because a write of a key on the same stripe
+    /// started, finished or was in flight meanwhile (the price of never serving a stale
+    /// value: the next read of the key misses too).
+    pub refused_fills: u64,
 }
 
 impl CacheStats {
@@ -42,11 +46,12 @@ pub(crate) struct Counters {
     pub(crate) hits: AtomicU64,
     pub(crate) misses: AtomicU64,
     pub(crate) evictions: AtomicU64,
+    pub(crate) refused_fills: AtomicU64,
 }
 
 impl Counters {
-    pub(crate) fn hit(&self) {
-        self.hits.fetch_add(1, Ordering::Relaxed);
+    pub(crate) fn hit(&self, n: u64) {
+        self.hits.fetch_add(n, Ordering::Relaxed);
     }
 
     pub(crate) fn miss(&self, n: u64) {

@@ -1,55 +1,54 @@
-//! The per-key ordering that keeps the cache from ever holding a stale answer.
+//! The per-key ordering that keeps the cache linearizable within a process.
 //!
-//! Two races could leave the cache stale within one process:
+//! Every key hashes to a stripe. A stripe has a *generation*, bumped whenever a write of one
+//! of its keys starts or finishes, and a count of writes *in flight*. Three rules follow:
 //!
-//! 1. **Fill vs write.** A reader misses, reads `v1` from the inner store, and is slow to fill
-//!    the cache; meanwhile a writer stores `v2` and updates the cache. The late fill would put
-//!    `v1` back. So every key (by stripe) has a *generation*: a reader notes it before reading
-//!    the inner store and fills only if it has not moved; every writer bumps it, under the
-//!    same lock, when it updates the cache.
-//! 2. **Write vs write.** Two writers of one key finish in a different order than the inner
-//!    store applied them (replies wake tasks in any order). The one finishing last would
-//!    install the older value. So writers count themselves *in flight*; a writer that
-//!    overlapped another (on its stripe) invalidates instead of installing, and the next read
-//!    fetches the truth. A writer that ran alone installs its answer, which the inner store
-//!    applied after every earlier write.
+//! 1. **A write empties before it writes.** Under the stripe's lock a write counts itself in
+//!    flight, bumps the generation and removes its keys' entries, and only then calls the
+//!    inner store. So no entry of a key exists while a write of it is in flight, and a hit
+//!    can never return a value older than one the inner store (and so any reader that went
+//!    there) has already exposed.
+//! 2. **Fills cannot undo writes.** A miss notes the generation before it reads the inner
+//!    store, and installs what it read only if, under the lock, the generation has not moved
+//!    and no write is in flight: nothing was written between its read and its install.
+//! 3. **Only a write that ran alone installs its answer.** Replies wake tasks in any order,
+//!    so two overlapping writers may finish in the opposite order to the one the store
+//!    applied; a writer that overlapped another on its stripe removes the key instead, and
+//!    the next read fetches the truth.
 //!
-//! Stripes are `tokio::sync::Mutex`es, held only around cache updates (never across an
-//! inner-store call), so an unrelated slow write never blocks a fill. The generation is
-//! also kept in an atomic so a miss can note it without taking the lock.
+//! Locks are `std::sync::Mutex`es held only around these bookkeeping steps and the cache
+//! updates they guard (moka's synchronous cache: no `.await` under a lock), never across a
+//! call to the inner store. The generation is also kept in an atomic, so a miss and a
+//! `get_many` can note it without the lock.
 //!
-//! A writer's inner call and its cache update run in one spawned task, so a caller that
-//! gives up (drops the future) cannot leave a write applied below and not reflected here.
+//! A write is finished by a guard (see `WriteGuard` in `layer.rs`), so a panic in the inner
+//! store, or a runtime dropping the write's task, still finishes it: the keys are removed and
+//! the stripe no longer counts the write in flight.
 
-use std::collections::hash_map::DefaultHasher;
-use std::hash::{Hash, Hasher};
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
-
-use tokio::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 #[derive(Default)]
-pub(crate) struct Stripe {
+#[repr(align(64))]
+struct Stripe {
     generation: AtomicU64,
     writers: Mutex<Writers>,
 }
 
 #[derive(Default)]
-pub(crate) struct Writers {
-    /// Writers that have started and not yet updated the cache.
+struct Writers {
+    /// Writes that have started and not finished.
     in_flight: u32,
-    /// Some writers overlapped since `in_flight` was last zero.
+    /// Some writes overlapped since `in_flight` was last zero.
     contended: bool,
-}
-
-/// A stripe's lock, held while a fill or a writer updates the cache.
-pub(crate) struct Locked<'a> {
-    stripe: &'a Stripe,
-    writers: MutexGuard<'a, Writers>,
 }
 
 pub(crate) struct Stripes {
     stripes: Box<[Stripe]>,
     mask: usize,
+    hasher: RandomState,
 }
 
 impl Stripes {
@@ -58,54 +57,95 @@ impl Stripes {
         Self {
             stripes: (0..count).map(|_| Stripe::default()).collect(),
             mask: count - 1,
+            hasher: RandomState::new(),
         }
     }
 
     fn stripe(&self, key: &str) -> &Stripe {
-        let mut hasher = DefaultHasher::new();
-        key.hash(&mut hasher);
-        &self.stripes[hasher.finish() as usize & self.mask]
+        &self.stripes[self.hasher.hash_one(key) as usize & self.mask]
     }
 
-    /// The generation a miss notes before reading the inner store.
+    fn lock(stripe: &Stripe) -> MutexGuard<'_, Writers> {
+        // The bookkeeping under the lock cannot be left half-done by a panic (it is a few
+        // integer updates), so a poisoned lock's data is still right.
+        stripe
+            .writers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The generation a miss or a `get_many` notes before reading.
     pub(crate) fn generation(&self, key: &str) -> u64 {
         self.stripe(key).generation.load(Ordering::Acquire)
     }
 
-    pub(crate) async fn lock(&self, key: &str) -> Locked<'_> {
+    /// Starts a write of `key`: counts it in flight and runs `remove` (which takes the key's
+    /// entry out of the cache) under the stripe's lock.
+    pub(crate) fn start_write(&self, key: &str, remove: impl FnOnce()) {
         let stripe = self.stripe(key);
-        Locked {
-            stripe,
-            writers: stripe.writers.lock().await,
+        let mut writers = Self::lock(stripe);
+        writers.in_flight += 1;
+        if writers.in_flight > 1 {
+            writers.contended = true;
         }
+        stripe.generation.fetch_add(1, Ordering::AcqRel);
+        remove();
     }
 
-    /// Notes a writer starting on `key`; pair with [`Locked::finish_write`].
-    pub(crate) async fn start_write(&self, key: &str) {
-        let mut locked = self.lock(key).await;
-        locked.writers.in_flight += 1;
-        if locked.writers.in_flight > 1 {
-            locked.writers.contended = true;
-        }
-    }
-}
-
-impl Locked<'_> {
-    /// Whether a fill that noted `generation` may still install what it read.
-    pub(crate) fn fill_allowed(&self, generation: u64) -> bool {
-        self.stripe.generation.load(Ordering::Acquire) == generation
-    }
-
-    /// Marks a writer finished; returns whether it may install its answer (it overlapped
-    /// no other writer) rather than invalidate.
-    pub(crate) fn finish_write(&mut self) -> bool {
-        self.stripe.generation.fetch_add(1, Ordering::AcqRel);
-        let writers = &mut *self.writers;
+    /// Finishes a write of `key`: runs `update(alone)` under the stripe's lock, where `alone`
+    /// says whether the write overlapped no other on the stripe (and so may install its
+    /// answer rather than remove the key).
+    pub(crate) fn finish_write(&self, key: &str, update: impl FnOnce(bool)) {
+        let stripe = self.stripe(key);
+        let mut writers = Self::lock(stripe);
+        stripe.generation.fetch_add(1, Ordering::AcqRel);
         writers.in_flight = writers.in_flight.saturating_sub(1);
-        let alone = !writers.contended;
+        let alone = !writers.contended && writers.in_flight == 0;
         if writers.in_flight == 0 {
             writers.contended = false;
         }
-        alone
+        update(alone);
+    }
+
+    /// Runs `install` under the stripe's lock if no write of the stripe started or finished
+    /// since `generation` was noted and none is in flight; returns whether it ran.
+    pub(crate) fn fill(&self, key: &str, generation: u64, install: impl FnOnce()) -> bool {
+        let stripe = self.stripe(key);
+        let writers = Self::lock(stripe);
+        let quiet =
+            writers.in_flight == 0 && stripe.generation.load(Ordering::Acquire) == generation;
+        if quiet {
+            install();
+        }
+        quiet
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fill_noted_before_a_write_is_refused() {
+        let stripes = Stripes::new(1);
+        let noted = stripes.generation("k");
+        stripes.start_write("k", || {});
+        assert!(!stripes.fill("k", noted, || {}), "a write is in flight");
+        stripes.finish_write("k", |alone| assert!(alone));
+        assert!(!stripes.fill("k", noted, || {}), "a write happened since");
+        let fresh = stripes.generation("k");
+        assert!(stripes.fill("k", fresh, || {}));
+    }
+
+    #[test]
+    fn overlapping_writers_do_not_install() {
+        let stripes = Stripes::new(1);
+        stripes.start_write("a", || {});
+        stripes.start_write("b", || {});
+        stripes.finish_write("a", |alone| assert!(!alone));
+        stripes.finish_write("b", |alone| assert!(!alone));
+        // Once quiet, a lone writer installs again.
+        stripes.start_write("a", || {});
+        stripes.finish_write("a", |alone| assert!(alone));
     }
 }

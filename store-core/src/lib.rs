@@ -14,7 +14,9 @@
 //!   are layers.
 //! - [`Stats`] (in `stats.rs`): what each component of a stack reports to operators.
 //! - [`paging`]: the one stream shape every backend's `list_keys` returns.
-//! - [`Pattern`] (in `glob.rs`): gobwas-style globs for `list_keys`, with the literal prefix
+//! - [`watch`]: `wait_for_version_change` for backends that learn of changes by
+//!   notification (Redis, PostgreSQL): register, read, re-read on every notification.
+//! - [`Pattern`] (in `glob/`): gobwas-style globs for `list_keys`, with the literal prefix
 //!   that lets backends scan only the matching key range.
 //! - [`runtime`]: the actor runtime that runs every engine: one owner per store, a bounded
 //!   mailbox, batching with one sync per batch, waiters, the expiry timer, list paging.
@@ -39,6 +41,8 @@
 
 mod doc_support;
 mod error;
+#[cfg(feature = "testkit")]
+pub mod fault_proxy;
 mod glob;
 mod key;
 mod layer;
@@ -50,9 +54,10 @@ mod stats;
 mod storage;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+pub mod watch;
 
 pub use error::{Error, Result};
-pub use glob::Pattern;
+pub use glob::{Pattern, MAX_PATTERN_LEN, MAX_PATTERN_NESTING};
 pub use key::{validate_key, validate_key_within, MAX_KEY_LEN};
 pub use layer::Layer;
 pub use namespace::{validate_name, Namespaced, MAX_NAME_LEN};
