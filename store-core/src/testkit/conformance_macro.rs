@@ -77,19 +77,22 @@
 /// ```
 ///
 /// A durable backend declares `reopen`; this is store-file's test file, whose store owns its
-/// temporary directory:
+/// temporary directory (so the directory outlives every handle):
 ///
 /// ```text
-/// async fn reopen(closed: TempFileStorage) -> TempFileStorage {
-///     let store = FileStorage::open(closed.dir.path()).await.expect("reopen");
+/// async fn reopen(closed: TempFileStorage, options: FileOptions) -> TempFileStorage {
+///     let store = FileStorage::open_with(closed.dir.path(), options).await.expect("reopen");
 ///     TempFileStorage { store, dir: closed.dir }
 /// }
 ///
 /// mod default_options {
+///     use super::{open, reopen, TempFileStorage};
+///     use store_file::FileOptions;
+///
 ///     store_core::conformance_tests!(
-///         || super::open(store_file::FileOptions::default()),
-///         second_handle = |first| async { first.clone() },
-///         reopen = super::reopen,
+///         || open(FileOptions::default()),
+///         second_handle = |first: &TempFileStorage| async { first.clone() },
+///         reopen = |closed| reopen(closed, FileOptions::default()),
 ///     );
 /// }
 /// ```
@@ -103,6 +106,21 @@
 ///     second_handle = |first| cached(connect(first.prefix())),
 ///     linearizable_across_handles = false,
 /// );
+/// ```
+///
+/// # Mistakes are compile errors
+///
+/// An option the macro does not know, an option given twice, or
+/// `linearizable_across_handles` without a second handle does not compile:
+///
+/// ```compile_fail
+/// # async fn new_store() -> store_core::runtime::ActorHandle { unimplemented!() }
+/// store_core::conformance_tests!(new_store, durable = true);
+/// ```
+///
+/// ```compile_fail
+/// # async fn new_store() -> store_core::runtime::ActorHandle { unimplemented!() }
+/// store_core::conformance_tests!(new_store, linearizable_across_handles = false);
 /// ```
 #[macro_export]
 macro_rules! conformance_tests {
