@@ -45,13 +45,6 @@ impl Layout {
     }
 }
 
-/// `{prefix}:*` as a `SCAN MATCH` pattern (braces escaped; names hold no glob characters):
-/// every Redis key of the store, for removing a test's data.
-#[cfg(feature = "testkit")]
-pub(crate) fn all_keys_pattern(prefix: &str) -> String {
-    format!("\\{{{prefix}\\}}:*")
-}
-
 /// Decodes a change message (`<len>:<key>` repeated) into the keys it names, calling
 /// `each` for every key. Returns `false` if the message is malformed (the caller then
 /// re-checks every waiter rather than trust part of it).

@@ -398,4 +398,8 @@ async fn a_put_many_cut_midway_is_all_or_nothing() {
     }
     store.close().await.unwrap();
     direct.close().await.unwrap();
+    // Cut connections first, then remove the prefix: nothing can reach it afterwards.
+    drop(proxy);
+    drop(_guard);
+}
 }

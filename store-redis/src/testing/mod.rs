@@ -64,8 +64,9 @@ pub fn require_server(url: &str) {
     }
 }
 
-/// Deletes every Redis key of the store `prefix` at `url` (never anything else); returns
-/// how many there were.
+/// Deletes every Redis key of the store `prefix` at `url` (never anything else): the records
+/// its key index names, the index, the expiry queue and the version counter. Returns how
+/// many keys there were.
 ///
 /// ```no_run
 /// let deleted = store_redis::testing::delete_prefix("redis://127.0.0.1:6379/0", "test-x-1-2");
@@ -77,27 +78,37 @@ pub fn delete_prefix(url: &str, prefix: &str) -> redis::RedisResult<usize> {
     })?;
     let client = redis::Client::open(url)?;
     let mut connection = client.get_connection_with_timeout(Duration::from_secs(5))?;
-    let pattern = crate::layout::all_keys_pattern(prefix);
-    let mut cursor: u64 = 0;
+    let layout = crate::layout::Layout::new(prefix, 0);
     let mut deleted = 0;
+    // The key index names every record, so the store's size bounds the work, whatever else
+    // the server holds (SCAN would walk the whole database).
     loop {
-        let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(&pattern)
-            .arg("COUNT")
-            .arg(1000)
+        let keys: Vec<Vec<u8>> = redis::cmd("ZRANGE")
+            .arg(&layout.index[..])
+            .arg(0)
+            .arg(999)
             .query(&mut connection)?;
-        if !keys.is_empty() {
-            deleted += redis::cmd("DEL")
-                .arg(&keys)
-                .query::<usize>(&mut connection)?;
+        if keys.is_empty() {
+            break;
         }
-        if next == 0 {
-            return Ok(deleted);
-        }
-        cursor = next;
+        let records: Vec<Vec<u8>> = keys
+            .iter()
+            .map(|key| [&layout.record_root[..], key].concat())
+            .collect();
+        deleted += redis::cmd("DEL")
+            .arg(&records)
+            .query::<usize>(&mut connection)?;
+        redis::cmd("ZREM")
+            .arg(&layout.index[..])
+            .arg(&keys)
+            .exec(&mut connection)?;
     }
+    deleted += redis::cmd("DEL")
+        .arg(&layout.index[..])
+        .arg(&layout.expiry[..])
+        .arg(&layout.meta[..])
+        .query::<usize>(&mut connection)?;
+    Ok(deleted)
 }
 
 /// Deletes a test prefix's keys when dropped (shared by every handle of one test store).
