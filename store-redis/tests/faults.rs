@@ -402,4 +402,3 @@ async fn a_put_many_cut_midway_is_all_or_nothing() {
     drop(proxy);
     drop(_guard);
 }
-}
