@@ -1,0 +1,200 @@
+//! Helpers for tests on a real PostgreSQL (feature `testkit`): the server to use, fresh
+//! tables that are dropped afterwards, and a private server for restart tests.
+//!
+//! Kept apart from the backend, and free of anything this crate's tests alone need, so the
+//! server-agnostic parts (random names, the drop-on-exit guard, the "how to start it"
+//! message) can move to store-core's testkit for every network backend.
+//!
+//! - [`server_url`]: `STORE_TEST_POSTGRES_URL`, or `postgres://postgres@127.0.0.1:5432/test`.
+//! - [`fresh_options`]: options for a table with a random name nobody else uses.
+//! - [`TestStore`]: a store on such a table that drops the table (and only it) when the
+//!   last handle is gone; a missing server is a failure that says how to start one.
+//! - [`private_server`]: `initdb` + `pg_ctl` on a random port, as the `postgres` user.
+
+use std::sync::Arc;
+
+use store_core::{Error, Storage};
+
+use crate::{PostgresOptions, PostgresStorage};
+
+pub mod private_server;
+
+/// The environment variable that overrides [`DEFAULT_URL`].
+pub const URL_VARIABLE: &str = "STORE_TEST_POSTGRES_URL";
+
+/// The server tests use unless [`URL_VARIABLE`] says otherwise.
+pub const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// How to start the machine's PostgreSQL, for failure messages.
+pub const HOW_TO_START: &str =
+    "start it with `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start` \
+     (database `test`, user `postgres`, trust authentication), or point STORE_TEST_POSTGRES_URL \
+     at another server";
+
+/// The server tests run against.
+///
+/// ```
+/// assert!(store_postgres::testing::server_url().starts_with("postgres"));
+/// ```
+pub fn server_url() -> String {
+    std::env::var(URL_VARIABLE).unwrap_or_else(|_| DEFAULT_URL.to_owned())
+}
+
+/// A table name no other test uses: `test_<pid>_<random>`.
+///
+/// ```
+/// let a = store_postgres::testing::fresh_table();
+/// assert!(store_postgres::validate_table(&a).is_ok());
+/// assert_ne!(a, store_postgres::testing::fresh_table());
+/// ```
+pub fn fresh_table() -> String {
+    format!("test_{}_{:016x}", std::process::id(), rand::random::<u64>())
+}
+
+/// Options for a fresh table on [`server_url`].
+///
+/// ```
+/// let options = store_postgres::testing::fresh_options();
+/// assert!(options.table.starts_with("test_"));
+/// ```
+pub fn fresh_options() -> PostgresOptions {
+    PostgresOptions {
+        url: server_url(),
+        table: fresh_table(),
+        ..PostgresOptions::default()
+    }
+}
+
+/// Connects with `options`, failing the test with a message that says how to start the
+/// server when it cannot be reached.
+///
+/// # Panics
+///
+/// On any connect error (that is the point: a missing server fails the test).
+pub async fn connect(options: &PostgresOptions) -> PostgresStorage {
+    match PostgresStorage::connect_with(options.clone()).await {
+        Ok(store) => store,
+        Err(error @ Error::Unavailable(_)) => {
+            panic!("PostgreSQL is not reachable for this test: {error}. {HOW_TO_START}")
+        }
+        Err(error) => panic!("connecting to PostgreSQL for this test failed: {error}"),
+    }
+}
+
+/// A store on a fresh table, dropped when the last clone of this handle is gone.
+///
+/// Cheap to clone; a second [`PostgresStorage`] on the same table (another "process") is
+/// [`TestStore::open_again`].
+///
+/// ```no_run
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use store_core::{Record, Storage};
+/// let store = store_postgres::testing::TestStore::fresh().await;
+/// store.put(Record::new("k", "v")).await.unwrap();
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct TestStore {
+    store: PostgresStorage,
+    table: Arc<TableGuard>,
+}
+
+impl TestStore {
+    /// A store on a fresh table with default options.
+    pub async fn fresh() -> Self {
+        Self::with_options(fresh_options()).await
+    }
+
+    /// A store with `options` (give it a fresh table: the table is dropped afterwards).
+    pub async fn with_options(options: PostgresOptions) -> Self {
+        let store = connect(&options).await;
+        Self {
+            store,
+            table: Arc::new(TableGuard { options }),
+        }
+    }
+
+    /// Another handle on the same table, with its own actor, pool and listener (what a
+    /// second process would have). The table lives until every `TestStore` on it is gone.
+    pub async fn open_again(&self) -> Self {
+        Self {
+            store: connect(&self.table.options).await,
+            table: self.table.clone(),
+        }
+    }
+
+    /// The options this store was opened with.
+    pub fn options(&self) -> &PostgresOptions {
+        &self.table.options
+    }
+
+    /// The backend handle itself.
+    pub fn store(&self) -> &PostgresStorage {
+        &self.store
+    }
+}
+
+impl store_core::Layer for TestStore {
+    type Inner = PostgresStorage;
+    fn inner(&self) -> &PostgresStorage {
+        &self.store
+    }
+}
+
+/// Drops its table when dropped (and only a table this crate created).
+pub struct TableGuard {
+    options: PostgresOptions,
+}
+
+impl TableGuard {
+    /// A guard for the table of `options`.
+    pub fn new(options: PostgresOptions) -> Self {
+        Self { options }
+    }
+}
+
+impl Drop for TableGuard {
+    fn drop(&mut self) {
+        // Drop may run inside a runtime (at the end of an async test) or outside one: a
+        // thread with its own runtime works in both.
+        let options = self.options.clone();
+        let outcome = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            runtime
+                .block_on(PostgresStorage::drop_table(&options))
+                .map_err(|e| e.to_string())
+        })
+        .join();
+        match outcome {
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => {
+                eprintln!("test table {} was not dropped: {error}", self.options.table)
+            }
+            Err(_) => eprintln!(
+                "test table {}: the drop thread panicked",
+                self.options.table
+            ),
+        }
+    }
+}
+
+/// Waits until `store` answers, for tests that restart servers: `Ok` once a `get` no
+/// longer fails with `Unavailable`.
+pub async fn until_available<S: Storage + ?Sized>(
+    store: &S,
+    within: std::time::Duration,
+) -> Result<(), Error> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match store.get("until_available/probe").await {
+            Ok(_) | Err(Error::NotFound) => return Ok(()),
+            Err(error) if error.is_retryable() && tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
