@@ -4,10 +4,12 @@
 //! It is a dedicated connection (a pooled one would be handed to batches), driven by the
 //! actor's task as one of the futures it polls. When the connection is lost (server
 //! restart, network cut, no answer to a ping within `operation_timeout`) notifications
-//! may have been missed, so every waiter re-checks its key twice: at once (a waiter whose
-//! server is gone then gets `Unavailable` instead of waiting blind) and again once `LISTEN`
-//! is back (anything written between the loss and the new `LISTEN` is seen by that
-//! re-read). Reconnects back off exponentially.
+//! may have been missed, so every waiter re-checks its key once `LISTEN` is back: anything
+//! written between the loss and the new `LISTEN` is seen by that re-read. Meanwhile waiters
+//! keep waiting (their expiry timers still run): an outage is not a change of the key, and
+//! a waiter that re-read during it would only learn `Unavailable`. A caller that must not
+//! wait through an outage bounds its wait with a timeout, as for any wait. Reconnects back
+//! off exponentially, with jitter.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -48,8 +50,6 @@ impl Listener {
         let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(5));
         loop {
             let ended = self.session(&mut ready, &mut backoff).await;
-            // Whatever ended the session, notifications may have been lost.
-            self.watchers.notify_all();
             match (ready.take(), ended) {
                 (Some(ready), Err(error)) => {
                     let _ = ready.send(Err(error));
@@ -114,7 +114,8 @@ impl Listener {
             .listener_connects
             .fetch_add(1, Ordering::Relaxed);
         backoff.reset();
-        // Listening from now on: anything written before is seen by the waiters' re-read.
+        // Listening from now on: whatever was written while no connection listened (or
+        // before the first one did) is seen by the waiters' re-read.
         self.watchers.notify_all();
         if let Some(ready) = ready.take() {
             let _ = ready.send(Ok(()));
