@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use deadpool_postgres::{Object, Pool};
 use store_core::{Error, Result};
+use tokio_postgres::NoTls;
 
 use crate::errors;
 use crate::names::Names;
@@ -21,6 +22,8 @@ pub(crate) struct Context {
     pub describe: String,
     /// The bound on one round of statements.
     pub timeout: Duration,
+    /// The bound on sending a cancel request after a round timed out.
+    pub connect_timeout: Duration,
     pub counters: Arc<Counters>,
 }
 
@@ -55,16 +58,25 @@ impl Context {
             .map_err(|error| errors::from_pool(&self.describe, error))
     }
 
-    /// Runs `round` on `client`, bounded by the operation timeout.
+    /// Runs `round` on `client`, bounded by the operation timeout. On timeout the server
+    /// is asked to cancel what the connection runs (a statement waiting on a lock would
+    /// otherwise go on, and could still commit, long after its callers were answered), and
+    /// the caller drops the connection (see [`Context::release`]).
     pub async fn bounded<T>(
         &self,
-        _client: &Object,
+        client: &Object,
         round: impl Future<Output = Result<T>>,
     ) -> Result<T> {
         match tokio::time::timeout(self.timeout, round).await {
             Ok(outcome) => outcome,
             Err(_) => {
                 self.counters.timeouts.fetch_add(1, Ordering::Relaxed);
+                let cancel = client.cancel_token();
+                let cancelled =
+                    tokio::time::timeout(self.connect_timeout, cancel.cancel_query(NoTls)).await;
+                if !matches!(cancelled, Ok(Ok(()))) {
+                    tracing::debug!(store = %self.describe, "store-postgres: the cancel request after a timeout failed");
+                }
                 Err(errors::timed_out(&self.describe, self.timeout))
             }
         }

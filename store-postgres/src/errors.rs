@@ -79,8 +79,9 @@ pub(crate) fn from_pool(context: &str, error: deadpool_postgres::PoolError) -> E
 /// The message for a round of statements that did not finish in time.
 pub(crate) fn timed_out(context: &str, timeout: std::time::Duration) -> Error {
     Error::Unavailable(format!(
-        "{context}: no answer within {} (operation_timeout); the connection was dropped, \
-         and a write in flight may or may not have been applied",
+        "{context}: no answer within {} (operation_timeout); the statements were cancelled \
+         and the connection dropped, so a write in flight was most likely not applied (a \
+         commit already under way may have been)",
         humantime::format_duration(timeout)
     ))
 }

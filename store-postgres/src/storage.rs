@@ -179,6 +179,7 @@ impl PostgresStorage {
             names: names.clone(),
             describe: describe.clone(),
             timeout: options.operation_timeout,
+            connect_timeout: options.connect_timeout,
             counters: counters.clone(),
         });
         let listener = Listener {

@@ -75,7 +75,10 @@ async fn await_key<S: Storage + ?Sized>(store: &S, key: &str) -> Record {
 async fn increment<S: Storage + ?Sized>(store: &S, key: &str) {
     loop {
         let current = store.get(key).await.expect("get the counter");
-        let n: u64 = std::str::from_utf8(&current.value).unwrap().parse().unwrap();
+        let n: u64 = std::str::from_utf8(&current.value)
+            .unwrap()
+            .parse()
+            .unwrap();
         let next = Record::new(key, (n + 1).to_string()).with_version(current.version);
         match store.cas_by_version(next).await {
             Ok(_) => return,
@@ -147,7 +150,10 @@ async fn cas_across_processes_has_exactly_one_winner() {
         .iter()
         .filter(|r| r.as_ref().is_some_and(|r| &r.value[..] == b"won"))
         .count();
-    assert_eq!(won, 1, "exactly one process wins a CAS on one version: {results:?}");
+    assert_eq!(
+        won, 1,
+        "exactly one process wins a CAS on one version: {results:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -160,7 +166,10 @@ async fn waits_are_woken_by_another_process() {
             tokio::pin!(wait);
             // Registered and read once before the parent is told to write.
             let early = tokio::time::timeout(Duration::from_millis(50), &mut wait).await;
-            assert!(early.is_err(), "{key}: the wait returned before any write: {early:?}");
+            assert!(
+                early.is_err(),
+                "{key}: the wait returned before any write: {early:?}"
+            );
             store
                 .put(Record::new(format!("ready/{round}"), ""))
                 .await
