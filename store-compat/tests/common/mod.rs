@@ -59,6 +59,26 @@ pub async fn cached_file() -> Stack {
     }
 }
 
+/// The PostgreSQL backend on a fresh table (dropped when the stack is gone), on the
+/// server of `STORE_TEST_POSTGRES_URL` or 127.0.0.1:5432/test.
+#[cfg(feature = "postgres")]
+pub async fn postgres() -> Stack {
+    Stack {
+        storage: Arc::new(store_postgres::testing::TestStore::fresh().await),
+        _dir: None,
+    }
+}
+
+/// The cache layer over the PostgreSQL backend.
+#[cfg(feature = "postgres")]
+pub async fn cached_postgres() -> Stack {
+    let store = store_postgres::testing::TestStore::fresh().await;
+    Stack {
+        storage: Arc::new(CachedStorage::new(store, CacheOptions::default())),
+        _dir: None,
+    }
+}
+
 /// Runs each named `async fn(Arc<dyn Storage>)` on every stack.
 #[macro_export]
 macro_rules! stack_tests {
@@ -67,6 +87,10 @@ macro_rules! stack_tests {
         $crate::stack_tests!(@stack cached_memory, $crate::common::cached_memory; $($test),*);
         $crate::stack_tests!(@stack file, $crate::common::file; $($test),*);
         $crate::stack_tests!(@stack cached_file, $crate::common::cached_file; $($test),*);
+        #[cfg(feature = "postgres")]
+        $crate::stack_tests!(@stack postgres, $crate::common::postgres; $($test),*);
+        #[cfg(feature = "postgres")]
+        $crate::stack_tests!(@stack cached_postgres, $crate::common::cached_postgres; $($test),*);
     };
     (@stack $module:ident, $factory:path; $($test:ident),*) => {
         mod $module {
