@@ -48,6 +48,9 @@ pub enum BaselineKind {
     Redb,
     /// `moka::future::Cache<String, Bytes>` used directly.
     Moka,
+    /// Plain single-row statements through tokio-postgres and deadpool-postgres on the
+    /// same server (see `postgres.rs`).
+    TokioPostgres,
 }
 
 impl BaselineKind {
@@ -61,6 +64,7 @@ impl BaselineKind {
             BaselineKind::FsyncLog => "fdatasync-log",
             BaselineKind::Redb => "redb",
             BaselineKind::Moka => "moka",
+            BaselineKind::TokioPostgres => "tokio-postgres",
         }
     }
 }

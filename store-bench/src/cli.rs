@@ -89,7 +89,10 @@ pub enum TargetArg {
     File,
     /// The cache layer over the file backend (`CachedStorage<FileStorage>`).
     Cache,
-    /// memory, file and cache, in that order.
+    /// The PostgreSQL backend (`store_postgres::PostgresStorage`) on the server of
+    /// `STORE_BENCH_POSTGRES_URL` (default postgres://postgres@127.0.0.1:5432/test).
+    Postgres,
+    /// memory, file and cache, in that order (not postgres: it needs a server).
     All,
 }
 
@@ -99,6 +102,7 @@ impl TargetArg {
             TargetArg::Memory => vec![TargetKind::Memory],
             TargetArg::File => vec![TargetKind::File],
             TargetArg::Cache => vec![TargetKind::Cache],
+            TargetArg::Postgres => vec![TargetKind::Postgres],
             TargetArg::All => TargetKind::ALL.to_vec(),
         }
     }
@@ -121,6 +125,10 @@ pub enum Workload {
     List,
     /// `get` of random existing keys, every one a cache miss (cache target only).
     Miss,
+    /// `put_many` of `PUT_MANY_RECORDS` (1,000) existing keys per call; an operation is one
+    /// record, so ops/s is records/s (postgres target only).
+    #[value(name = "put_many")]
+    PutMany,
     /// Time to open a closed store of `--reopen-records` records (file target only).
     Reopen,
     /// File bytes / live bytes after overwrites and deletes, before and after `compact()`
@@ -139,6 +147,7 @@ impl Workload {
             Workload::Wait => "wait",
             Workload::List => "list",
             Workload::Miss => "miss",
+            Workload::PutMany => "put_many",
             Workload::Reopen => "reopen",
             Workload::Space => "space",
         }

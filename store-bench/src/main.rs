@@ -109,6 +109,7 @@ mod cli;
 mod durable;
 mod figures;
 mod harness;
+mod postgres;
 mod report;
 mod runner;
 mod scratch;

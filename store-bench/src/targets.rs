@@ -30,6 +30,10 @@ pub enum TargetKind {
     File,
     /// `store_cache::CachedStorage` over a `FileStorage` like the `file` target's.
     Cache,
+    /// `store_postgres::PostgresStorage` with default options on a fresh table of the
+    /// server at `STORE_BENCH_POSTGRES_URL` (default 127.0.0.1:5432/test), dropped after
+    /// the run. Not part of `all`: it needs a server.
+    Postgres,
 }
 
 impl TargetKind {
@@ -42,6 +46,7 @@ impl TargetKind {
             TargetKind::Memory => "memory",
             TargetKind::File => "file",
             TargetKind::Cache => "cache",
+            TargetKind::Postgres => "postgres",
         }
     }
 
@@ -63,6 +68,12 @@ impl TargetKind {
                 Workload::Space,
             ],
             TargetKind::Cache => vec![Workload::Get, Workload::Miss, Workload::Mixed],
+            TargetKind::Postgres => vec![
+                Workload::Get,
+                Workload::Put,
+                Workload::Cas,
+                Workload::PutMany,
+            ],
         }
     }
 
@@ -92,6 +103,7 @@ impl TargetKind {
                 warm_up: false,
                 probe: Probe::None,
                 _dir: None,
+                _table: None,
             }),
             TargetKind::File => {
                 let dir = scratch.fresh(&format!("file-{workload}"))?;
@@ -101,6 +113,7 @@ impl TargetKind {
                     warm_up: false,
                     probe: Probe::File(file),
                     _dir: Some(dir),
+                    _table: None,
                 })
             }
             TargetKind::Cache => {
@@ -120,6 +133,22 @@ impl TargetKind {
                     warm_up: workload != Workload::Miss,
                     probe: Probe::Cache(cache),
                     _dir: Some(dir),
+                    _table: None,
+                })
+            }
+            TargetKind::Postgres => {
+                let options = store_postgres::PostgresOptions {
+                    url: crate::postgres::server_url(),
+                    table: crate::postgres::fresh_table("store"),
+                    ..Default::default()
+                };
+                let store = store_postgres::PostgresStorage::connect_with(options.clone()).await?;
+                Ok(Stack {
+                    storage: Arc::new(store),
+                    warm_up: false,
+                    probe: Probe::None,
+                    _dir: None,
+                    _table: Some(store_postgres::testing::TableGuard::new(options)),
                 })
             }
         }
@@ -135,6 +164,7 @@ impl TargetKind {
             (TargetKind::File, _) => vec![BaselineKind::Memory],
             (TargetKind::Cache, Workload::Get) => vec![BaselineKind::Memory, BaselineKind::Moka],
             (TargetKind::Cache, _) => vec![BaselineKind::File],
+            (TargetKind::Postgres, _) => vec![BaselineKind::TokioPostgres],
         }
     }
 
@@ -169,6 +199,19 @@ impl TargetKind {
                 Goal::ratio_vs(Workload::Get, 64, BaselineKind::Moka, 64, 0.5),
                 Goal::ratio(Workload::Miss, 64, 0.8),
             ],
+            // Issue 12.
+            TargetKind::Postgres => vec![
+                Goal::ratio(Workload::Get, 64, 0.8),
+                Goal::ratio(Workload::Put, 64, 0.7),
+                // One caller: put_many of 1,000 records, records/s, over single puts/s.
+                Goal::TargetRatioAtLeast {
+                    workload: Workload::PutMany,
+                    tasks: 1,
+                    versus: Workload::Put,
+                    versus_tasks: 1,
+                    min: 20.0,
+                },
+            ],
         }
     }
 }
@@ -198,6 +241,8 @@ pub struct Stack {
     pub probe: Probe,
     /// The stack's directory, removed when the stack is dropped (after it is closed).
     _dir: Option<StoreDir>,
+    /// The stack's PostgreSQL table, dropped when the stack is dropped.
+    _table: Option<store_postgres::testing::TableGuard>,
 }
 
 /// Counters of the stack under test, read before and after each run.
