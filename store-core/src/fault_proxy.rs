@@ -7,10 +7,11 @@
 //! covers what a restart cannot: cutting connections mid-call, at an exact moment.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use tokio::io::copy_bidirectional;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
@@ -30,6 +31,9 @@ use tokio::sync::watch;
 /// ```
 pub struct FaultProxy {
     addr: SocketAddr,
+    /// Bumped by every cut; a connection forwards only while it still has the number it
+    /// started with, so nothing crosses a connection once `cut` has returned.
+    generation: Arc<AtomicU64>,
     cuts: watch::Sender<u64>,
     refusing: Arc<AtomicBool>,
     task: tokio::task::JoinHandle<()>,
@@ -42,8 +46,10 @@ impl FaultProxy {
         let addr = listener.local_addr()?;
         let (cuts, cut_rx) = watch::channel(0u64);
         let refusing = Arc::new(AtomicBool::new(false));
+        let generation = Arc::new(AtomicU64::new(0));
         let task = tokio::spawn({
             let refusing = refusing.clone();
+            let generation = generation.clone();
             async move {
                 loop {
                     let Ok((client, _)) = listener.accept().await else {
@@ -55,22 +61,27 @@ impl FaultProxy {
                     }
                     let mut cut = cut_rx.clone();
                     cut.mark_unchanged();
+                    let generation = generation.clone();
+                    let born = generation.load(Ordering::Acquire);
                     tokio::spawn(async move {
-                        let Ok(mut server) = TcpStream::connect(target).await else {
+                        let Ok(server) = TcpStream::connect(target).await else {
                             return;
                         };
-                        let mut client = client;
+                        let (client_read, client_write) = client.into_split();
+                        let (server_read, server_write) = server.into_split();
                         tokio::select! {
-                            _ = copy_bidirectional(&mut client, &mut server) => {}
+                            () = forward(client_read, server_write, &generation, born) => {}
+                            () = forward(server_read, client_write, &generation, born) => {}
                             _ = cut.changed() => {}
                         }
-                        // Dropping both streams closes them: the backend sees the cut.
+                        // Dropping every half closes both sockets: the backend sees the cut.
                     });
                 }
             }
         });
         Ok(Self {
             addr,
+            generation,
             cuts,
             refusing,
             task,
@@ -82,8 +93,11 @@ impl FaultProxy {
         self.addr
     }
 
-    /// Closes every connection open now (new ones are accepted unless refusing).
+    /// Cuts every connection open now: from the moment this returns, no byte crosses any
+    /// of them, and each is closed as soon as its task runs (new connections are accepted
+    /// unless refusing).
     pub fn cut(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
         self.cuts.send_modify(|n| *n += 1);
     }
 
@@ -97,5 +111,24 @@ impl Drop for FaultProxy {
     fn drop(&mut self) {
         self.cut();
         self.task.abort();
+    }
+}
+
+/// Copies bytes from `from` to `to` until either side closes or the proxy is cut.
+async fn forward(
+    mut from: OwnedReadHalf,
+    mut to: OwnedWriteHalf,
+    generation: &AtomicU64,
+    born: u64,
+) {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        if generation.load(Ordering::Acquire) != born || to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
     }
 }

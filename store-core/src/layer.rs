@@ -1,6 +1,6 @@
 //! [`Layer`]: how a wrapper around a storage overrides only what it changes.
 //!
-//! A layer (namespace, cache, a backend's named handle around its actor, `Arc`) holds an
+//! A layer (namespace, cache, a backend's named handle around its actor) holds an
 //! inner storage and changes some calls. `Layer` has one provided method per [`Storage`]
 //! call, each forwarding to [`Layer::inner`], and every `Layer` is a `Storage` through the
 //! blanket implementation below. So a layer writes only the calls it changes, and a call
@@ -12,8 +12,9 @@
 //! `inner()` and forwarding defaults), which we follow without its associated-type
 //! machinery, since every call here already returns boxed futures (`async_trait`).
 //!
-//! The blanket implementation hands back the future the layer's method built, so a
-//! forwarded call costs one boxed future per layer, as a hand-written forward would.
+//! A call a layer does not override costs no boxed future of its own: the provided method
+//! hands back the inner store's future, and the blanket implementation hands back the
+//! layer's.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -27,9 +28,11 @@ use crate::{KeyStream, Record, Result, Stats, Storage};
 /// Implement [`inner`](Layer::inner) and the calls the layer changes; the rest forward,
 /// `close` included, so closing the top of a stack closes all of it.
 ///
-/// `Layer` and [`Storage`] have methods of the same names, so code that has both traits in
-/// scope must say which it calls. Name the trait by its path where you implement it (as
-/// below) and import only `Storage` where you use the layer.
+/// `Layer` and [`Storage`] have methods of the same names, and inside an `impl Layer` block
+/// the `Layer` trait is in scope. So make a layer generic over its inner store (`S:
+/// Storage`, as below) or hold an `Arc<dyn Storage>` (smart pointers are plain `Storage`s);
+/// if the inner store is a concrete layer type such as `MemoryStorage`, call it as
+/// `Storage::get(&self.inner, key)`. Where you only use layers, import only `Storage`.
 ///
 /// ```
 /// use async_trait::async_trait;
@@ -60,6 +63,10 @@ use crate::{KeyStream, Record, Result, Stats, Storage};
 /// assert_eq!(&store.get("k").await.unwrap().value[..], b"v"); // forwarded
 /// # });
 /// ```
+// The provided methods are written out with the signatures `async_trait` gives an
+// implementer's `async fn`, so that a layer overrides them with plain `async fn`s in an
+// `#[async_trait]` impl, while a method it does not override hands back the inner store's
+// future as it is: forwarding costs no boxed future of its own.
 #[async_trait]
 pub trait Layer: Send + Sync + 'static {
     /// The storage this layer wraps.
@@ -69,63 +76,126 @@ pub trait Layer: Send + Sync + 'static {
     fn inner(&self) -> &Self::Inner;
 
     /// See [`Storage::create`].
-    async fn create(&self, record: Record) -> Result<String> {
-        self.inner().create(record).await
+    fn create<'s, 'a>(&'s self, record: Record) -> Boxed<'a, Result<String>>
+    where
+        's: 'a,
+        Self: 'a,
+    {
+        self.inner().create(record)
     }
     /// See [`Storage::get`].
-    async fn get(&self, key: &str) -> Result<Record> {
-        self.inner().get(key).await
+    fn get<'s, 'k, 'a>(&'s self, key: &'k str) -> Boxed<'a, Result<Record>>
+    where
+        's: 'a,
+        'k: 'a,
+        Self: 'a,
+    {
+        self.inner().get(key)
     }
     /// See [`Storage::get_many`].
-    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Record>>> {
-        self.inner().get_many(keys).await
+    fn get_many<'s, 'k, 'l, 'a>(
+        &'s self,
+        keys: &'k [&'l str],
+    ) -> Boxed<'a, Result<Vec<Option<Record>>>>
+    where
+        's: 'a,
+        'k: 'a,
+        'l: 'a,
+        Self: 'a,
+    {
+        self.inner().get_many(keys)
     }
     /// See [`Storage::put`].
-    async fn put(&self, record: Record) -> Result<Record> {
-        self.inner().put(record).await
+    fn put<'s, 'a>(&'s self, record: Record) -> Boxed<'a, Result<Record>>
+    where
+        's: 'a,
+        Self: 'a,
+    {
+        self.inner().put(record)
     }
     /// See [`Storage::put_many`].
-    async fn put_many(&self, records: Vec<Record>) -> Result<()> {
-        self.inner().put_many(records).await
+    fn put_many<'s, 'a>(&'s self, records: Vec<Record>) -> Boxed<'a, Result<()>>
+    where
+        's: 'a,
+        Self: 'a,
+    {
+        self.inner().put_many(records)
     }
     /// See [`Storage::cas_by_version`].
-    async fn cas_by_version(&self, record: Record) -> Result<Record> {
-        self.inner().cas_by_version(record).await
+    fn cas_by_version<'s, 'a>(&'s self, record: Record) -> Boxed<'a, Result<Record>>
+    where
+        's: 'a,
+        Self: 'a,
+    {
+        self.inner().cas_by_version(record)
     }
     /// See [`Storage::delete`].
-    async fn delete(&self, key: &str) -> Result<()> {
-        self.inner().delete(key).await
+    fn delete<'s, 'k, 'a>(&'s self, key: &'k str) -> Boxed<'a, Result<()>>
+    where
+        's: 'a,
+        'k: 'a,
+        Self: 'a,
+    {
+        self.inner().delete(key)
     }
     /// See [`Storage::wait_for_version_change`].
-    async fn wait_for_version_change(&self, key: &str, version: &str) -> Result<()> {
-        self.inner().wait_for_version_change(key, version).await
+    fn wait_for_version_change<'s, 'k, 'v, 'a>(
+        &'s self,
+        key: &'k str,
+        version: &'v str,
+    ) -> Boxed<'a, Result<()>>
+    where
+        's: 'a,
+        'k: 'a,
+        'v: 'a,
+        Self: 'a,
+    {
+        self.inner().wait_for_version_change(key, version)
     }
     /// See [`Storage::list_keys`].
-    async fn list_keys(&self, pattern: &str) -> Result<KeyStream> {
-        self.inner().list_keys(pattern).await
+    fn list_keys<'s, 'p, 'a>(&'s self, pattern: &'p str) -> Boxed<'a, Result<KeyStream>>
+    where
+        's: 'a,
+        'p: 'a,
+        Self: 'a,
+    {
+        self.inner().list_keys(pattern)
     }
     /// See [`Storage::close`].
-    async fn close(&self) -> Result<()> {
-        self.inner().close().await
+    fn close<'s, 'a>(&'s self) -> Boxed<'a, Result<()>>
+    where
+        's: 'a,
+        Self: 'a,
+    {
+        self.inner().close()
     }
     /// See [`Storage::describe`]. A layer that adds something worth naming overrides it.
     fn describe(&self) -> String {
         self.inner().describe()
     }
     /// See [`Storage::stats`]. A layer with figures of its own puts them first.
-    async fn stats(&self) -> Result<Stats> {
-        self.inner().stats().await
+    fn stats<'s, 'a>(&'s self) -> Boxed<'a, Result<Stats>>
+    where
+        's: 'a,
+        Self: 'a,
+    {
+        self.inner().stats()
     }
     /// See [`Storage::compact`].
-    async fn compact(&self) -> Result<()> {
-        self.inner().compact().await
+    fn compact<'s, 'a>(&'s self) -> Boxed<'a, Result<()>>
+    where
+        's: 'a,
+        Self: 'a,
+    {
+        self.inner().compact()
     }
 }
 
-type Boxed<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+/// The future every `Storage` and `Layer` call returns (what `async_trait` makes of an `async fn`).
+pub(crate) type Boxed<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 // Written out rather than with `#[async_trait]`, which would box the layer's (already
-// boxed) future a second time. The signatures are the ones `async_trait` gives `Storage`.
+// boxed) future a second time.
 impl<L: Layer> Storage for L {
     fn create<'s, 'a>(&'s self, record: Record) -> Boxed<'a, Result<String>>
     where

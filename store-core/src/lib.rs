@@ -16,7 +16,7 @@
 //! - [`paging`]: the one stream shape every backend's `list_keys` returns.
 //! - [`watch`]: `wait_for_version_change` for backends that learn of changes by
 //!   notification (Redis, PostgreSQL): register, read, re-read on every notification.
-//! - [`Pattern`] (in `glob.rs`): gobwas-style globs for `list_keys`, with the literal prefix
+//! - [`Pattern`] (in `glob/`): gobwas-style globs for `list_keys`, with the literal prefix
 //!   that lets backends scan only the matching key range.
 //! - [`runtime`]: the actor runtime that runs every engine: one owner per store, a bounded
 //!   mailbox, batching with one sync per batch, waiters, the expiry timer, list paging.
@@ -57,7 +57,7 @@ pub mod testkit;
 pub mod watch;
 
 pub use error::{Error, Result};
-pub use glob::Pattern;
+pub use glob::{Pattern, MAX_PATTERN_LEN, MAX_PATTERN_NESTING};
 pub use key::{validate_key, validate_key_within, MAX_KEY_LEN};
 pub use layer::Layer;
 pub use namespace::{validate_name, Namespaced, MAX_NAME_LEN};

@@ -4,10 +4,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use crate::layer::Boxed;
 use crate::{Error, Record, Result, Stats};
 
 /// A stream of keys in ascending byte order, fetched lazily in pages.
-pub type KeyStream = futures::stream::BoxStream<'static, Result<String>>;
+pub type KeyStream = futures::stream::BoxStream<'static, crate::Result<String>>;
 
 /// A versioned key-value store.
 ///
@@ -145,18 +146,119 @@ pub trait Storage: Send + Sync + 'static {
     }
 }
 
-// Smart pointers are layers that change nothing: `Arc<S>` and `Box<dyn Storage>` forward
-// every call through `Layer`'s provided methods.
-impl<S: Storage + ?Sized> crate::Layer for Arc<S> {
-    type Inner = S;
-    fn inner(&self) -> &S {
-        self
-    }
+/// Implements `Storage` for a smart pointer by handing back the pointee's future (no boxed
+/// future of its own; the signatures are the ones `async_trait` gives `Storage`).
+///
+/// Smart pointers implement `Storage` directly rather than through [`Layer`](crate::Layer):
+/// inside a layer's `impl Layer` block the `Layer` trait is in scope, so calling a method on
+/// an inner `Arc<dyn Storage>` that implemented both traits would be ambiguous.
+macro_rules! forward_pointer {
+    ($($impl_head:tt)*) => {
+        impl $($impl_head)* {
+            fn create<'s, 'a>(&'s self, record: Record) -> Boxed<'a, Result<String>>
+            where
+                's: 'a,
+                Self: 'a,
+            {
+                (**self).create(record)
+            }
+            fn get<'s, 'k, 'a>(&'s self, key: &'k str) -> Boxed<'a, Result<Record>>
+            where
+                's: 'a,
+                'k: 'a,
+                Self: 'a,
+            {
+                (**self).get(key)
+            }
+            fn get_many<'s, 'k, 'l, 'a>(
+                &'s self,
+                keys: &'k [&'l str],
+            ) -> Boxed<'a, Result<Vec<Option<Record>>>>
+            where
+                's: 'a,
+                'k: 'a,
+                'l: 'a,
+                Self: 'a,
+            {
+                (**self).get_many(keys)
+            }
+            fn put<'s, 'a>(&'s self, record: Record) -> Boxed<'a, Result<Record>>
+            where
+                's: 'a,
+                Self: 'a,
+            {
+                (**self).put(record)
+            }
+            fn put_many<'s, 'a>(&'s self, records: Vec<Record>) -> Boxed<'a, Result<()>>
+            where
+                's: 'a,
+                Self: 'a,
+            {
+                (**self).put_many(records)
+            }
+            fn cas_by_version<'s, 'a>(&'s self, record: Record) -> Boxed<'a, Result<Record>>
+            where
+                's: 'a,
+                Self: 'a,
+            {
+                (**self).cas_by_version(record)
+            }
+            fn delete<'s, 'k, 'a>(&'s self, key: &'k str) -> Boxed<'a, Result<()>>
+            where
+                's: 'a,
+                'k: 'a,
+                Self: 'a,
+            {
+                (**self).delete(key)
+            }
+            fn wait_for_version_change<'s, 'k, 'v, 'a>(
+                &'s self,
+                key: &'k str,
+                version: &'v str,
+            ) -> Boxed<'a, Result<()>>
+            where
+                's: 'a,
+                'k: 'a,
+                'v: 'a,
+                Self: 'a,
+            {
+                (**self).wait_for_version_change(key, version)
+            }
+            fn list_keys<'s, 'p, 'a>(&'s self, pattern: &'p str) -> Boxed<'a, Result<KeyStream>>
+            where
+                's: 'a,
+                'p: 'a,
+                Self: 'a,
+            {
+                (**self).list_keys(pattern)
+            }
+            fn close<'s, 'a>(&'s self) -> Boxed<'a, Result<()>>
+            where
+                's: 'a,
+                Self: 'a,
+            {
+                (**self).close()
+            }
+            fn describe(&self) -> String {
+                (**self).describe()
+            }
+            fn stats<'s, 'a>(&'s self) -> Boxed<'a, Result<Stats>>
+            where
+                's: 'a,
+                Self: 'a,
+            {
+                (**self).stats()
+            }
+            fn compact<'s, 'a>(&'s self) -> Boxed<'a, Result<()>>
+            where
+                's: 'a,
+                Self: 'a,
+            {
+                (**self).compact()
+            }
+        }
+    };
 }
 
-impl crate::Layer for Box<dyn Storage> {
-    type Inner = dyn Storage;
-    fn inner(&self) -> &dyn Storage {
-        &**self
-    }
-}
+forward_pointer!(<S: Storage + ?Sized> Storage for Arc<S>);
+forward_pointer!(Storage for Box<dyn Storage>);

@@ -23,6 +23,9 @@ struct Probe {
     fail_sync: AtomicBool,
     /// When non-zero, the sync with this number (counting from 1) fails.
     fail_sync_number: AtomicUsize,
+    /// Calls to `scan`, and the most key bytes one call visited.
+    scans: AtomicUsize,
+    most_scanned_bytes: std::sync::atomic::AtomicU64,
 }
 
 /// An ordered-map engine that counts what the runtime asks of it and can be made to block,
@@ -121,11 +124,17 @@ impl Engine for TestEngine {
         prefix: &str,
         visit: &mut dyn FnMut(&str, &EntryMeta) -> bool,
     ) -> Result<()> {
+        let mut bytes = 0u64;
         for (key, entry) in self.entries.range::<str, _>((from, Bound::Unbounded)) {
+            bytes += key.len() as u64;
             if !key.starts_with(prefix) || !visit(key, &EntryMeta::from(entry)) {
                 break;
             }
         }
+        self.probe.scans.fetch_add(1, Ordering::SeqCst);
+        self.probe
+            .most_scanned_bytes
+            .fetch_max(bytes, Ordering::SeqCst);
         Ok(())
     }
 
@@ -511,4 +520,41 @@ async fn a_read_never_sees_a_write_whose_sync_failed() {
     );
     let many = store.get_many(&["k"]).await.unwrap();
     assert_eq!(many, vec![None]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_listing_costs_the_actor_one_bounded_page_at_a_time() {
+    // Keys of 4,000 bytes and a pattern whose matching is as costly as a glob gets: the
+    // actor scans at most a page's budget of key bytes per command, and the pattern runs in
+    // the lister's task, so whatever the pattern, the actor is busy for one bounded page at
+    // a time and other callers' commands are served between pages.
+    let probe = Arc::new(Probe::default());
+    let options = RuntimeOptions::default().page_bytes(16 * 1024);
+    let store = runtime::spawn(TestEngine::new(probe.clone()), options);
+    let long = "a".repeat(3_990);
+    for i in 0..64 {
+        store
+            .put(Record::new(format!("k{i:03}{long}"), "v"))
+            .await
+            .unwrap();
+    }
+    let keys: Vec<String> = futures::TryStreamExt::try_collect(
+        store
+            .list_keys("k*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*ab")
+            .await
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    assert!(keys.is_empty(), "no key ends in b");
+    let scans = probe.scans.load(Ordering::SeqCst);
+    assert!(
+        scans >= 64 * 4_000 / (16 * 1024 + 4_000),
+        "only {scans} pages"
+    );
+    let most = probe.most_scanned_bytes.load(Ordering::SeqCst);
+    assert!(
+        most <= 16 * 1024 + 4_000,
+        "one page scanned {most} bytes of keys, more than a page's budget"
+    );
 }

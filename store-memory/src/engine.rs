@@ -1,16 +1,17 @@
 //! [`MemoryEngine`]: the state machine behind `MemoryStorage`.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::ops::Bound;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use hashbrown::HashMap;
 use store_core::runtime::{Engine, Entry, EntryMeta, Mutation};
 use store_core::{Error, Result};
 
 /// Entries in a hash map for point lookups, keys in an ordered set for scans.
 ///
-/// Point operations (the hot path of every get, put and CAS) cost one hash lookup instead of
+/// Point operations (the hot path of every put and CAS) cost one hash lookup (foldhash) instead of
 /// a tree descent comparing long shared key prefixes; listing walks the ordered set, so a
 /// pattern's literal prefix is a range scan. Both structures share one allocation per key.
 /// The engine never fails and has nothing to sync. Readers get the values themselves

@@ -32,12 +32,13 @@
 //!
 //! Expired slots are left for the actor's expiry timer to remove; readers skip them by time.
 
-use std::collections::hash_map::RandomState;
-use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{PoisonError, RwLock};
+use std::sync::{PoisonError, RwLock, RwLockWriteGuard};
 use std::time::SystemTime;
+
+use hashbrown::hash_table::Entry as TableEntry;
+use hashbrown::{DefaultHashBuilder, HashTable};
 
 use super::engine::{Entry, Moved, StoredValue};
 use crate::record::is_expired;
@@ -64,17 +65,21 @@ pub(crate) enum Change<V> {
     Moved(Moved<V>),
 }
 
-/// A shard, aligned so that neighbouring shards' locks do not share a cache line.
+/// A shard, aligned so that neighbouring shards' locks do not share a cache line. Its table
+/// is keyed by the key's hash, computed once per call (foldhash, seeded at random per view)
+/// for both the shard and the slot.
 #[repr(align(128))]
 struct Shard<V> {
-    map: RwLock<HashMap<Box<str>, Slot<V>>>,
+    map: RwLock<HashTable<(Box<str>, Slot<V>)>>,
 }
+
+type Table<V> = HashTable<(Box<str>, Slot<V>)>;
 
 pub(crate) struct View<V> {
     /// Odd while a publication is in progress.
     epoch: AtomicU64,
     shards: Box<[Shard<V>]>,
-    hasher: RandomState,
+    hasher: DefaultHashBuilder,
 }
 
 impl<V: StoredValue> View<V> {
@@ -83,17 +88,21 @@ impl<V: StoredValue> View<V> {
             epoch: AtomicU64::new(0),
             shards: (0..SHARDS)
                 .map(|_| Shard {
-                    map: RwLock::new(HashMap::new()),
+                    map: RwLock::new(HashTable::new()),
                 })
                 .collect(),
-            hasher: RandomState::new(),
+            hasher: DefaultHashBuilder::default(),
         }
     }
 
-    fn shard(&self, key: &str) -> &Shard<V> {
-        let hash = self.hasher.hash_one(key) as usize;
-        // The high bits: the map inside the shard uses the low ones.
-        &self.shards[(hash >> 32) % SHARDS]
+    /// The key's hash and its shard (picked by the high bits; the table uses the low ones).
+    fn locate(&self, key: &str) -> (u64, &Shard<V>) {
+        let hash = self.hasher.hash_one(key);
+        (hash, &self.shards[(hash >> 32) as usize % SHARDS])
+    }
+
+    fn rehash(&self) -> impl Fn(&(Box<str>, Slot<V>)) -> u64 + '_ {
+        move |(key, _)| self.hasher.hash_one(&**key)
     }
 
     /// Publishes a batch's effects as one step for readers.
@@ -106,20 +115,23 @@ impl<V: StoredValue> View<V> {
         for change in changes {
             match change {
                 Change::Put { key, slot } => {
-                    let mut map = self.write(&key);
-                    match map.get_mut(key.as_str()) {
-                        Some(existing) => *existing = slot,
-                        None => {
-                            map.insert(key.into_boxed_str(), slot);
+                    let (hash, mut table) = self.write(&key);
+                    match table.entry(hash, |(k, _)| **k == *key, self.rehash()) {
+                        TableEntry::Occupied(mut existing) => existing.get_mut().1 = slot,
+                        TableEntry::Vacant(vacant) => {
+                            vacant.insert((key.into_boxed_str(), slot));
                         }
                     }
                 }
                 Change::Remove { key } => {
-                    self.write(&key).remove(key.as_str());
+                    let (hash, mut table) = self.write(&key);
+                    if let Ok(found) = table.find_entry(hash, |(k, _)| **k == *key) {
+                        found.remove();
+                    }
                 }
                 Change::Moved(moved) => {
-                    let mut map = self.write(&moved.key);
-                    if let Some(slot) = map.get_mut(moved.key.as_str()) {
+                    let (hash, mut table) = self.write(&moved.key);
+                    if let Some((_, slot)) = table.find_mut(hash, |(k, _)| **k == *moved.key) {
                         if slot.version == moved.version {
                             slot.value = moved.value;
                         }
@@ -134,27 +146,24 @@ impl<V: StoredValue> View<V> {
     pub(crate) fn clear(&self) {
         self.epoch.fetch_add(1, Ordering::SeqCst);
         for shard in self.shards.iter() {
-            let mut map = shard.map.write().unwrap_or_else(PoisonError::into_inner);
-            *map = HashMap::new();
+            let mut table = shard.map.write().unwrap_or_else(PoisonError::into_inner);
+            *table = HashTable::new();
         }
         self.epoch.fetch_add(1, Ordering::SeqCst);
     }
 
-    fn write(&self, key: &str) -> std::sync::RwLockWriteGuard<'_, HashMap<Box<str>, Slot<V>>> {
-        self.shard(key)
-            .map
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
+    fn write(&self, key: &str) -> (u64, RwLockWriteGuard<'_, Table<V>>) {
+        let (hash, shard) = self.locate(key);
+        let table = shard.map.write().unwrap_or_else(PoisonError::into_inner);
+        (hash, table)
     }
 
     /// The slot under `key` now (no consistency across keys: call inside [`View::consistent`]).
-    fn slot(&self, key: &str) -> Option<Slot<V>> {
-        let map = self
-            .shard(key)
-            .map
-            .read()
-            .unwrap_or_else(PoisonError::into_inner);
-        map.get(key).cloned()
+    fn slot(&self, hash: u64, shard: &Shard<V>, key: &str) -> Option<Slot<V>> {
+        let table = shard.map.read().unwrap_or_else(PoisonError::into_inner);
+        table
+            .find(hash, |(k, _)| **k == *key)
+            .map(|(_, slot)| slot.clone())
     }
 
     /// Runs `read` until it ran entirely between two publications; `None` when publications
@@ -185,13 +194,19 @@ pub(crate) trait ReadPath: Send + Sync + 'static {
 
 impl<V: StoredValue> ReadPath for View<V> {
     fn get(&self, key: &str) -> Option<Result<Option<Entry>>> {
-        let slot = self.consistent(|| self.slot(key))?;
+        let (hash, shard) = self.locate(key);
+        let slot = self.consistent(|| self.slot(hash, shard, key))?;
         Some(load(key, slot))
     }
 
     fn get_many(&self, keys: &[&str]) -> Option<Result<Vec<Option<Entry>>>> {
-        let slots =
-            self.consistent(|| keys.iter().map(|key| self.slot(key)).collect::<Vec<_>>())?;
+        let located: Vec<_> = keys.iter().map(|key| self.locate(key)).collect();
+        let slots = self.consistent(|| {
+            keys.iter()
+                .zip(&located)
+                .map(|(key, (hash, shard))| self.slot(*hash, shard, key))
+                .collect::<Vec<_>>()
+        })?;
         Some(
             keys.iter()
                 .zip(slots)

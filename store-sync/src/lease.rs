@@ -1,0 +1,377 @@
+//! A leased record: the one mechanism under both [`Lock`](crate::Lock) and
+//! [`Election`](crate::Election).
+//!
+//! - **Claim**: `create` the record with a TTL of one lease. Its version is the holder's
+//!   fencing token. The create runs on a task of its own, so a claimant that gives up (drops
+//!   its future) while the create is in flight cannot leave a claim nobody holds: the task
+//!   releases what it won for nobody.
+//! - **Queue**: when the record exists, `wait_for_version_change` on the holder's version:
+//!   the store wakes the waiter when the holder renews (try again later), releases or its
+//!   lease expires (`NotFound`: try now). No polling.
+//! - **Hold**: a renewal task extends the lease with `cas_by_version` on the version it wrote
+//!   last, every third of a lease. The holder's own deadline is the start of its last
+//!   successful claim or renewal plus the lease minus a safety margin; if no renewal
+//!   succeeds before it, or one is refused (`Conflict`, `NotFound`: the record is no longer
+//!   ours), the hold is *lost*, which `lost()` reports at once.
+//! - **Release**: stop renewing, wait for a renewal in flight, then `cas_by_version` the
+//!   record we wrote last into one that is already expired: if somebody else holds the
+//!   record now, the CAS fails and their record is untouched. A woken queue sees the record
+//!   gone and claims it.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use store_core::{Error, Record, Result, Storage};
+use tokio::sync::{oneshot, watch, Mutex};
+
+/// How a hold behaves; built by the lock's and the election's options.
+#[derive(Clone, Debug)]
+pub(crate) struct Terms {
+    pub(crate) lease: Duration,
+    pub(crate) renew_every: Duration,
+    pub(crate) margin: Duration,
+}
+
+impl Terms {
+    pub(crate) fn check(&self, what: &str) -> Result<()> {
+        if self.lease.is_zero() {
+            return Err(Error::InvalidValue(format!(
+                "{what}: the lease must be longer than zero"
+            )));
+        }
+        if self.renew_every.is_zero() || self.renew_every >= self.lease {
+            return Err(Error::InvalidValue(format!(
+                "{what}: renew_every ({:?}) must be above zero and below the lease ({:?})",
+                self.renew_every, self.lease
+            )));
+        }
+        if self.margin >= self.lease {
+            return Err(Error::InvalidValue(format!(
+                "{what}: the clock margin ({:?}) must be below the lease ({:?})",
+                self.margin, self.lease
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// A value unique to this claim (process, time, counter), so two claims never write the
+/// same bytes and a holder can be told apart in the store.
+pub(crate) fn claim_id() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!(
+        "{}-{nanos:x}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// The outcome of one claim attempt.
+pub(crate) enum Claim {
+    Won(Hold),
+    /// Held by somebody else: their record.
+    Taken(Record),
+}
+
+/// A claim won by the task that made it, on its way to the claimant. If it is dropped before
+/// the claimant takes it (the claimant gave up: its receiver was dropped, with or without
+/// this inside), it releases the record, so that no lock is left that nobody renews.
+struct Won {
+    storage: Arc<dyn Storage>,
+    record: Option<Record>,
+}
+
+impl Won {
+    /// The claimant takes the claim: from now on the hold owns the record.
+    fn take(mut self) -> String {
+        self.record
+            .take()
+            .map(|record| record.version)
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Won {
+    fn drop(&mut self) {
+        let Some(abandoned) = self.record.take() else {
+            return;
+        };
+        let storage = self.storage.clone();
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                if let Err(error) = expire(&*storage, abandoned).await {
+                    tracing::debug!(%error, "releasing an abandoned claim failed; its lease will expire");
+                }
+            });
+        }
+    }
+}
+
+/// Tries once to create `key` with `value`; never waits for a holder.
+pub(crate) async fn claim(
+    storage: &Arc<dyn Storage>,
+    key: &str,
+    value: Bytes,
+    terms: &Terms,
+) -> Result<Claim> {
+    let (tx, rx) = oneshot::channel();
+    let started = Instant::now();
+    let task_storage = storage.clone();
+    let record = Record::new(key, value.clone()).with_ttl(terms.lease);
+    // The create runs on its own task, so a claimant that gives up mid-call cannot leave a
+    // claim behind: what the task wins travels as a `Won`, released unless taken.
+    tokio::spawn(async move {
+        let outcome = match task_storage.create(record.clone()).await {
+            Ok(version) => Ok(Won {
+                storage: task_storage,
+                record: Some(record.with_version(version)),
+            }),
+            Err(error) => Err(error),
+        };
+        let _ = tx.send(outcome);
+    });
+    match rx.await {
+        Ok(Ok(won)) => Ok(Claim::Won(Hold::start(
+            storage.clone(),
+            key.to_owned(),
+            value,
+            won.take(),
+            started,
+            terms.clone(),
+        ))),
+        Ok(Err(Error::AlreadyExists(holder))) => Ok(Claim::Taken(*holder)),
+        Ok(Err(error)) => Err(error),
+        Err(_) => Err(Error::Backend(
+            "the task claiming the lease stopped without an answer".to_owned(),
+        )),
+    }
+}
+
+/// Claims `key`, waiting (without polling) for each holder to release or lapse.
+pub(crate) async fn claim_waiting(
+    storage: &Arc<dyn Storage>,
+    key: &str,
+    value: Bytes,
+    terms: &Terms,
+) -> Result<Hold> {
+    loop {
+        match claim(storage, key, value.clone(), terms).await? {
+            Claim::Won(hold) => return Ok(hold),
+            Claim::Taken(holder) => {
+                match storage.wait_for_version_change(key, &holder.version).await {
+                    // Renewed (try again, and wait on the new version) or gone (claim now).
+                    Ok(()) | Err(Error::NotFound) => {}
+                    Err(error) => return Err(error),
+                }
+            }
+        }
+    }
+}
+
+/// Rewrites the record `record.version` names into an already expired one: the release.
+/// `Conflict`/`NotFound` mean the record is no longer the one we wrote.
+async fn expire(storage: &dyn Storage, record: Record) -> Result<Record> {
+    let expired = Record::new(record.key, Bytes::new())
+        .with_expires_at(SystemTime::UNIX_EPOCH)
+        .with_version(record.version);
+    storage.cas_by_version(expired).await
+}
+
+/// What the renewal task and the holder share.
+struct State {
+    /// The version we wrote last.
+    version: String,
+}
+
+/// A record we hold, kept alive by a renewal task until released or lost.
+pub(crate) struct Hold {
+    storage: Arc<dyn Storage>,
+    key: String,
+    token: String,
+    state: Arc<Mutex<State>>,
+    lost: watch::Receiver<bool>,
+    stop: Option<oneshot::Sender<()>>,
+    renewer: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Hold {
+    fn start(
+        storage: Arc<dyn Storage>,
+        key: String,
+        value: Bytes,
+        version: String,
+        started: Instant,
+        terms: Terms,
+    ) -> Self {
+        let state = Arc::new(Mutex::new(State {
+            version: version.clone(),
+        }));
+        let (lost_tx, lost) = watch::channel(false);
+        let (stop, stopped) = oneshot::channel();
+        let renewer = tokio::spawn(renew(
+            storage.clone(),
+            key.clone(),
+            value,
+            state.clone(),
+            started,
+            terms,
+            lost_tx,
+            stopped,
+        ));
+        Self {
+            storage,
+            key,
+            token: version,
+            state,
+            lost,
+            stop: Some(stop),
+            renewer: Some(renewer),
+        }
+    }
+
+    pub(crate) fn key(&self) -> &str {
+        &self.key
+    }
+
+    pub(crate) fn token(&self) -> &str {
+        &self.token
+    }
+
+    pub(crate) fn is_lost(&self) -> bool {
+        *self.lost.borrow()
+    }
+
+    /// Resolves once the hold is lost (at once if it already is).
+    pub(crate) fn lost(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut lost = self.lost.clone();
+        async move {
+            // An error means the renewal task is gone, which only happens once it has
+            // stopped renewing: the hold is over either way.
+            let _ = lost.wait_for(|lost| *lost).await;
+        }
+    }
+
+    /// Stops renewing and releases the record if it is still ours. `Conflict` when it was
+    /// not (lost, and maybe held by somebody else now, whose record stays untouched).
+    pub(crate) async fn release(mut self) -> Result<()> {
+        let (stop, renewer) = (self.stop.take(), self.renewer.take());
+        release(&*self.storage, &self.key, &self.state, stop, renewer).await
+    }
+}
+
+/// Stops the renewal task, waits for a renewal in flight (so that the version we release is
+/// the last one written), then expires the record if it is still the one we wrote.
+async fn release(
+    storage: &dyn Storage,
+    key: &str,
+    state: &Mutex<State>,
+    stop: Option<oneshot::Sender<()>>,
+    renewer: Option<tokio::task::JoinHandle<()>>,
+) -> Result<()> {
+    if let Some(stop) = stop {
+        let _ = stop.send(());
+    }
+    if let Some(renewer) = renewer {
+        let _ = renewer.await;
+    }
+    let version = state.lock().await.version.clone();
+    let ours = Record::new(key, Bytes::new()).with_version(version);
+    match expire(storage, ours).await {
+        Ok(_) => Ok(()),
+        Err(Error::NotFound) => Err(Error::Conflict),
+        Err(error) => Err(error),
+    }
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        let (stop, renewer) = (self.stop.take(), self.renewer.take());
+        let Some(renewer) = renewer else {
+            return; // released
+        };
+        // Dropped without release: stop renewing and release in the background if we can;
+        // without a runtime (or in one shutting down) the lease simply runs out.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            renewer.abort();
+            return;
+        };
+        let (storage, key, state) = (self.storage.clone(), self.key.clone(), self.state.clone());
+        runtime.spawn(async move {
+            if let Err(error) = release(&*storage, &key, &state, stop, Some(renewer)).await {
+                tracing::debug!(key, %error, "background release of a dropped hold failed");
+            }
+        });
+    }
+}
+
+/// The renewal task: extends the lease until stopped, refused, or out of time.
+#[allow(clippy::too_many_arguments)]
+async fn renew(
+    storage: Arc<dyn Storage>,
+    key: String,
+    value: Bytes,
+    state: Arc<Mutex<State>>,
+    mut last_success: Instant,
+    terms: Terms,
+    lost: watch::Sender<bool>,
+    mut stopped: oneshot::Receiver<()>,
+) {
+    let mut next = last_success + terms.renew_every;
+    loop {
+        // The holder's own view of its lease: measured from the start of the last call
+        // that extended it, less the clock margin.
+        let deadline = last_success + terms.lease - terms.margin;
+        tokio::select! {
+            _ = &mut stopped => return,
+            () = tokio::time::sleep_until(deadline.into()) => {
+                tracing::warn!(key, "lease lapsed: no renewal succeeded in time");
+                let _ = lost.send(true);
+                return;
+            }
+            () = tokio::time::sleep_until(next.into()) => {}
+        }
+        let started = Instant::now();
+        let mut current = state.lock().await;
+        let renewal = Record::new(key.clone(), value.clone())
+            .with_ttl(terms.lease)
+            .with_version(current.version.clone());
+        let outcome = tokio::select! {
+            // A renewal in flight is finished, not abandoned: the release must know the
+            // version it wrote. The deadline still bounds it.
+            outcome = storage.cas_by_version(renewal) => Some(outcome),
+            () = tokio::time::sleep_until(deadline.into()) => None,
+        };
+        match outcome {
+            Some(Ok(stored)) => {
+                current.version = stored.version;
+                last_success = started;
+                next = started + terms.renew_every;
+            }
+            Some(Err(Error::Conflict | Error::NotFound)) => {
+                tracing::warn!(key, "lease lost: the record is no longer ours");
+                let _ = lost.send(true);
+                return;
+            }
+            Some(Err(error)) if error.is_retryable() => {
+                // Try again soon; the deadline decides when to give up.
+                tracing::debug!(key, %error, "renewal failed; retrying");
+                next = Instant::now() + terms.renew_every / 4;
+            }
+            Some(Err(error)) => {
+                tracing::warn!(key, %error, "lease lost: renewal failed");
+                let _ = lost.send(true);
+                return;
+            }
+            None => {
+                tracing::warn!(key, "lease lapsed while a renewal was in flight");
+                let _ = lost.send(true);
+                return;
+            }
+        }
+    }
+}
