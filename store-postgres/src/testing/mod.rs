@@ -68,6 +68,13 @@ pub fn fresh_options() -> PostgresOptions {
 /// Connects with `options`, failing the test with a message that says how to start the
 /// server when it cannot be reached.
 ///
+/// ```no_run
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let options = store_postgres::testing::fresh_options();
+/// let store = store_postgres::testing::connect(&options).await;
+/// # });
+/// ```
+///
 /// # Panics
 ///
 /// On any connect error (that is the point: a missing server fails the test).
@@ -101,11 +108,29 @@ pub struct TestStore {
 
 impl TestStore {
     /// A store on a fresh table with default options.
+    ///
+    /// ```no_run
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let store = store_postgres::testing::TestStore::fresh().await;
+    /// assert!(store.options().table.starts_with("test_"));
+    /// # });
+    /// ```
     pub async fn fresh() -> Self {
         Self::with_options(fresh_options()).await
     }
 
     /// A store with `options` (give it a fresh table: the table is dropped afterwards).
+    ///
+    /// ```no_run
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use store_postgres::testing::{fresh_options, TestStore};
+    /// let store = TestStore::with_options(store_postgres::PostgresOptions {
+    ///     pool_size: 2,
+    ///     ..fresh_options()
+    /// })
+    /// .await;
+    /// # });
+    /// ```
     pub async fn with_options(options: PostgresOptions) -> Self {
         let store = connect(&options).await;
         Self {
@@ -116,6 +141,16 @@ impl TestStore {
 
     /// Another handle on the same table, with its own actor, pool and listener (what a
     /// second process would have). The table lives until every `TestStore` on it is gone.
+    ///
+    /// ```no_run
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use store_core::{Record, Storage};
+    /// let first = store_postgres::testing::TestStore::fresh().await;
+    /// let second = first.open_again().await;
+    /// first.put(Record::new("k", "v")).await.unwrap();
+    /// assert_eq!(&second.get("k").await.unwrap().value[..], b"v");
+    /// # });
+    /// ```
     pub async fn open_again(&self) -> Self {
         Self {
             store: connect(&self.table.options).await,
@@ -123,12 +158,12 @@ impl TestStore {
         }
     }
 
-    /// The options this store was opened with.
+    /// The options this store was opened with (`options().table` is the table's name).
     pub fn options(&self) -> &PostgresOptions {
         &self.table.options
     }
 
-    /// The backend handle itself.
+    /// The backend handle itself (for calls that are not part of `Storage`).
     pub fn store(&self) -> &PostgresStorage {
         &self.store
     }
@@ -148,6 +183,12 @@ pub struct TableGuard {
 
 impl TableGuard {
     /// A guard for the table of `options`.
+    ///
+    /// ```no_run
+    /// let options = store_postgres::testing::fresh_options();
+    /// let guard = store_postgres::testing::TableGuard::new(options);
+    /// drop(guard); // drops the table, if store-postgres created it
+    /// ```
     pub fn new(options: PostgresOptions) -> Self {
         Self { options }
     }
@@ -182,7 +223,14 @@ impl Drop for TableGuard {
 }
 
 /// Waits until `store` answers, for tests that restart servers: `Ok` once a `get` no
-/// longer fails with `Unavailable`.
+/// longer fails with `Unavailable`; the last error when `within` has passed.
+///
+/// ```no_run
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let store = store_postgres::testing::TestStore::fresh().await;
+/// store_postgres::testing::until_available(&store, std::time::Duration::from_secs(5)).await.unwrap();
+/// # });
+/// ```
 pub async fn until_available<S: Storage + ?Sized>(
     store: &S,
     within: std::time::Duration,

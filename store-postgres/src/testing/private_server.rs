@@ -12,6 +12,15 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// A running (or stopped) private server.
+///
+/// ```no_run
+/// use store_postgres::testing::private_server::PrivateServer;
+/// let server = PrivateServer::start().unwrap();
+/// let url = server.url(); // connect stores here
+/// server.stop(true).unwrap(); // a crash
+/// server.start_again().unwrap(); // recovery, same port
+/// # let _ = url;
+/// ```
 pub struct PrivateServer {
     bin: PathBuf,
     dir: PathBuf,
