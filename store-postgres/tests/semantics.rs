@@ -247,7 +247,14 @@ async fn writes_that_change_nothing_announce_nothing() {
     let writer = TestStore::fresh().await;
     let watcher = writer.open_again().await;
     let live = writer.put(Record::new("k", "v")).await.unwrap();
+    // The watcher listens from its connect on, so this put's notification is its first.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while notifications(&watcher).await < 1 {
+        assert!(Instant::now() < deadline, "the first put's notification never came");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let before = notifications(&watcher).await;
+    assert_eq!(before, 1);
     // None of these changes anything.
     let _ = writer.create(Record::new("k", "x")).await.unwrap_err();
     let stale = format!("{}0", live.version);
