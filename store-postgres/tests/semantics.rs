@@ -250,7 +250,10 @@ async fn writes_that_change_nothing_announce_nothing() {
     // The watcher listens from its connect on, so this put's notification is its first.
     let deadline = Instant::now() + Duration::from_secs(10);
     while notifications(&watcher).await < 1 {
-        assert!(Instant::now() < deadline, "the first put's notification never came");
+        assert!(
+            Instant::now() < deadline,
+            "the first put's notification never came"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let before = notifications(&watcher).await;
