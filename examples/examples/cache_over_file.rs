@@ -2,7 +2,8 @@
 //!
 //! Run it with `cargo run -p examples --example cache_over_file`. It writes orders, reads
 //! them back, closes the stack, and opens it again from the same file to show that every
-//! acknowledged write survived and that a cold cache fills on the first read of each key.
+//! acknowledged write survived and that a cold cache fills on the first read of each key,
+//! then prints what each layer of the stack reports.
 
 use std::path::Path;
 use std::time::Instant;
@@ -50,7 +51,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     store.close().await?;
     println!("closed; reopening from {}", dir.display());
 
-    let reopened = config.build().await?;
+    // build_stack: the storage, plus the facade, the versioned API of any table and stats.
+    let stack = config.build_stack().await?;
+    let reopened = stack.storage();
     // A fresh cache: the first read of each key goes to the file, the second is a hit.
     let started = Instant::now();
     for id in 1..=100 {
@@ -72,6 +75,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         order.version
     );
     assert_eq!(&order.value[..], b"order 42: shipped");
-    reopened.close().await?;
+    println!("stack: {}", stack.describe());
+    println!("what each layer reports:\n{}", stack.stats().await?);
+    stack.close().await?;
     Ok(())
 }

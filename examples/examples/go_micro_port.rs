@@ -55,8 +55,7 @@ impl Sessions {
     //     return s.store.Write(rec, store.WriteTTL(30*time.Minute))
     // }
     async fn start(&self, id: &str, session: &Session) -> Result<(), Error> {
-        let record = Record::from_json(format!("session/{id}"), session)
-            .map_err(|e| Error::InvalidValue(format!("session {id}: {e}")))?
+        let record = Record::from_json(format!("session/{id}"), session)?
             .with_metadata("issued_by", json!("login"))
             .with_metadata("generation", json!(1));
         self.store
@@ -87,10 +86,30 @@ impl Sessions {
             other => other?,
         };
         let record = records.into_iter().next().ok_or(Error::NotFound)?;
-        let session = record
-            .decode()
-            .map_err(|e| Error::InvalidValue(format!("session {id}: {e}")))?;
+        let session = record.decode()?; // an error names the key
         Ok(Some((session, record)))
+    }
+
+    // func (s *Sessions) StartOnce(id string, sess *Session) error {
+    //     // Racy: two logins can both see ErrNotFound here, and both write.
+    //     if _, err := s.store.Read("session/" + id); err != store.ErrNotFound {
+    //         return errors.Conflict("sessions", "session %s already started", id)
+    //     }
+    //     return s.Start(id, sess)
+    // }
+    //
+    // The port closes the race with the versioned API of the same database and table:
+    // `create` writes only if no live record holds the key, in one step.
+    async fn start_once(&self, id: &str, session: &Session) -> Result<bool, Error> {
+        let record = Record::from_json(format!("session/{id}"), session)?;
+        let sessions = self.store.versioned("", "")?; // auth/sessions, from init
+        let stored = store_core::Record::new(record.key, record.value)
+            .with_ttl(Duration::from_secs(30 * 60));
+        match sessions.create(stored).await {
+            Ok(_version) => Ok(true),
+            Err(Error::AlreadyExists(_)) => Ok(false),
+            Err(other) => Err(other),
+        }
     }
 
     // func (s *Sessions) ForUser(prefix string, page, size uint) ([]string, error) {
@@ -158,6 +177,20 @@ async fn main() -> Result<(), Error> {
         sessions.list("alice", 2, 1).await?
     );
 
+    // Two logins race to start the same session: exactly one wins.
+    let carol = Session {
+        user: "carol".into(),
+        device: "watch".into(),
+    };
+    let (first, second) = tokio::join!(
+        sessions.start_once("carol-1", &carol),
+        sessions.start_once("carol-1", &carol)
+    );
+    assert!(first? ^ second?, "exactly one start_once wins");
+    let (read, _) = sessions.get("carol-1").await?.expect("carol-1 was started");
+    assert_eq!(read, carol);
+    println!("carol-1 started once by two racing logins; it reads back through the facade");
+
     sessions.end("bob-1").await?;
     sessions.end("bob-1").await?; // twice: still Ok, as in go-micro
     assert!(sessions.get("bob-1").await?.is_none());
@@ -171,6 +204,6 @@ async fn main() -> Result<(), Error> {
     println!("keys in auth/sessions: {in_scope:?}; in micro/micro: {elsewhere:?}");
     assert!(elsewhere.is_empty());
 
-    println!("store: {}", store.name());
+    println!("store: {} ({})", store.name(), store.describe());
     store.disconnect().await
 }

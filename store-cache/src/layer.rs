@@ -420,7 +420,8 @@ impl<S: Storage> store_core::Layer for CachedStorage<S> {
         let shared = &self.shared;
         shared.check_open()?;
         // Hits come from different moments; they form one snapshot only if no write of any
-        // of the keys started in between, which the stripes' generations tell.
+        // of the keys started in between or is still in flight at the end, which the
+        // stripes tell.
         let generations: Vec<u64> = keys.iter().map(|k| shared.stripes.generation(k)).collect();
         let mut answers: Vec<Option<Record>> = Vec::with_capacity(keys.len());
         let mut missing: Vec<usize> = Vec::new();
@@ -437,7 +438,7 @@ impl<S: Storage> store_core::Layer for CachedStorage<S> {
         let unchanged = |shared: &Shared<S>| {
             keys.iter()
                 .zip(&generations)
-                .all(|(key, g)| shared.stripes.generation(key) == *g)
+                .all(|(key, g)| shared.stripes.quiet_since(key, *g))
         };
         if missing.is_empty() && unchanged(shared) {
             shared.counters.hit(keys.len() as u64);

@@ -4,6 +4,7 @@
 //! # Layout
 //!
 //! - `options.rs`: [`CacheOptions`] (capacity, `ttl`, negative caching, stripes).
+//! - `config.rs`: [`CacheConfig`], the `[cache]` section of a store configuration.
 //! - `layer.rs`: [`CachedStorage`], the `Storage` implementation.
 //! - `stripes.rs`: the per-key ordering of fills and writes explained below.
 //! - The cache itself is moka's synchronous `Cache` (no `.await` on a hit, and no lock held
@@ -61,11 +62,13 @@
 
 #![forbid(unsafe_code)]
 
+mod config;
 mod layer;
 mod options;
 mod stats;
 mod stripes;
 
+pub use config::CacheConfig;
 pub use layer::CachedStorage;
 pub use options::CacheOptions;
 pub use stats::CacheStats;

@@ -27,13 +27,15 @@
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 #[derive(Default)]
 #[repr(align(64))]
 struct Stripe {
     generation: AtomicU64,
+    /// `Writers::in_flight`, readable without the lock (written under it).
+    busy: AtomicU32,
     writers: Mutex<Writers>,
 }
 
@@ -79,6 +81,16 @@ impl Stripes {
         self.stripe(key).generation.load(Ordering::Acquire)
     }
 
+    /// Whether, now, no write of `key`'s stripe has started or finished since `generation`
+    /// was noted and none is in flight. A `get_many` checks it after its reads: a hit read
+    /// just before a write started removing it (the write counts itself, then removes the
+    /// entry) would otherwise pass for current while the write is already applied below.
+    pub(crate) fn quiet_since(&self, key: &str, generation: u64) -> bool {
+        let stripe = self.stripe(key);
+        stripe.generation.load(Ordering::Acquire) == generation
+            && stripe.busy.load(Ordering::Acquire) == 0
+    }
+
     /// Starts a write of `key`: counts it in flight and runs `remove` (which takes the key's
     /// entry out of the cache) under the stripe's lock.
     pub(crate) fn start_write(&self, key: &str, remove: impl FnOnce()) {
@@ -88,6 +100,7 @@ impl Stripes {
         if writers.in_flight > 1 {
             writers.contended = true;
         }
+        stripe.busy.store(writers.in_flight, Ordering::Release);
         stripe.generation.fetch_add(1, Ordering::AcqRel);
         remove();
     }
@@ -100,6 +113,7 @@ impl Stripes {
         let mut writers = Self::lock(stripe);
         stripe.generation.fetch_add(1, Ordering::AcqRel);
         writers.in_flight = writers.in_flight.saturating_sub(1);
+        stripe.busy.store(writers.in_flight, Ordering::Release);
         let alone = !writers.contended && writers.in_flight == 0;
         if writers.in_flight == 0 {
             writers.contended = false;
@@ -135,6 +149,28 @@ mod tests {
         assert!(!stripes.fill("k", noted, || {}), "a write happened since");
         let fresh = stripes.generation("k");
         assert!(stripes.fill("k", fresh, || {}));
+    }
+
+    #[test]
+    fn a_reader_that_noted_a_started_write_does_not_pass_for_quiet() {
+        // A get_many notes the generation just after a write bumped it and before the write
+        // removed the entry, so its lookup still hits the old value; the write is then
+        // applied below. Its final check must see the write.
+        let stripes = Stripes::new(1);
+        let mut noted = None;
+        stripes.start_write("b", || noted = Some(stripes.generation("b")));
+        let noted = noted.unwrap();
+        assert!(
+            !stripes.quiet_since("b", noted),
+            "a write in flight passed for quiet"
+        );
+        stripes.finish_write("b", |_| {});
+        assert!(
+            !stripes.quiet_since("b", noted),
+            "a finished write passed for quiet"
+        );
+        let fresh = stripes.generation("b");
+        assert!(stripes.quiet_since("b", fresh));
     }
 
     #[test]

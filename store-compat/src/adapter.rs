@@ -1,12 +1,15 @@
 //! [`StoreAdapter`]: the go-micro [`Store`] over any versioned [`Storage`].
 
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use futures::TryStreamExt;
-use store_core::{validate_key_within, validate_name, Error, Pattern, Storage, MAX_KEY_LEN};
+use store_core::{
+    validate_key_within, validate_name, Error, Namespaced, Pattern, Stats, Storage, MAX_KEY_LEN,
+};
 
 use crate::{
     envelope, DeleteOptions, ListOptions, Options, Order, ReadOptions, Record, Result, Store,
@@ -16,55 +19,140 @@ use crate::{
 /// Most keys fetched by one `get_many` while reading with a prefix or suffix.
 const READ_BATCH: usize = 512;
 
+/// Most database/table scopes kept built between calls; past it the cache starts over, so
+/// names chosen by callers cannot grow it without bound.
+const CACHED_SCOPES: usize = 256;
+
+/// The key `connect` reads to see that the stack answers: any answer but an error will do,
+/// and no facade or versioned user has a reason to store a value under a lone NUL.
+const CONNECT_PROBE: &str = "\u{0}";
+
+/// The storage of one database and table: the caller's storage under two namespace layers,
+/// database then table, so a key `k` lives at `database/table/k` below.
+type ScopeStorage<S> = Namespaced<Namespaced<Arc<S>>>;
+
 /// Implements [`Store`] over any [`Storage`] (a backend, a layer, or an `Arc<dyn Storage>`).
 ///
 /// A record with key `k` in database `d` and table `t` is stored under the storage key
-/// `d/t/k`, its value wrapped in the metadata [`envelope`] when it has metadata. So the
-/// facade and the versioned API can share a store: `storage.get("micro/micro/k")` sees what
-/// `store.write(Record::new("k", ..))` wrote, and a value `storage.put` wrote under
-/// `micro/micro/k` reads back through the facade with empty metadata.
+/// `d/t/k` (two [`Namespaced`] layers, database then table), its value wrapped in the
+/// metadata [`envelope`] when it has metadata. The facade and the versioned API share a
+/// store: [`versioned`](Store::versioned) gives the versioned API of any database and table
+/// (`create`, `cas_by_version`, `wait_for_version_change` on the facade's own keys), and a
+/// value written there reads back through the facade with empty metadata.
 ///
 /// ```
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
 /// use serde_json::json;
 /// use store_compat::{ReadOptions, Record, Store, StoreAdapter, WriteOptions};
-/// use store_core::Storage;
+/// use store_core::{Error, Storage};
 ///
-/// let memory = store_memory::MemoryStorage::new();
-/// let store = StoreAdapter::new(memory.clone());
+/// let store = StoreAdapter::new(store_memory::MemoryStorage::new());
 /// let record = Record::new("user/1", "alice").with_metadata("visits", json!(3));
 /// store.write(record, WriteOptions::default().table("users")).await?;
 ///
 /// let read = store.read("user/1", ReadOptions::default().table("users")).await?;
 /// assert_eq!(read[0].metadata["visits"], json!(3));
-/// assert!(memory.get("micro/users/user/1").await.is_ok()); // where it lives below
+///
+/// // Go's racy "read, then write if missing" becomes one create on the same keys.
+/// let users = store.versioned("", "users")?;
+/// let claim = store_core::Record::new("user/2", "bob");
+/// users.create(claim.clone()).await?;
+/// assert!(matches!(users.create(claim).await, Err(Error::AlreadyExists(_))));
+/// assert_eq!(store.read("user/2", ReadOptions::default().table("users")).await?.len(), 1);
+/// assert!(store.storage().get("micro/users/user/1").await.is_ok()); // where it lives below
 /// # Ok::<(), store_compat::Error>(())
 /// # }).unwrap();
 /// ```
 pub struct StoreAdapter<S> {
-    storage: S,
-    defaults: RwLock<Options>,
+    storage: Arc<S>,
+    state: RwLock<State<S>>,
     name: String,
+}
+
+/// The default database and table, and the scopes built so far (by database, then table),
+/// so that a call does not rebuild its two namespace layers.
+struct State<S> {
+    options: Options,
+    scopes: HashMap<String, HashMap<String, Scope<S>>>,
+    cached: usize,
+}
+
+impl<S> State<S> {
+    fn cached(&self, database: &str, table: &str) -> Option<Scope<S>> {
+        self.scopes.get(database)?.get(table).cloned()
+    }
+
+    fn remember(&mut self, database: &str, table: &str, scope: Scope<S>) {
+        if self.cached >= CACHED_SCOPES {
+            self.scopes.clear();
+            self.cached = 0;
+        }
+        let tables = self.scopes.entry(database.to_owned()).or_default();
+        if tables.insert(table.to_owned(), scope).is_none() {
+            self.cached += 1;
+        }
+    }
+}
+
+/// One database and table of the adapter's storage.
+struct Scope<S> {
+    storage: Arc<ScopeStorage<S>>,
+    /// The longest caller key that fits [`MAX_KEY_LEN`] below both namespace layers.
+    key_limit: usize,
+}
+
+impl<S> Clone for Scope<S> {
+    fn clone(&self) -> Self {
+        Self {
+            storage: self.storage.clone(),
+            key_limit: self.key_limit,
+        }
+    }
+}
+
+impl<S: Storage> Scope<S> {
+    fn open(storage: &Arc<S>, database: &str, table: &str) -> Result<Self> {
+        check_name("database", database)?;
+        check_name("table", table)?;
+        let storage = Namespaced::new(Namespaced::new(storage.clone(), database)?, table)?;
+        Ok(Self {
+            storage: Arc::new(storage),
+            key_limit: MAX_KEY_LEN - database.len() - table.len() - 2,
+        })
+    }
+
+    /// Checks a caller's key at the edge, so that an error names the key the caller gave
+    /// (the namespace layers below would name it with the table in front).
+    fn check_key(&self, key: &str) -> Result<()> {
+        validate_key_within(key, self.key_limit)
+    }
 }
 
 impl<S: Storage> StoreAdapter<S> {
     /// Wraps `storage` with the default database and table (`micro`/`micro`). The name
-    /// ([`Store::name`]) is the storage's type name without module paths, for example
-    /// `MemoryStorage` or `CachedStorage<FileStorage>`; see [`with_name`](Self::with_name).
+    /// ([`Store::name`]) is the backend's, as go-micro's `String()` gives it (`"memory"`,
+    /// `"file"`): the bottom component of [`Storage::describe`], whatever layers are above
+    /// it. [`with_name`](Self::with_name) sets another.
     ///
     /// ```
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
     /// use store_compat::{Store, StoreAdapter};
     /// let store = StoreAdapter::new(store_memory::MemoryStorage::new());
-    /// assert_eq!(store.name(), "MemoryStorage");
-    /// assert_eq!(store.to_string(), "MemoryStorage");
+    /// assert_eq!(store.name(), "memory");
+    /// assert_eq!(store.to_string(), "memory");
     /// # });
     /// ```
     pub fn new(storage: S) -> Self {
+        let storage = Arc::new(storage);
+        let name = backend_name(&storage.describe());
         Self {
             storage,
-            defaults: RwLock::new(Options::default()),
-            name: short_type_name(std::any::type_name::<S>()),
+            state: RwLock::new(State {
+                options: Options::default(),
+                scopes: HashMap::new(),
+                cached: 0,
+            }),
+            name,
         }
     }
 
@@ -80,9 +168,8 @@ impl<S: Storage> StoreAdapter<S> {
     /// # });
     /// ```
     pub fn with_options(storage: S, options: Options) -> Result<Self> {
-        validate_options(&options)?;
         let adapter = Self::new(storage);
-        *adapter.defaults.write().unwrap_or_else(|e| e.into_inner()) = options;
+        adapter.set_defaults(options)?;
         Ok(adapter)
     }
 
@@ -91,16 +178,18 @@ impl<S: Storage> StoreAdapter<S> {
     /// ```
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
     /// use store_compat::{Store, StoreAdapter};
-    /// let store = StoreAdapter::new(store_memory::MemoryStorage::new()).with_name("memory");
-    /// assert_eq!(store.name(), "memory");
+    /// let store = StoreAdapter::new(store_memory::MemoryStorage::new()).with_name("sessions");
+    /// assert_eq!(store.name(), "sessions");
     /// # });
     /// ```
+    #[must_use]
     pub fn with_name(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
         self
     }
 
-    /// The wrapped storage, for versioned calls next to the facade.
+    /// The whole storage beneath the facade, unscoped (keys are `database/table/key`). For
+    /// the versioned API of one database and table, use [`versioned`](Store::versioned).
     ///
     /// ```
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -114,60 +203,73 @@ impl<S: Storage> StoreAdapter<S> {
         &self.storage
     }
 
-    /// Unwraps the storage.
+    /// The storage beneath the facade, shared with any [`versioned`](Store::versioned)
+    /// handles still alive.
     ///
     /// ```
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
     /// use store_compat::StoreAdapter;
-    /// let memory: store_memory::MemoryStorage =
+    /// let memory: std::sync::Arc<store_memory::MemoryStorage> =
     ///     StoreAdapter::new(store_memory::MemoryStorage::new()).into_inner();
     /// # let _ = memory;
     /// # });
     /// ```
-    pub fn into_inner(self) -> S {
+    pub fn into_inner(self) -> Arc<S> {
         self.storage
     }
 
+    fn set_defaults(&self, options: Options) -> Result<()> {
+        let scope = Scope::open(&self.storage, &options.database, &options.table)?;
+        let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
+        state.remember(&options.database, &options.table, scope);
+        state.options = options;
+        Ok(())
+    }
+
     /// The scope a call addresses: its own database/table where given, else the defaults.
-    fn scope(&self, database: &str, table: &str) -> Result<Scope> {
+    fn scope(&self, database: &str, table: &str) -> Result<Scope<S>> {
         let (database, table) = {
-            let defaults = self.defaults.read().unwrap_or_else(|e| e.into_inner());
-            let pick = |given: &str, default: &String| {
-                if given.is_empty() {
-                    default.clone()
-                } else {
-                    given.to_owned()
-                }
+            let state = self.state.read().unwrap_or_else(|e| e.into_inner());
+            let database = if database.is_empty() {
+                state.options.database.as_str()
+            } else {
+                database
             };
-            (
-                pick(database, &defaults.database),
-                pick(table, &defaults.table),
-            )
+            let table = if table.is_empty() {
+                state.options.table.as_str()
+            } else {
+                table
+            };
+            if let Some(scope) = state.cached(database, table) {
+                return Ok(scope);
+            }
+            (database.to_owned(), table.to_owned())
         };
-        check_name("database", &database)?;
-        check_name("table", &table)?;
-        Ok(Scope {
-            prefix: format!("{database}/{table}/"),
-        })
+        let scope = Scope::open(&self.storage, &database, &table)?;
+        self.state
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remember(&database, &table, scope.clone());
+        Ok(scope)
     }
 
     /// The keys of `scope` that start with `prefix` and end with `suffix`, ordered, offset,
-    /// limited (0: no limit), without the scope prefix.
+    /// limited (0: no limit).
     async fn matching_keys(
         &self,
-        scope: &Scope,
+        scope: &Scope<S>,
         prefix: &str,
         suffix: &str,
         order: Order,
         offset: usize,
         limit: usize,
     ) -> Result<Vec<String>> {
-        // The escaped scope and prefix form the pattern's literal prefix, so the backend only
-        // scans keys under them. Without a prefix the backend can match the suffix too; with
-        // both, the suffix is checked here, because a key may be shorter than prefix and
-        // suffix together (with prefix and suffix "foo", "foo" itself matches, as in Go).
-        let mut pattern = Pattern::escape(&scope.prefix);
-        pattern.push_str(&Pattern::escape(prefix));
+        // The escaped prefix is the pattern's literal prefix, so the backend only scans keys
+        // under it (and under the scope's own prefix, which the namespace layers add).
+        // Without a prefix the backend can match the suffix too; with both, the suffix is
+        // checked here, because a key may be shorter than prefix and suffix together (with
+        // prefix and suffix "foo", "foo" itself matches, as in Go).
+        let mut pattern = Pattern::escape(prefix);
         pattern.push('*');
         if prefix.is_empty() {
             pattern.push_str(&Pattern::escape(suffix));
@@ -177,17 +279,14 @@ impl<S: Storage> StoreAdapter<S> {
             Order::Ascending if limit > 0 => offset.saturating_add(limit),
             _ => usize::MAX,
         };
-        let mut stream = self.storage.list_keys(&pattern).await?;
+        let mut stream = scope.storage.list_keys(&pattern).await?;
         let mut keys = Vec::new();
         while keys.len() < enough {
             let Some(key) = stream.try_next().await? else {
                 break;
             };
-            let Some(key) = key.strip_prefix(&scope.prefix) else {
-                continue;
-            };
             if key.starts_with(prefix) && key.ends_with(suffix) {
-                keys.push(key.to_owned());
+                keys.push(key);
             }
         }
         drop(stream);
@@ -204,7 +303,7 @@ impl<S> fmt::Debug for StoreAdapter<S> {
             .field("name", &self.name)
             .field(
                 "options",
-                &*self.defaults.read().unwrap_or_else(|e| e.into_inner()),
+                &self.state.read().unwrap_or_else(|e| e.into_inner()).options,
             )
             .finish_non_exhaustive()
     }
@@ -220,32 +319,30 @@ impl<S> fmt::Display for StoreAdapter<S> {
 #[async_trait]
 impl<S: Storage> Store for StoreAdapter<S> {
     async fn init(&self, options: Options) -> Result<()> {
-        validate_options(&options)?;
-        *self.defaults.write().unwrap_or_else(|e| e.into_inner()) = options;
-        Ok(())
+        self.set_defaults(options)
     }
 
     async fn connect(&self) -> Result<()> {
-        // A read of a key the facade never writes (keys are non-empty) proves the stack
-        // answers; NotFound is the expected answer.
         let scope = self.scope("", "")?;
-        match self.storage.get(&scope.prefix).await {
+        match scope.storage.get(CONNECT_PROBE).await {
             Ok(_) | Err(Error::NotFound) => Ok(()),
             Err(error) => Err(error),
         }
     }
 
     fn options(&self) -> Options {
-        self.defaults
+        self.state
             .read()
             .unwrap_or_else(|e| e.into_inner())
+            .options
             .clone()
     }
 
     async fn read(&self, key: &str, opts: ReadOptions) -> Result<Vec<Record>> {
         let scope = self.scope(&opts.database, &opts.table)?;
         if !opts.prefix && !opts.suffix {
-            let stored = self.storage.get(&scope.key(key)?).await?;
+            scope.check_key(key)?;
+            let stored = scope.storage.get(key).await?;
             return Ok(vec![to_facade(key.to_owned(), stored)]);
         }
         let prefix = if opts.prefix { key } else { "" };
@@ -255,9 +352,8 @@ impl<S: Storage> Store for StoreAdapter<S> {
             .await?;
         let mut records = Vec::with_capacity(keys.len());
         for batch in keys.chunks(READ_BATCH) {
-            let full: Vec<String> = batch.iter().map(|k| scope.join(k)).collect();
-            let refs: Vec<&str> = full.iter().map(String::as_str).collect();
-            let stored = self.storage.get_many(&refs).await?;
+            let refs: Vec<&str> = batch.iter().map(String::as_str).collect();
+            let stored = scope.storage.get_many(&refs).await?;
             // A record that expired or was deleted since the listing is left out.
             records.extend(
                 batch
@@ -271,26 +367,27 @@ impl<S: Storage> Store for StoreAdapter<S> {
 
     async fn write(&self, record: Record, opts: WriteOptions) -> Result<()> {
         let scope = self.scope(&opts.database, &opts.table)?;
-        let key = scope.key(&record.key)?;
+        scope.check_key(&record.key)?;
         let now = SystemTime::now();
         let expires_at = resolve_expiry(&record, &opts, now);
         if expires_at.is_some_and(|at| at <= now) {
             // Born expired: the key reads as missing from now on.
-            return match self.storage.delete(&key).await {
+            return match scope.storage.delete(&record.key).await {
                 Ok(()) | Err(Error::NotFound) => Ok(()),
                 Err(error) => Err(error),
             };
         }
         let value = envelope::encode(&record.metadata, record.value)?;
-        let mut stored = store_core::Record::new(key, value);
+        let mut stored = store_core::Record::new(record.key, value);
         stored.expires_at = expires_at;
-        self.storage.put(stored).await?;
+        scope.storage.put(stored).await?;
         Ok(())
     }
 
     async fn delete(&self, key: &str, opts: DeleteOptions) -> Result<()> {
         let scope = self.scope(&opts.database, &opts.table)?;
-        match self.storage.delete(&scope.key(key)?).await {
+        scope.check_key(key)?;
+        match scope.storage.delete(key).await {
             Ok(()) | Err(Error::NotFound) => Ok(()),
             Err(error) => Err(error),
         }
@@ -319,23 +416,17 @@ impl<S: Storage> Store for StoreAdapter<S> {
     fn name(&self) -> String {
         self.name.clone()
     }
-}
 
-/// A database and table: the storage-key prefix `database/table/`.
-struct Scope {
-    prefix: String,
-}
-
-impl Scope {
-    /// The storage key for a caller's key, checked: non-empty, and short enough that the
-    /// storage key fits [`MAX_KEY_LEN`].
-    fn key(&self, key: &str) -> Result<String> {
-        validate_key_within(key, MAX_KEY_LEN - self.prefix.len())?;
-        Ok(self.join(key))
+    fn versioned(&self, database: &str, table: &str) -> Result<Arc<dyn Storage>> {
+        Ok(self.scope(database, table)?.storage)
     }
 
-    fn join(&self, key: &str) -> String {
-        format!("{}{key}", self.prefix)
+    async fn stats(&self) -> Result<Stats> {
+        self.storage.stats().await
+    }
+
+    fn describe(&self) -> String {
+        self.storage.describe()
     }
 }
 
@@ -378,11 +469,6 @@ fn to_facade(key: String, stored: store_core::Record) -> Record {
     }
 }
 
-fn validate_options(options: &Options) -> Result<()> {
-    check_name("database", &options.database)?;
-    check_name("table", &options.table)
-}
-
 /// Validates a database or table name, saying which one is wrong.
 pub(crate) fn check_name(what: &str, name: &str) -> Result<()> {
     validate_name(name).map_err(|error| match error {
@@ -391,25 +477,20 @@ pub(crate) fn check_name(what: &str, name: &str) -> Result<()> {
     })
 }
 
-/// `alloc::sync::Arc<dyn store_core::storage::Storage>` becomes `Arc<dyn Storage>`.
-fn short_type_name(full: &str) -> String {
-    let mut out = String::with_capacity(full.len());
-    let mut segment = String::new();
-    let mut chars = full.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == ':' && chars.peek() == Some(&':') {
-            chars.next();
-            segment.clear();
-        } else if c.is_alphanumeric() || c == '_' {
-            segment.push(c);
-        } else {
-            out.push_str(&segment);
-            segment.clear();
-            out.push(c);
-        }
+/// The backend's name from a stack's description (`namespace "a" > cache (..) > file "/d"`
+/// gives `file`): the first word of its bottom component, as go-micro's `String()` names a
+/// store by its kind.
+fn backend_name(describe: &str) -> String {
+    let bottom = describe.rsplit(" > ").next().unwrap_or(describe);
+    let name = bottom
+        .split(|c: char| c.is_whitespace() || c == '(')
+        .next()
+        .unwrap_or(bottom);
+    if name.is_empty() {
+        "storage".to_owned()
+    } else {
+        name.to_owned()
     }
-    out.push_str(&segment);
-    out
 }
 
 #[cfg(test)]
@@ -417,19 +498,43 @@ mod tests {
     use super::*;
 
     #[test]
-    fn type_names_lose_their_paths() {
+    fn backend_names_come_from_the_bottom_of_the_stack() {
+        assert_eq!(backend_name("memory"), "memory");
+        assert_eq!(backend_name("file \"/var/lib/x\""), "file");
         assert_eq!(
-            short_type_name("store_memory::MemoryStorage"),
-            "MemoryStorage"
+            backend_name("namespace \"orders\" > cache (10000 entries, ttl 30s) > file \"/d\""),
+            "file"
         );
-        assert_eq!(
-            short_type_name("alloc::sync::Arc<dyn store_core::storage::Storage>"),
-            "Arc<dyn Storage>"
-        );
-        assert_eq!(
-            short_type_name("store_cache::layer::CachedStorage<store_file::FileStorage>"),
-            "CachedStorage<FileStorage>"
-        );
+        assert_eq!(backend_name("cache (5 entries) > memory"), "memory");
+        assert_eq!(backend_name(""), "storage");
+        assert_eq!(backend_name("redis(127.0.0.1:6379)"), "redis");
+    }
+
+    #[tokio::test]
+    async fn built_scopes_are_kept_but_bounded() {
+        let store = StoreAdapter::new(store_memory::MemoryStorage::new());
+        let cached = |store: &StoreAdapter<_>| store.state.read().unwrap().cached;
+        store
+            .write(Record::new("k", "v"), WriteOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(cached(&store), 1);
+        store.read("k", ReadOptions::default()).await.unwrap();
+        assert_eq!(cached(&store), 1, "the default scope is reused");
+        for i in 0..CACHED_SCOPES + 10 {
+            let table = format!("t{i}");
+            store
+                .write(Record::new("k", "v"), WriteOptions::default().table(&table))
+                .await
+                .unwrap();
+            assert!(cached(&store) <= CACHED_SCOPES);
+        }
+        // Scopes rebuilt after the cache started over still address the same keys.
+        for i in [0, CACHED_SCOPES + 9] {
+            let options = ReadOptions::default().table(format!("t{i}"));
+            assert_eq!(store.read("k", options).await.unwrap().len(), 1);
+        }
+        store.read("k", ReadOptions::default()).await.unwrap();
     }
 
     #[test]

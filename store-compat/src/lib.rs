@@ -41,8 +41,37 @@
 //!   scoping, listing, paging, expiry resolution.
 //! - [`envelope`]: how metadata and value share one stored value.
 //! - `scope.rs`: [`Scoped`], go-micro's `store.Scope`: a handle bound to a database/table.
+//! - `stack.rs`: [`Stack`], a built stack: the facade, the versioned API of any
+//!   database/table, the whole storage, and the layers' stats.
 //! - [`config`]: [`StoreConfig`](config::StoreConfig), the TOML configuration that builds a
-//!   whole stack (backend, cache, namespace) and this facade over it.
+//!   whole stack (backend, cache, namespace) and this facade over it. Each backend and layer
+//!   is a cargo feature (`memory`, `file`, `cache` by default; `redis` and `postgres` with
+//!   their crates), so a service compiles in only what it uses.
+//!
+//! # Below the facade
+//!
+//! go-micro's API has no conditional writes, so Go services check and then write, and race.
+//! Here the versioned API of the same keys is one call away:
+//! [`Store::versioned(database, table)`](Store::versioned) gives a
+//! [`Storage`](store_core::Storage) on that table (`create`, `cas_by_version`,
+//! `wait_for_version_change`), and [`Store::stats`] what each layer beneath reports:
+//!
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! use store_compat::{config::StoreConfig, Error, ReadOptions};
+//!
+//! let store = StoreConfig::from_toml_str("backend = \"memory\"").unwrap().build_store().await.unwrap();
+//! let locks = store.versioned("", "locks")?;
+//! // if _, err := s.Read("job-1"); err == store.ErrNotFound { s.Write(...) }   <- racy
+//! match locks.create(store_core::Record::new("job-1", "worker-a")).await {
+//!     Ok(_version) => println!("we hold job-1"),
+//!     Err(Error::AlreadyExists(holder)) => println!("held by {:?}", holder.value),
+//!     Err(other) => return Err(other),
+//! }
+//! assert_eq!(store.read("job-1", ReadOptions::default().table("locks")).await?.len(), 1);
+//! # Ok::<(), Error>(())
+//! # }).unwrap();
+//! ```
 //!
 //! Errors are `store-core`'s [`Error`] (re-exported), so `Err(Error::NotFound)` matches
 //! go-micro's `store.ErrNotFound`.
@@ -115,6 +144,7 @@
 //! object all check out; anything else is a plain value with empty metadata. Details in
 //! [`envelope`].
 
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod adapter;
@@ -123,6 +153,7 @@ pub mod envelope;
 mod options;
 mod record;
 mod scope;
+mod stack;
 mod store;
 
 pub use adapter::StoreAdapter;
@@ -132,5 +163,6 @@ pub use options::{
 };
 pub use record::Record;
 pub use scope::Scoped;
+pub use stack::Stack;
 pub use store::Store;
 pub use store_core::{Error, Result};

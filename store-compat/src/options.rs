@@ -16,6 +16,10 @@
 //! | `store.DeleteFrom("db", "t")`              | `DeleteOptions::default().database("db").table("t")` |
 //! | `store.OrderDesc` (micro/micro)            | `.order(Order::Descending)`                       |
 //!
+//! The structs are `#[non_exhaustive]` so that an option go-micro adds later is not a
+//! breaking change here: build them with `default()` and the builder methods, and read
+//! their public fields.
+//!
 //! In the per-call options an empty `database` or `table` (the default) means "the store's
 //! current default", exactly as go-micro treats an empty `Database`/`Table`.
 
@@ -50,6 +54,8 @@ pub const DEFAULT_TABLE: &str = "micro";
 /// assert_eq!(Options::default().database, "micro");
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+#[must_use = "options do nothing until passed to a store call"]
 pub struct Options {
     /// The default database (go-micro: "allows multiple isolated stores to be kept in one backend").
     pub database: String,
@@ -124,6 +130,8 @@ pub enum Order {
 /// assert_eq!((page.limit, page.offset), (10, 20));
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+#[must_use = "options do nothing until passed to a store call"]
 pub struct ReadOptions {
     /// Database to read from; empty: the store's default.
     pub database: String,
@@ -231,6 +239,8 @@ impl ReadOptions {
 /// assert_eq!(options.ttl, Some(Duration::from_secs(30)));
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+#[must_use = "options do nothing until passed to a store call"]
 pub struct WriteOptions {
     /// Database to write to; empty: the store's default.
     pub database: String,
@@ -300,6 +310,8 @@ impl WriteOptions {
 /// assert_eq!(options.suffix, ".json");
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+#[must_use = "options do nothing until passed to a store call"]
 pub struct ListOptions {
     /// Database to list; empty: the store's default.
     pub database: String,
@@ -397,6 +409,8 @@ impl ListOptions {
 /// assert_eq!((options.database.as_str(), options.table.as_str()), ("db", "t"));
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+#[must_use = "options do nothing until passed to a store call"]
 pub struct DeleteOptions {
     /// Database to delete from; empty: the store's default.
     pub database: String,

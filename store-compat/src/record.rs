@@ -6,6 +6,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde_json::Value;
 
+use crate::{Error, Result};
+
 /// A record as go-micro's `Store` sees it: a key, a value, free-form metadata and an
 /// expiry relative to now.
 ///
@@ -59,26 +61,55 @@ impl Record {
 
     /// A record whose value is `value` encoded as JSON (go-micro's `store.NewRecord`).
     ///
+    /// A value JSON cannot represent (a map with non-string keys, a failing `Serialize`) is
+    /// [`Error::InvalidValue`](crate::Error::InvalidValue) naming the key, so `?` works in
+    /// code that returns the crate's [`Result`](crate::Result).
+    ///
     /// ```
-    /// let record = store_compat::Record::from_json("point", &[1, 2]).unwrap();
+    /// let record = store_compat::Record::from_json("point", &[1, 2])?;
     /// assert_eq!(&record.value[..], b"[1,2]");
+    ///
+    /// let bad = std::collections::HashMap::from([((1, 2), "pair keys")]);
+    /// let err = store_compat::Record::from_json("pairs", &bad).unwrap_err();
+    /// assert!(err.to_string().contains("\"pairs\""));
+    /// # Ok::<(), store_compat::Error>(())
     /// ```
     pub fn from_json<T: serde::Serialize + ?Sized>(
         key: impl Into<String>,
         value: &T,
-    ) -> serde_json::Result<Self> {
-        Ok(Self::new(key, serde_json::to_vec(value)?))
+    ) -> Result<Self> {
+        let key = key.into();
+        match serde_json::to_vec(value) {
+            Ok(json) => Ok(Self::new(key, json)),
+            Err(error) => Err(Error::InvalidValue(format!(
+                "for key {key:?}: cannot be encoded as JSON: {error}"
+            ))),
+        }
     }
 
     /// Decodes the value as JSON (go-micro's `Record.Decode`).
     ///
+    /// A value that is not JSON of type `T` is [`Error::InvalidValue`](crate::Error::InvalidValue)
+    /// naming the key, the type and where the JSON went wrong, so `?` works in code that
+    /// returns the crate's [`Result`](crate::Result).
+    ///
     /// ```
     /// let record = store_compat::Record::new("point", "[1,2]");
-    /// let point: Vec<i32> = record.decode().unwrap();
+    /// let point: Vec<i32> = record.decode()?;
     /// assert_eq!(point, [1, 2]);
+    ///
+    /// let err = store_compat::Record::new("point", "[1,").decode::<Vec<i32>>().unwrap_err();
+    /// assert!(err.to_string().contains("\"point\""));
+    /// # Ok::<(), store_compat::Error>(())
     /// ```
-    pub fn decode<T: serde::de::DeserializeOwned>(&self) -> serde_json::Result<T> {
-        serde_json::from_slice(&self.value)
+    pub fn decode<T: serde::de::DeserializeOwned>(&self) -> Result<T> {
+        serde_json::from_slice(&self.value).map_err(|error| {
+            Error::InvalidValue(format!(
+                "for key {:?}: not JSON of type {}: {error}",
+                self.key,
+                std::any::type_name::<T>()
+            ))
+        })
     }
 
     /// Adds (or replaces) one metadata entry.
@@ -88,6 +119,7 @@ impl Record {
     /// let record = store_compat::Record::new("k", "v").with_metadata("n", json!(1));
     /// assert_eq!(record.metadata.get("n"), Some(&json!(1)));
     /// ```
+    #[must_use]
     pub fn with_metadata(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
         self.metadata.insert(key.into(), value.into());
         self
@@ -101,6 +133,7 @@ impl Record {
     /// let record = store_compat::Record::new("k", "v").with_expiry(Duration::from_secs(5));
     /// assert_eq!(record.expiry, Some(Duration::from_secs(5)));
     /// ```
+    #[must_use]
     pub fn with_expiry(mut self, expiry: Duration) -> Self {
         self.expiry = Some(expiry);
         self

@@ -1,6 +1,9 @@
 //! [`Scoped`]: go-micro's `store.Scope`, a handle confined to one database and table.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
+use store_core::{Stats, Storage};
 
 use crate::adapter::check_name;
 use crate::{
@@ -136,5 +139,24 @@ impl<T: Store> Store for Scoped<T> {
 
     fn name(&self) -> String {
         self.inner.name()
+    }
+
+    /// The versioned API of this handle's database and table (or of those given).
+    fn versioned(&self, database: &str, table: &str) -> Result<Arc<dyn Storage>> {
+        let database = if database.is_empty() {
+            &self.database
+        } else {
+            database
+        };
+        let table = if table.is_empty() { &self.table } else { table };
+        self.inner.versioned(database, table)
+    }
+
+    async fn stats(&self) -> Result<Stats> {
+        self.inner.stats().await
+    }
+
+    fn describe(&self) -> String {
+        self.inner.describe()
     }
 }

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use store_core::{Error, Stats, Storage};
 
 use crate::{DeleteOptions, ListOptions, Options, ReadOptions, Record, Result, WriteOptions};
 
@@ -20,6 +21,11 @@ use crate::{DeleteOptions, ListOptions, Options, ReadOptions, Record, Result, Wr
 /// | `List(...ListOption)`        | [`list`](Store::list)                      |
 /// | `Close() error`              | [`disconnect`](Store::disconnect)          |
 /// | `String() string`            | [`name`](Store::name)                      |
+///
+/// Beyond go-micro, three provided methods reach below the facade: [`versioned`](Store::versioned)
+/// (the versioned API of one database and table: `create`, `cas_by_version`,
+/// `wait_for_version_change` on the facade's own keys), [`stats`](Store::stats) (what each
+/// layer of the stack reports) and [`describe`](Store::describe) (the stack in one line).
 ///
 /// The trait is object safe; services usually hold an `Arc<dyn Store>`.
 /// [`StoreAdapter`](crate::StoreAdapter) implements it over any
@@ -161,11 +167,75 @@ pub trait Store: Send + Sync + 'static {
     /// ```
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
     /// use store_compat::{Store, StoreAdapter};
-    /// let store = StoreAdapter::new(store_memory::MemoryStorage::new()).with_name("memory");
+    /// let store = StoreAdapter::new(store_memory::MemoryStorage::new());
     /// assert_eq!(store.name(), "memory");
     /// # });
     /// ```
     fn name(&self) -> String;
+
+    /// The versioned API ([`Storage`]) of one database and table of this store: the same
+    /// keys the facade reads and writes there, without the `database/table/` prefix. An
+    /// empty `database` or `table` means this store's default, as in per-call options.
+    ///
+    /// Use it where go-micro code checked and then wrote (a race): `create` writes only if
+    /// the key is absent, `cas_by_version` only if nobody wrote since the read. Records
+    /// written through it read back through the facade with empty metadata. Closing it
+    /// closes the whole stack, as [`disconnect`](Store::disconnect) does.
+    ///
+    /// A name outside `[A-Za-z0-9._-]+` is [`Error::InvalidName`]; a store with no
+    /// versioned storage beneath it (the provided method) answers [`Error::Unsupported`].
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use std::sync::Arc;
+    /// use store_compat::{Error, ReadOptions, Store, StoreAdapter};
+    ///
+    /// let store: Arc<dyn Store> = Arc::new(StoreAdapter::new(store_memory::MemoryStorage::new()));
+    /// let jobs = store.versioned("", "jobs")?;
+    /// // Exactly one worker claims the job, however many try at once.
+    /// jobs.create(store_core::Record::new("job-7", "worker-a")).await?;
+    /// let second = jobs.create(store_core::Record::new("job-7", "worker-b")).await;
+    /// assert!(matches!(second, Err(Error::AlreadyExists(_))));
+    /// let owner = store.read("job-7", ReadOptions::default().table("jobs")).await?;
+    /// assert_eq!(&owner[0].value[..], b"worker-a");
+    /// # Ok::<(), Error>(())
+    /// # }).unwrap();
+    /// ```
+    fn versioned(&self, database: &str, table: &str) -> Result<Arc<dyn Storage>> {
+        let _ = (database, table);
+        Err(Error::Unsupported(format!(
+            "versioned: the store {:?} has no versioned storage beneath it",
+            self.name()
+        )))
+    }
+
+    /// What each layer of the stack beneath the facade reports (cache hits, file segments,
+    /// ...), top first; see [`Storage::stats`]. The provided method reports nothing.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use store_compat::{Store, StoreAdapter};
+    /// let store = StoreAdapter::new(store_memory::MemoryStorage::new());
+    /// println!("{}", store.stats().await.unwrap());
+    /// # });
+    /// ```
+    async fn stats(&self) -> Result<Stats> {
+        Ok(Stats::default())
+    }
+
+    /// The stack beneath the facade in one line, top first (see [`Storage::describe`]); the
+    /// provided method gives [`name`](Store::name).
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use store_compat::{Store, StoreAdapter};
+    /// let store = StoreAdapter::new(store_memory::MemoryStorage::new());
+    /// assert_eq!(store.describe(), "memory");
+    /// # });
+    /// ```
+    fn describe(&self) -> String {
+        self.name()
+    }
 }
 
 /// Implements `Store` for a smart pointer by forwarding every call.
@@ -199,6 +269,15 @@ macro_rules! forward_store {
             }
             fn name(&self) -> String {
                 (**self).name()
+            }
+            fn versioned(&self, database: &str, table: &str) -> Result<Arc<dyn Storage>> {
+                (**self).versioned(database, table)
+            }
+            async fn stats(&self) -> Result<Stats> {
+                (**self).stats().await
+            }
+            fn describe(&self) -> String {
+                (**self).describe()
             }
         }
     };

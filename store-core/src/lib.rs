@@ -21,6 +21,8 @@
 //! - [`runtime`]: the actor runtime that runs every engine: one owner per store, a bounded
 //!   mailbox, batching with one sync per batch, waiters, the expiry timer, list paging.
 //! - [`Namespaced`] (in `namespace.rs`): the layer that confines a tenant to its prefix.
+//! - [`config`](mod@config) (feature `serde`): what the backends' configuration sections
+//!   share: field readers whose errors name the field, and the runtime's tuning as a section.
 //! - `testkit` (feature `testkit`): the conformance kit every backend and layer runs.
 //!
 //! # Example
@@ -39,6 +41,8 @@
 
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "serde")]
+pub mod config;
 mod doc_support;
 mod error;
 #[cfg(feature = "testkit")]

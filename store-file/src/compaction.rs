@@ -2,8 +2,6 @@
 //! new file, off the actor thread. The actor installs the result (see `engine.rs`).
 
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -11,11 +9,12 @@ use std::time::SystemTime;
 
 use store_core::{Error, Result};
 
+use crate::disk::{Disk, FileRef, Mode};
 use crate::format::{
-    encode_frame_header, RecordRef, Records, SegmentHeader, FRAME_HEADER_LEN, HEADER_LEN,
-    KIND_COMPACTED, KIND_PUT,
+    encode_frame_header, SegmentHeader, StoreId, FRAME_HEADER_LEN, HEADER_LEN, KIND_COMPACTED,
+    KIND_PUT,
 };
-use crate::segment::{FrameScanner, Scan};
+use crate::scan::{walk, Visit, Walk};
 
 /// Frames of the output are cut at about this many payload bytes.
 const FRAME_TARGET: usize = 1 << 20;
@@ -28,13 +27,15 @@ pub(crate) struct Input {
     /// The segment number on disk (in its file name).
     pub(crate) disk_id: u64,
     pub(crate) path: PathBuf,
-    pub(crate) file: Arc<File>,
+    pub(crate) file: FileRef,
     pub(crate) len: u64,
 }
 
 /// One compaction: every sealed segment, oldest (lowest disk id) first, so tombstones can
 /// be dropped.
 pub(crate) struct Job {
+    pub(crate) disk: Arc<dyn Disk>,
+    pub(crate) store_id: StoreId,
     pub(crate) inputs: Vec<Input>,
     /// Where the output is written; renamed over the last input by the engine.
     pub(crate) tmp: PathBuf,
@@ -69,19 +70,21 @@ pub(crate) struct Output {
     pub(crate) first: u64,
     pub(crate) last: u64,
     pub(crate) tmp: PathBuf,
-    pub(crate) file: File,
+    pub(crate) file: FileRef,
     pub(crate) len: u64,
     pub(crate) moved: Vec<Moved>,
     /// Newest records that were left out because they had expired: key and version.
     pub(crate) expired: Vec<(String, u64)>,
     pub(crate) input_bytes: u64,
+    /// Damaged frames skipped (only with `skip_corrupt_frames`).
+    pub(crate) skipped_frames: u64,
 }
 
 /// Runs `job`; on failure nothing is left behind.
 pub(crate) fn run(job: &Job) -> Result<Output> {
     let result = build(job);
     if result.is_err() {
-        crate::segment::remove_leftover(&job.tmp);
+        crate::segment::remove_leftover(&*job.disk, &job.tmp);
     }
     result
 }
@@ -96,8 +99,9 @@ struct Latest {
 fn build(job: &Job) -> Result<Output> {
     // Pass 1: the newest record of every key.
     let mut latest: HashMap<String, Latest> = HashMap::new();
+    let mut skipped = 0;
     for input in &job.inputs {
-        for_each_record(job, input, &mut |offset, record, _raw| {
+        for_each_record(job, input, &mut skipped, &mut |offset, record, _raw| {
             let newest = Latest {
                 seg: input.id,
                 offset,
@@ -119,33 +123,35 @@ fn build(job: &Job) -> Result<Output> {
         let context = format!("{what} {}", job.tmp.display());
         move |e| Error::io(context, e)
     };
-    let mut out = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&job.tmp)
+    let out = job
+        .disk
+        .open(&job.tmp, Mode::Truncate)
         .map_err(io("creating compaction output"))?;
-    let header = SegmentHeader {
+    let mut header = SegmentHeader {
         id: job.last(),
         kind: KIND_COMPACTED,
         covers_from: job.first(),
         base_version: job.base_version,
+        store_id: job.store_id,
+        // The inputs include the oldest segment, so nothing comes before the output.
+        prev: 0,
+        prev_len: 0,
+        sealed_len: 0,
     };
-    out.write_all(&header.encode())
+    out.write_all_at(&header.encode(), 0)
         .map_err(io("writing compaction output"))?;
     let mut pos = HEADER_LEN as u64;
     let mut frame = vec![0u8; FRAME_HEADER_LEN];
     let mut count = 0u32;
     let mut moved = Vec::new();
     let mut expired = Vec::new();
-    let flush = |out: &mut File, frame: &mut Vec<u8>, count: &mut u32, pos: &mut u64| {
+    let flush = |out: &FileRef, frame: &mut Vec<u8>, count: &mut u32, pos: &mut u64| {
         if *count == 0 {
             return Ok(());
         }
         let (head, payload) = frame.split_at_mut(FRAME_HEADER_LEN);
         encode_frame_header(head, payload, *count);
-        out.write_all(frame)
+        out.write_all_at(frame, *pos)
             .map_err(io("writing compaction output"))?;
         *pos += frame.len() as u64;
         frame.truncate(FRAME_HEADER_LEN);
@@ -153,7 +159,7 @@ fn build(job: &Job) -> Result<Output> {
         Ok::<(), Error>(())
     };
     for input in &job.inputs {
-        for_each_record(job, input, &mut |offset, record, raw| {
+        for_each_record(job, input, &mut 0, &mut |offset, record, raw| {
             if record.kind != KIND_PUT {
                 return Ok(());
             }
@@ -175,16 +181,20 @@ fn build(job: &Job) -> Result<Output> {
             frame.extend_from_slice(raw);
             count += 1;
             if frame.len() - FRAME_HEADER_LEN >= FRAME_TARGET {
-                flush(&mut out, &mut frame, &mut count, &mut pos)?;
+                flush(&out, &mut frame, &mut count, &mut pos)?;
             }
             Ok(())
         })?;
     }
     drop(latest);
-    flush(&mut out, &mut frame, &mut count, &mut pos)?;
+    flush(&out, &mut frame, &mut count, &mut pos)?;
     if job.cancel.load(Ordering::Relaxed) {
         return Err(Error::Closed);
     }
+    // The header records the output's length, so a shortened copy is noticed at open.
+    header.sealed_len = pos;
+    out.write_all_at(&header.encode(), 0)
+        .map_err(io("writing compaction output"))?;
     out.sync_all().map_err(io("syncing compaction output"))?;
     Ok(Output {
         first: job.first(),
@@ -195,64 +205,33 @@ fn build(job: &Job) -> Result<Output> {
         moved,
         expired,
         input_bytes: job.inputs.iter().map(|i| i.len).sum(),
+        skipped_frames: skipped,
     })
 }
 
-/// What [`for_each_record`] calls for each record: its offset in the file, the record, and
-/// its raw bytes.
-type RecordVisitor<'v> = dyn FnMut(u64, &RecordRef<'_>, &[u8]) -> Result<()> + 'v;
-
 /// Calls `visit(record offset in the file, record, raw record bytes)` for every record of
-/// every valid frame of `input`, in order.
-fn for_each_record(job: &Job, input: &Input, visit: &mut RecordVisitor<'_>) -> Result<()> {
-    let mut scanner = FrameScanner::new(&input.file, HEADER_LEN as u64, input.len);
-    let read_error = |e| Error::io(format!("compaction reading {}", input.path.display()), e);
-    loop {
-        if job.cancel.load(Ordering::Relaxed) {
-            return Err(Error::Closed);
-        }
-        match scanner.next_frame().map_err(read_error)? {
-            Scan::End => return Ok(()),
-            Scan::Frame {
-                offset,
-                count,
-                payload,
-            } => {
-                let base = offset + FRAME_HEADER_LEN as u64;
-                let valid = Records::new(payload, count).all(|r| r.is_ok());
-                if !valid {
-                    if job.skip_corrupt {
-                        continue;
-                    }
-                    return Err(Error::Corrupt(format!(
-                        "{}: the frame at offset {offset} holds a malformed record",
-                        input.path.display()
-                    )));
-                }
-                for (at, record) in Records::new(payload, count).flatten() {
-                    let raw = &payload[at..at + record.len];
-                    visit(base + at as u64, &record, raw)?;
-                }
-            }
-            Scan::Bad {
-                offset,
-                problem,
-                search_from,
-            } => {
-                if !job.skip_corrupt {
-                    return Err(Error::Corrupt(format!(
-                        "{}: {problem} at offset {offset} (found by compaction)",
-                        input.path.display()
-                    )));
-                }
-                let next = scanner
-                    .find_valid_frame_from(search_from)
-                    .map_err(read_error)?;
-                match next {
-                    Some(at) => scanner.seek(at),
-                    None => return Ok(()),
-                }
-            }
-        }
-    }
+/// every valid frame of `input`, in order, with the scanner and damage policy recovery uses
+/// (inputs are sealed, so no damage is a torn tail).
+fn for_each_record(
+    job: &Job,
+    input: &Input,
+    skipped: &mut u64,
+    visit: &mut Visit<'_>,
+) -> Result<()> {
+    let how = Walk {
+        path: &input.path,
+        by: "compaction",
+        tail: false,
+        skip_corrupt: job.skip_corrupt,
+        cancel: Some(&job.cancel),
+    };
+    walk(
+        &*input.file,
+        HEADER_LEN as u64,
+        input.len,
+        &how,
+        skipped,
+        visit,
+    )
+    .map(|_| ())
 }

@@ -11,37 +11,82 @@ use store_core::{Error, Result};
 /// The first eight bytes of every segment file. The `\r\n` catches text-mode mangling.
 pub(crate) const SEGMENT_MAGIC: [u8; 8] = *b"STFSEG\r\n";
 /// The format version this build writes and reads.
-pub(crate) const FORMAT_VERSION: u16 = 1;
+pub(crate) const FORMAT_VERSION: u16 = 2;
 /// Length of the segment header.
-pub(crate) const HEADER_LEN: usize = 44;
+pub(crate) const HEADER_LEN: usize = 84;
+/// Length of a format-1 segment header (only to recognise one and refuse it clearly).
+const V1_HEADER_LEN: usize = 44;
 /// A segment written by appends.
 pub(crate) const KIND_LOG: u16 = 0;
 /// A segment written by compaction; it replaces the segments `covers_from..id`.
 pub(crate) const KIND_COMPACTED: u16 = 1;
 
-/// The first four bytes of every frame.
-pub(crate) const FRAME_MAGIC: [u8; 4] = *b"STFR";
-/// Length of a frame header.
-pub(crate) const FRAME_HEADER_LEN: usize = 20;
-/// Length of a record header (everything before the key).
-pub(crate) const RECORD_HEADER_LEN: usize = 36;
-/// Record kind: store the value under the key.
-pub(crate) const KIND_PUT: u8 = 1;
-/// Record kind: remove the key (a tombstone).
-pub(crate) const KIND_DELETE: u8 = 2;
-/// Record flag: the record carries an expiry time.
-pub(crate) const FLAG_EXPIRES: u8 = 1;
+/// The highest version a store may hold. A higher one (a forged or damaged record, header
+/// or manifest) is corruption: a counter that starts at 0 needs centuries to get here, and
+/// a forged `u64::MAX` would otherwise stop every write (the next version cannot exist).
+pub(crate) const MAX_VERSION: u64 = i64::MAX as u64;
 
-/// The largest value the file backend stores, in bytes (1 GiB). Larger values are refused
-/// with [`Error::InvalidValue`](store_core::Error::InvalidValue) and change nothing.
-///
-/// ```
-/// assert_eq!(store_file::MAX_VALUE_LEN, 1 << 30);
-/// ```
-pub const MAX_VALUE_LEN: usize = 1 << 30;
+/// A store's identity, written into its manifest and into every segment it creates, so that
+/// it never takes another store's file for its own.
+pub(crate) type StoreId = [u8; 16];
 
-/// The largest frame payload (all records written by one atomic batch).
-pub(crate) const MAX_FRAME_PAYLOAD: usize = u32::MAX as usize;
+/// The first eight bytes of the manifest.
+pub(crate) const MANIFEST_MAGIC: [u8; 8] = *b"STFMAN\r\n";
+/// Length of the manifest file.
+pub(crate) const MANIFEST_LEN: usize = 52;
+
+/// The manifest: the store's identity, the versions it may have handed out, and its newest
+/// segment (see the crate docs, "Detecting lost files").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Manifest {
+    pub(crate) store_id: StoreId,
+    /// No version above this was ever handed out.
+    pub(crate) ceiling: u64,
+    /// The newest segment that was created (0: none yet).
+    pub(crate) last_segment: u64,
+}
+
+impl Manifest {
+    pub(crate) fn encode(&self) -> [u8; MANIFEST_LEN] {
+        let mut out = [0u8; MANIFEST_LEN];
+        out[0..8].copy_from_slice(&MANIFEST_MAGIC);
+        out[8..10].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+        // 10..16 reserved, zero
+        out[16..32].copy_from_slice(&self.store_id);
+        out[32..40].copy_from_slice(&self.ceiling.to_le_bytes());
+        out[40..48].copy_from_slice(&self.last_segment.to_le_bytes());
+        let crc = crc32fast::hash(&out[0..48]);
+        out[48..52].copy_from_slice(&crc.to_le_bytes());
+        out
+    }
+
+    pub(crate) fn decode(bytes: &[u8]) -> std::result::Result<Self, HeaderProblem> {
+        if bytes.len() < MANIFEST_LEN {
+            return Err(HeaderProblem::TooShort);
+        }
+        if bytes[0..8] != MANIFEST_MAGIC {
+            return Err(HeaderProblem::BadMagic);
+        }
+        if crc32fast::hash(&bytes[0..48]) != u32_at(bytes, 48) {
+            return Err(HeaderProblem::BadChecksum);
+        }
+        let version = u16_at(bytes, 8);
+        if version != FORMAT_VERSION {
+            return Err(HeaderProblem::UnsupportedVersion(version));
+        }
+        let ceiling = u64_at(bytes, 32);
+        if ceiling > MAX_VERSION {
+            return Err(HeaderProblem::ImpossibleVersion(ceiling));
+        }
+        let mut store_id = [0u8; 16];
+        store_id.copy_from_slice(&bytes[16..32]);
+        Ok(Self {
+            store_id,
+            ceiling,
+            last_segment: u64_at(bytes, 40),
+        })
+    }
+}
 
 fn u16_at(bytes: &[u8], at: usize) -> u16 {
     u16::from_le_bytes([bytes[at], bytes[at + 1]])
@@ -71,9 +116,18 @@ pub(crate) struct SegmentHeader {
     pub(crate) covers_from: u64,
     /// The highest version assigned in the store when the segment was started.
     pub(crate) base_version: u64,
+    /// The store that wrote the segment.
+    pub(crate) store_id: StoreId,
+    /// The segment before this one in the store (0: none, this is the oldest).
+    pub(crate) prev: u64,
+    /// For a log segment: the length of segment `prev` when it was sealed (0 when `prev`
+    /// is 0). For a compacted segment: 0.
+    pub(crate) prev_len: u64,
+    /// For a compacted segment: its own length. For a log segment: 0 (it grows).
+    pub(crate) sealed_len: u64,
 }
 
-/// Why a segment header was refused.
+/// Why a segment header (or the manifest) was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum HeaderProblem {
     TooShort,
@@ -81,19 +135,30 @@ pub(crate) enum HeaderProblem {
     BadChecksum,
     UnsupportedVersion(u16),
     BadKind(u16),
+    ImpossibleVersion(u64),
 }
 
 impl std::fmt::Display for HeaderProblem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            HeaderProblem::TooShort => write!(f, "the segment header is incomplete"),
-            HeaderProblem::BadMagic => write!(f, "the file does not start with the segment magic"),
-            HeaderProblem::BadChecksum => write!(f, "the segment header checksum does not match"),
+            HeaderProblem::TooShort => write!(f, "the header is incomplete"),
+            HeaderProblem::BadMagic => write!(f, "the file does not start with the expected magic"),
+            HeaderProblem::BadChecksum => write!(f, "the header checksum does not match"),
+            HeaderProblem::UnsupportedVersion(1) => write!(
+                f,
+                "format version 1 is not supported: this build reads version {FORMAT_VERSION}, \
+                 which adds a store identity and lost-file detection. Copy the data out with \
+                 the build that wrote it (list and get every key) and put it into a new store"
+            ),
             HeaderProblem::UnsupportedVersion(v) => write!(
                 f,
                 "format version {v} is not supported (this build reads version {FORMAT_VERSION})"
             ),
             HeaderProblem::BadKind(k) => write!(f, "unknown segment kind {k}"),
+            HeaderProblem::ImpossibleVersion(v) => write!(
+                f,
+                "the header names version {v}, above the highest possible one ({MAX_VERSION})"
+            ),
         }
     }
 }
@@ -108,22 +173,36 @@ impl SegmentHeader {
         out[16..24].copy_from_slice(&self.id.to_le_bytes());
         out[24..32].copy_from_slice(&self.covers_from.to_le_bytes());
         out[32..40].copy_from_slice(&self.base_version.to_le_bytes());
-        let crc = crc32fast::hash(&out[0..40]);
-        out[40..44].copy_from_slice(&crc.to_le_bytes());
+        out[40..56].copy_from_slice(&self.store_id);
+        out[56..64].copy_from_slice(&self.prev.to_le_bytes());
+        out[64..72].copy_from_slice(&self.prev_len.to_le_bytes());
+        out[72..80].copy_from_slice(&self.sealed_len.to_le_bytes());
+        let crc = crc32fast::hash(&out[0..80]);
+        out[80..84].copy_from_slice(&crc.to_le_bytes());
         out
     }
 
     pub(crate) fn decode(bytes: &[u8]) -> std::result::Result<Self, HeaderProblem> {
-        if bytes.len() < HEADER_LEN {
+        if bytes.len() < 10 {
             return Err(HeaderProblem::TooShort);
         }
         if bytes[0..8] != SEGMENT_MAGIC {
             return Err(HeaderProblem::BadMagic);
         }
-        if crc32fast::hash(&bytes[0..40]) != u32_at(bytes, 40) {
+        let version = u16_at(bytes, 8);
+        if version == 1
+            && bytes.len() >= V1_HEADER_LEN
+            && crc32fast::hash(&bytes[0..40]) == u32_at(bytes, 40)
+        {
+            // A whole, valid header of the first format: say so rather than "bad checksum".
+            return Err(HeaderProblem::UnsupportedVersion(1));
+        }
+        if bytes.len() < HEADER_LEN {
+            return Err(HeaderProblem::TooShort);
+        }
+        if crc32fast::hash(&bytes[0..80]) != u32_at(bytes, 80) {
             return Err(HeaderProblem::BadChecksum);
         }
-        let version = u16_at(bytes, 8);
         if version != FORMAT_VERSION {
             return Err(HeaderProblem::UnsupportedVersion(version));
         }
@@ -131,14 +210,48 @@ impl SegmentHeader {
         if kind != KIND_LOG && kind != KIND_COMPACTED {
             return Err(HeaderProblem::BadKind(kind));
         }
+        let base_version = u64_at(bytes, 32);
+        if base_version > MAX_VERSION {
+            return Err(HeaderProblem::ImpossibleVersion(base_version));
+        }
+        let mut store_id = [0u8; 16];
+        store_id.copy_from_slice(&bytes[40..56]);
         Ok(Self {
             id: u64_at(bytes, 16),
             kind,
             covers_from: u64_at(bytes, 24),
-            base_version: u64_at(bytes, 32),
+            base_version,
+            store_id,
+            prev: u64_at(bytes, 56),
+            prev_len: u64_at(bytes, 64),
+            sealed_len: u64_at(bytes, 72),
         })
     }
 }
+
+/// The first four bytes of every frame.
+pub(crate) const FRAME_MAGIC: [u8; 4] = *b"STFR";
+/// Length of a frame header.
+pub(crate) const FRAME_HEADER_LEN: usize = 20;
+/// Length of a record header (everything before the key).
+pub(crate) const RECORD_HEADER_LEN: usize = 36;
+/// Record kind: store the value under the key.
+pub(crate) const KIND_PUT: u8 = 1;
+/// Record kind: remove the key (a tombstone).
+pub(crate) const KIND_DELETE: u8 = 2;
+/// Record flag: the record carries an expiry time.
+pub(crate) const FLAG_EXPIRES: u8 = 1;
+
+/// The largest value the file backend stores, in bytes (1 GiB). Larger values are refused
+/// with [`Error::InvalidValue`](store_core::Error::InvalidValue) and change nothing.
+///
+/// ```
+/// assert_eq!(store_file::MAX_VALUE_LEN, 1 << 30);
+/// ```
+pub const MAX_VALUE_LEN: usize = 1 << 30;
+
+/// The largest frame payload (all records written by one atomic batch).
+pub(crate) const MAX_FRAME_PAYLOAD: usize = u32::MAX as usize;
 
 /// A decoded frame header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -301,6 +414,11 @@ pub(crate) fn decode_record(bytes: &[u8]) -> std::result::Result<RecordRef<'_>, 
     if key_len == 0 {
         return Err("record has an empty key");
     }
+    if version > MAX_VERSION {
+        return Err(
+            "record version is above the highest possible one (a forged or damaged record)",
+        );
+    }
     let expires_at = if flags & FLAG_EXPIRES != 0 {
         Some(decode_time(secs, nanos).ok_or("record expiry is out of range")?)
     } else {
@@ -377,6 +495,10 @@ mod tests {
             kind: KIND_COMPACTED,
             covers_from: 3,
             base_version: 99,
+            store_id: [7; 16],
+            prev: 0,
+            prev_len: 0,
+            sealed_len: 1234,
         };
         let bytes = h.encode();
         assert_eq!(SegmentHeader::decode(&bytes), Ok(h));
@@ -390,6 +512,53 @@ mod tests {
         let mut bad = bytes;
         bad[0] = b'x';
         assert_eq!(SegmentHeader::decode(&bad), Err(HeaderProblem::BadMagic));
+        let mut forged = h;
+        forged.base_version = u64::MAX;
+        assert_eq!(
+            SegmentHeader::decode(&forged.encode()),
+            Err(HeaderProblem::ImpossibleVersion(u64::MAX))
+        );
+    }
+
+    #[test]
+    fn a_format_1_header_is_named_as_such() {
+        let mut v1 = [0u8; V1_HEADER_LEN];
+        v1[0..8].copy_from_slice(&SEGMENT_MAGIC);
+        v1[8..10].copy_from_slice(&1u16.to_le_bytes());
+        let crc = crc32fast::hash(&v1[0..40]);
+        v1[40..44].copy_from_slice(&crc.to_le_bytes());
+        let problem = SegmentHeader::decode(&v1).unwrap_err();
+        assert_eq!(problem, HeaderProblem::UnsupportedVersion(1));
+        assert!(problem.to_string().contains("format version 1"));
+    }
+
+    #[test]
+    fn manifest_round_trip_and_checks() {
+        let m = Manifest {
+            store_id: [3; 16],
+            ceiling: 1 << 20,
+            last_segment: 9,
+        };
+        let bytes = m.encode();
+        assert_eq!(Manifest::decode(&bytes), Ok(m));
+        let mut bad = bytes;
+        bad[33] ^= 1;
+        assert_eq!(Manifest::decode(&bad), Err(HeaderProblem::BadChecksum));
+        let forged = Manifest {
+            ceiling: u64::MAX,
+            ..m
+        };
+        assert!(Manifest::decode(&forged.encode()).is_err());
+    }
+
+    #[test]
+    fn a_record_with_an_impossible_version_is_malformed() {
+        let mut out = Vec::new();
+        encode_record(&mut out, KIND_PUT, u64::MAX, None, "k", b"v").unwrap();
+        assert!(decode_record(&out).is_err());
+        out.clear();
+        encode_record(&mut out, KIND_PUT, MAX_VERSION, None, "k", b"v").unwrap();
+        assert!(decode_record(&out).is_ok());
     }
 
     #[test]

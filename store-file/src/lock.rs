@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use store_core::{Error, Result};
 
-use crate::segment::write_all_at;
+use crate::disk::write_all_at;
 
 /// The lock file's name inside the store directory.
 pub(crate) const LOCK_FILE: &str = "LOCK";
@@ -63,6 +63,38 @@ impl DirLock {
             let _ = write_all_at(&file, note.as_bytes(), 0);
         }
         Ok(Self { file, path })
+    }
+
+    /// For a read-only open: a shared lock on `DIR/LOCK` if the file exists (readers may
+    /// share it; a writer holds it exclusively), none when it does not (a store on a
+    /// read-only mount, or one never opened for writing). Creates nothing.
+    pub(crate) fn acquire_shared(dir: &Path) -> Result<Option<Self>> {
+        let path = dir.join(LOCK_FILE);
+        let file = match OpenOptions::new().read(true).open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => {
+                return Err(Error::io(
+                    format!("opening the lock file {} for reading", path.display()),
+                    e,
+                ))
+            }
+        };
+        match file.try_lock_shared() {
+            Ok(()) => Ok(Some(Self { file, path })),
+            Err(TryLockError::WouldBlock) => Err(Error::io(
+                format!(
+                    "opening store directory {} read-only: it is open for writing by another \
+                     FileStorage; close that one first (a writer moves and deletes files)",
+                    dir.display()
+                ),
+                io::Error::new(
+                    io::ErrorKind::ResourceBusy,
+                    format!("{} is locked", path.display()),
+                ),
+            )),
+            Err(TryLockError::Error(e)) => Err(Error::io(format!("locking {}", path.display()), e)),
+        }
     }
 
     /// Releases the lock now (dropping does too).

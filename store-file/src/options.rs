@@ -3,6 +3,11 @@
 use std::time::Duration;
 
 use store_core::runtime::RuntimeOptions;
+use store_core::{Error, Result};
+
+/// The longest accepted [`SyncPolicy::Interval`]: one day. Anything longer is not a sync
+/// policy (use [`SyncPolicy::Never`]), and durations without bound overflow the clock.
+pub const MAX_SYNC_INTERVAL: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// When written bytes are forced to the disk (`fdatasync`).
 ///
@@ -28,7 +33,8 @@ pub enum SyncPolicy {
     /// again after the restart).
     Never,
     /// Force at least every `d`: a write is on disk at most `d` after it was acknowledged
-    /// (while the store is open). A power failure can lose up to `d` of writes.
+    /// (while the store is open). A power failure can lose up to `d` of writes. `d` may be
+    /// at most [`MAX_SYNC_INTERVAL`] (one day); opening refuses a longer one.
     Interval(Duration),
 }
 
@@ -72,7 +78,20 @@ pub struct FileOptions {
     /// next valid frame), logged and counted in [`FileStats::skipped_frames`](crate::FileStats);
     /// the writes it held are lost, and keys it overwrote or deleted may show an older
     /// value. Use it to get a damaged store running again.
+    ///
+    /// The same switch governs lost files (a deleted or shortened segment, a missing
+    /// manifest): `false` refuses to open, `true` opens what is left, logs each finding and
+    /// counts it in [`FileStats::lost_segments`](crate::FileStats::lost_segments).
+    /// Versions are never handed out twice either way. It never makes the store accept a
+    /// segment of another store.
     pub skip_corrupt_frames: bool,
+    /// Opens the store for reading only: nothing in the directory is created, changed or
+    /// removed (a torn tail is ignored rather than cut off, leftovers are left), the
+    /// directory lock is taken shared (so several read-only opens may run together, but
+    /// not beside a writer) or not at all when there is no `LOCK` file (a read-only
+    /// mount), and every write, `compact` included, fails with
+    /// [`Error::ReadOnly`](store_core::Error::ReadOnly). Default `false`.
+    pub read_only: bool,
     /// The actor runtime's tuning (mailbox size, most commands per batch and so per
     /// fsync, list paging).
     pub runtime: RuntimeOptions,
@@ -87,7 +106,48 @@ impl Default for FileOptions {
             compact_min_bytes: 16 << 20,
             cache_values_up_to: 1024,
             skip_corrupt_frames: false,
+            read_only: false,
             runtime: RuntimeOptions::default(),
         }
+    }
+}
+
+impl FileOptions {
+    /// Checks every field; [`FileStorage::open_with`](crate::FileStorage::open_with) calls
+    /// it before touching the directory.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidValue`] naming the field, the value and what is accepted.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use store_file::{FileOptions, SyncPolicy};
+    /// assert!(FileOptions::default().validate().is_ok());
+    /// let forever = FileOptions { sync: SyncPolicy::Interval(Duration::MAX), ..Default::default() };
+    /// assert!(forever.validate().unwrap_err().to_string().contains("FileOptions::sync"));
+    /// ```
+    pub fn validate(&self) -> Result<()> {
+        if let SyncPolicy::Interval(d) = self.sync {
+            if d > MAX_SYNC_INTERVAL {
+                return Err(Error::InvalidValue(format!(
+                    "FileOptions::sync: Interval({d:?}) is too long; accepted: at most                      {MAX_SYNC_INTERVAL:?} (one day), or SyncPolicy::Never"
+                )));
+            }
+        }
+        if self.segment_size == 0 {
+            return Err(Error::InvalidValue(
+                "FileOptions::segment_size: 0; accepted: at least 1 byte (64 MiB by default)"
+                    .to_owned(),
+            ));
+        }
+        let ratio = self.compact_garbage_ratio;
+        if ratio.is_nan() || ratio < 0.0 {
+            return Err(Error::InvalidValue(format!(
+                "FileOptions::compact_garbage_ratio: {ratio}; accepted: a number from 0.0 \
+                 (above 1.0 turns automatic compaction off)"
+            )));
+        }
+        Ok(())
     }
 }

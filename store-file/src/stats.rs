@@ -7,8 +7,8 @@ use store_core::{ComponentStats, Figure};
 /// ([`FileStorage::stats`](crate::FileStorage::stats)).
 ///
 /// Sizes and counts describe the store now; `recoveries`, `truncated_bytes` and
-/// `skipped_frames` describe what opening it repaired; the rest count events since it was
-/// opened. The engine publishes them after every batch, so they can lag a running batch.
+/// `lost_segments` describe what opening it found and repaired; the rest count events since
+/// it was opened. The engine publishes them after every batch, so they can lag a running batch.
 ///
 /// ```
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -40,17 +40,31 @@ pub struct FileStats {
     pub recoveries: u64,
     /// Bytes cut off the end of the newest segment when the store was opened.
     pub truncated_bytes: u64,
-    /// Damaged frames skipped when the store was opened (only with
-    /// [`FileOptions::skip_corrupt_frames`](crate::FileOptions::skip_corrupt_frames)).
+    /// Damaged frames skipped when the store was opened or by a compaction since (only with
+    /// [`FileOptions::skip_corrupt_frames`](crate::FileOptions::skip_corrupt_frames); each
+    /// one is logged with `tracing::warn!`).
     pub skipped_frames: u64,
+    /// Segments found missing or shortened when the store was opened (a deleted segment,
+    /// a sealed one cut at a frame boundary, a missing manifest). Opening fails on such
+    /// damage unless [`FileOptions::skip_corrupt_frames`](crate::FileOptions::skip_corrupt_frames)
+    /// is set; then each finding is logged with `tracing::warn!` and counted here.
+    pub lost_segments: u64,
     /// Records replayed when the store was opened.
     pub recovered_records: u64,
     /// How long opening took (recovery included), in microseconds.
     pub open_micros: u64,
     /// Compactions completed since the store was opened.
     pub compactions: u64,
-    /// Compactions that failed (each one is logged with `tracing::error!`).
+    /// Compactions that failed (each one is logged with `tracing::error!`, and its error is
+    /// returned to the callers of [`FileStorage::compact`](crate::FileStorage::compact)
+    /// waiting for it).
     pub failed_compactions: u64,
+    /// Attempts to start a new segment that failed (logged with `tracing::error!`; retried
+    /// with a growing back-off, meanwhile the active segment grows past `segment_size`).
+    pub failed_rolls: u64,
+    /// Whether the store refuses writes: it was opened read-only, an `fdatasync` failed, or
+    /// its files were deleted under it. Writes then fail with `Error::ReadOnly` saying why.
+    pub read_only: bool,
     /// Whether a compaction is running now.
     pub compacting: bool,
     /// `fdatasync` calls on segment files.
@@ -83,10 +97,13 @@ impl FileStats {
             .with("recoveries", Figure::Count(self.recoveries))
             .with("truncated_bytes", Figure::Bytes(self.truncated_bytes))
             .with("skipped_frames", Figure::Count(self.skipped_frames))
+            .with("lost_segments", Figure::Count(self.lost_segments))
             .with("recovered_records", Figure::Count(self.recovered_records))
             .with("open_micros", Figure::Micros(self.open_micros))
             .with("compactions", Figure::Count(self.compactions))
             .with("failed_compactions", Figure::Count(self.failed_compactions))
+            .with("failed_rolls", Figure::Count(self.failed_rolls))
+            .with("read_only", Figure::Count(u64::from(self.read_only)))
             .with("compacting", Figure::Count(u64::from(self.compacting)))
             .with("fsyncs", Figure::Count(self.fsyncs))
             .with("frames_written", Figure::Count(self.frames_written))
@@ -105,10 +122,13 @@ pub(crate) struct StatsCell {
     pub(crate) recoveries: AtomicU64,
     pub(crate) truncated_bytes: AtomicU64,
     pub(crate) skipped_frames: AtomicU64,
+    pub(crate) lost_segments: AtomicU64,
     pub(crate) recovered_records: AtomicU64,
     pub(crate) open_micros: AtomicU64,
     pub(crate) compactions: AtomicU64,
     pub(crate) failed_compactions: AtomicU64,
+    pub(crate) failed_rolls: AtomicU64,
+    pub(crate) read_only: AtomicBool,
     pub(crate) compacting: AtomicBool,
     pub(crate) fsyncs: AtomicU64,
     pub(crate) frames_written: AtomicU64,
@@ -129,10 +149,13 @@ impl StatsCell {
             recoveries: r(&self.recoveries),
             truncated_bytes: r(&self.truncated_bytes),
             skipped_frames: r(&self.skipped_frames),
+            lost_segments: r(&self.lost_segments),
             recovered_records: r(&self.recovered_records),
             open_micros: r(&self.open_micros),
             compactions: r(&self.compactions),
             failed_compactions: r(&self.failed_compactions),
+            failed_rolls: r(&self.failed_rolls),
+            read_only: self.read_only.load(Ordering::Relaxed),
             compacting: self.compacting.load(Ordering::Relaxed),
             fsyncs: r(&self.fsyncs),
             frames_written: r(&self.frames_written),

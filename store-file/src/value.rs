@@ -1,14 +1,11 @@
 //! [`FileValue`]: how readers find a value without asking the actor.
 
-use std::fs::File;
-use std::sync::Arc;
-
 use bytes::Bytes;
 use store_core::runtime::StoredValue;
 use store_core::{Error, Result};
 
+use crate::disk::{DiskFile, FileRef};
 use crate::format::{decode_record, record_checksum_ok, KIND_PUT};
-use crate::segment::read_exact_at;
 
 /// A value as the runtime's read view holds it: small values themselves, large ones as a
 /// place in a segment file. The file is reference-counted, so a reader holding the handle
@@ -20,7 +17,7 @@ pub(crate) enum FileValue {
     /// The record holding the value: segment file, its number, byte offset and length.
     OnDisk {
         /// The open segment file.
-        file: Arc<File>,
+        file: FileRef,
         /// The segment's number, for error messages.
         segment: u64,
         /// Byte offset of the record in the file.
@@ -40,7 +37,7 @@ impl StoredValue for FileValue {
                 offset,
                 len,
             } => read_record_value(
-                file,
+                &**file,
                 &format!("segment {segment:#x}"),
                 *offset,
                 *len,
@@ -54,7 +51,7 @@ impl StoredValue for FileValue {
 /// Reads the record at `offset` and returns its value, after checking its checksum and
 /// that it is the put of `key` with `version`. `place` names the file in errors.
 pub(crate) fn read_record_value(
-    file: &File,
+    file: &dyn DiskFile,
     place: &str,
     offset: u64,
     len: u32,
@@ -62,7 +59,7 @@ pub(crate) fn read_record_value(
     version: u64,
 ) -> Result<Bytes> {
     let mut bytes = vec![0u8; len as usize];
-    read_exact_at(file, &mut bytes, offset).map_err(|e| {
+    file.read_exact_at(&mut bytes, offset).map_err(|e| {
         let error = Error::io(
             format!("reading key {key:?} from {place} at offset {offset}"),
             e,

@@ -217,11 +217,13 @@ async fn check_dir(dir: &Path, expected: &HashMap<String, Option<Vec<u8>>>) -> F
     store
 }
 
+/// Copies a store's files (segments and manifest), as a backup would.
 fn copy_segments(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for file in segment_files(from) {
         std::fs::copy(&file, to.join(file.file_name().unwrap())).unwrap();
     }
+    std::fs::copy(from.join("MANIFEST"), to.join("MANIFEST")).unwrap();
 }
 
 #[tokio::test]

@@ -22,9 +22,19 @@ fn value(i: usize) -> Vec<u8> {
     format!("value-{i}-{}", "v".repeat(i * 7)).into_bytes()
 }
 
-/// A store with `RECORDS` records, one frame each, in one segment. Returns the segment's
-/// name, its bytes, and where the last frame starts.
-async fn build() -> (String, Vec<u8>, usize) {
+/// The segment header's length (format version 2).
+const HEADER: usize = 84;
+
+/// A store with `RECORDS` records, one frame each, in one segment: the segment's name, its
+/// bytes, where the last frame starts, and the store's manifest.
+struct Built {
+    name: String,
+    bytes: Vec<u8>,
+    last_start: usize,
+    manifest: Vec<u8>,
+}
+
+async fn build() -> Built {
     let dir = tempfile::tempdir().unwrap();
     let store = FileStorage::open_with(dir.path(), fast()).await.unwrap();
     for i in 0..RECORDS - 1 {
@@ -43,13 +53,19 @@ async fn build() -> (String, Vec<u8>, usize) {
     let files = segment_files(dir.path());
     assert_eq!(files.len(), 1);
     let name = files[0].file_name().unwrap().to_str().unwrap().to_owned();
-    (name, std::fs::read(&files[0]).unwrap(), last_start)
+    Built {
+        name,
+        bytes: std::fs::read(&files[0]).unwrap(),
+        last_start,
+        manifest: std::fs::read(dir.path().join("MANIFEST")).unwrap(),
+    }
 }
 
-/// A fresh directory holding one segment file with `bytes`.
-fn dir_with(name: &str, bytes: &[u8]) -> (tempfile::TempDir, PathBuf) {
+/// A fresh directory holding the built store's manifest and its segment with `bytes`.
+fn dir_with(built: &Built, bytes: &[u8]) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join(name);
+    std::fs::write(dir.path().join("MANIFEST"), &built.manifest).unwrap();
+    let path = dir.path().join(&built.name);
     std::fs::write(&path, bytes).unwrap();
     (dir, path)
 }
@@ -84,10 +100,11 @@ fn uncached() -> FileOptions {
 
 #[tokio::test]
 async fn cutting_the_log_at_every_offset_inside_the_last_record_keeps_the_others() {
-    let (name, bytes, last_start) = build().await;
+    let built = build().await;
+    let (bytes, last_start) = (&built.bytes, built.last_start);
     let all_but_last: Vec<usize> = (0..RECORDS - 1).collect();
     for cut in last_start..bytes.len() {
-        let (dir, path) = dir_with(&name, &bytes[..cut]);
+        let (dir, path) = dir_with(&built, &bytes[..cut]);
         let store = FileStorage::open_with(dir.path(), uncached())
             .await
             .unwrap_or_else(|e| panic!("cut at {cut}: open failed: {e}"));
@@ -103,16 +120,18 @@ async fn cutting_the_log_at_every_offset_inside_the_last_record_keeps_the_others
             u64::from(cut > last_start),
             "cut at {cut}"
         );
-        // The store goes on normally after the repair.
-        store
+        // The store goes on normally after the repair, and never hands out the version of
+        // the record that was cut off (the manifest reserved it).
+        let rewritten = store
             .put(Record::new(key(RECORDS - 1), value(RECORDS - 1)))
             .await
             .unwrap();
+        assert_eq!(rewritten.version, (RECORDS + 1).to_string(), "cut at {cut}");
         store.close().await.unwrap();
         assert_eq!(
-            std::fs::read(&path).unwrap(),
-            bytes,
-            "cut at {cut}: rewriting the record gives the same file"
+            std::fs::read(&path).unwrap().len(),
+            bytes.len(),
+            "cut at {cut}: rewriting the record gives a file of the same size"
         );
         let store = FileStorage::open_with(dir.path(), uncached())
             .await
@@ -129,7 +148,8 @@ async fn cutting_the_log_at_every_offset_inside_the_last_record_keeps_the_others
 
 #[tokio::test]
 async fn garbage_after_the_last_record_is_cut_off() {
-    let (name, bytes, _) = build().await;
+    let built = build().await;
+    let bytes = &built.bytes;
     let mut rng = Rng::new("garbage_after_the_last_record_is_cut_off");
     let mut garbages: Vec<Vec<u8>> = vec![
         vec![0],
@@ -143,12 +163,12 @@ async fn garbage_after_the_last_record_is_cut_off() {
         garbages.push(rng.bytes(len));
     }
     // A copy of a real frame, cut short: looks valid until its end.
-    let (_, _, last_start) = build().await;
+    let last_start = built.last_start;
     garbages.push(bytes[last_start..bytes.len() - 1].to_vec());
     for garbage in garbages {
         let mut damaged = bytes.clone();
         damaged.extend_from_slice(&garbage);
-        let (dir, path) = dir_with(&name, &damaged);
+        let (dir, path) = dir_with(&built, &damaged);
         let store = FileStorage::open_with(dir.path(), uncached())
             .await
             .unwrap();
@@ -161,15 +181,16 @@ async fn garbage_after_the_last_record_is_cut_off() {
         assert_eq!(stats.truncated_bytes as usize, garbage.len());
         assert_eq!(stats.recoveries, 1);
         store.close().await.unwrap();
-        assert_eq!(std::fs::read(&path).unwrap(), bytes);
+        assert_eq!(&std::fs::read(&path).unwrap(), bytes);
     }
 }
 
 /// Opens `bytes` (with one byte flipped at `at`) with and without `skip_corrupt_frames`.
-async fn open_flipped(name: &str, bytes: &[u8], at: usize, last_start: usize) {
-    let mut damaged = bytes.to_vec();
+async fn open_flipped(built: &Built, at: usize) {
+    let (name, last_start) = (built.name.as_str(), built.last_start);
+    let mut damaged = built.bytes.clone();
     damaged[at] ^= 0x20;
-    let (dir, _) = dir_with(name, &damaged);
+    let (dir, _) = dir_with(built, &damaged);
     match FileStorage::open_with(dir.path(), uncached()).await {
         Ok(store) => {
             // Only damage in the newest frame can look like a torn write.
@@ -199,7 +220,7 @@ async fn open_flipped(name: &str, bytes: &[u8], at: usize, last_start: usize) {
     }
     // With skip_corrupt_frames, only the damaged frame (one record) is lost; the segment
     // header has no frame to skip to, so damage there still fails.
-    let (dir, _) = dir_with(name, &damaged);
+    let (dir, _) = dir_with(built, &damaged);
     let options = FileOptions {
         skip_corrupt_frames: true,
         ..uncached()
@@ -216,7 +237,7 @@ async fn open_flipped(name: &str, bytes: &[u8], at: usize, last_start: usize) {
             store.close().await.unwrap();
         }
         Err(Error::Corrupt(message)) => {
-            assert!(at < 44, "flip at {at}: skip mode failed: {message}");
+            assert!(at < HEADER, "flip at {at}: skip mode failed: {message}");
         }
         Err(other) => panic!("flip at {at}: {other}"),
     }
@@ -224,13 +245,14 @@ async fn open_flipped(name: &str, bytes: &[u8], at: usize, last_start: usize) {
 
 #[tokio::test]
 async fn flipped_bytes_are_never_returned_as_data() {
-    let (name, bytes, last_start) = build().await;
+    let built = build().await;
+    let (bytes, last_start) = (&built.bytes, built.last_start);
     // Every byte of the segment header, and every byte of three frames: the first, one in
     // the middle, the last.
-    let first_frame_end = 44 + 20 + 36 + key(0).len() + value(0).len();
+    let first_frame_end = HEADER + 20 + 36 + key(0).len() + value(0).len();
     let mid = RECORDS / 2;
     let mut positions: Vec<usize> = (0..first_frame_end).collect();
-    let mid_start = 44
+    let mid_start = HEADER
         + (0..mid)
             .map(|i| 20 + 36 + key(i).len() + value(i).len())
             .sum::<usize>();
@@ -238,7 +260,7 @@ async fn flipped_bytes_are_never_returned_as_data() {
     positions.extend(mid_start..mid_end);
     positions.extend(last_start..bytes.len());
     for at in positions {
-        open_flipped(&name, &bytes, at, last_start).await;
+        open_flipped(&built, at).await;
     }
 }
 
@@ -310,28 +332,34 @@ async fn a_record_damaged_while_open_is_an_error_not_data() {
 
 #[tokio::test]
 async fn an_unknown_format_version_is_refused() {
-    let (name, mut bytes, _) = build().await;
-    bytes[8] = 2; // format version 2
-    let crc = crc32fast::hash(&bytes[0..40]);
-    bytes[40..44].copy_from_slice(&crc.to_le_bytes());
-    let (dir, _) = dir_with(&name, &bytes);
+    let built = build().await;
+    let mut bytes = built.bytes.clone();
+    bytes[8] = 3; // format version 3
+    let crc = crc32fast::hash(&bytes[0..80]);
+    bytes[80..84].copy_from_slice(&crc.to_le_bytes());
+    let (dir, _) = dir_with(&built, &bytes);
     match FileStorage::open(dir.path()).await {
-        Err(Error::Corrupt(message)) => assert!(message.contains("format version 2"), "{message}"),
+        Err(Error::Corrupt(message)) => {
+            assert!(message.contains("format version 3"), "{message}");
+            assert!(message.contains(&built.name), "{message}");
+        }
         other => panic!("expected Corrupt, got {:?}", other.map(|_| ())),
     }
 }
 
 #[tokio::test]
 async fn an_interrupted_segment_creation_is_cleaned_up() {
-    let (name, bytes, _) = build().await;
-    for partial in [0usize, 10, 44] {
-        let (dir, _) = dir_with(&name, &bytes);
-        let next: PathBuf = dir.path().join("seg-00000000000000ff.log");
+    let built = build().await;
+    let bytes = &built.bytes;
+    for partial in [0usize, 10, HEADER] {
+        let (dir, _) = dir_with(&built, bytes);
+        // The next segment the store would create, cut to `partial` bytes.
+        let next: PathBuf = dir.path().join("seg-0000000000000002.log");
         let header = {
-            let mut h = bytes[..44].to_vec();
-            h[16] = 0xff; // a header naming segment 0xff, cut to `partial` bytes
+            let mut h = bytes[..HEADER].to_vec();
+            h[16] = 2;
             h.truncate(partial);
-            if partial == 44 {
+            if partial == HEADER {
                 h[20] ^= 1; // and with a bad checksum when whole
             }
             h
@@ -342,7 +370,7 @@ async fn an_interrupted_segment_creation_is_cleaned_up() {
         assert_eq!(store.stats().recoveries, 1);
         store.put(Record::new("after", "x")).await.unwrap();
         store.close().await.unwrap();
-        assert!(!next.exists() || std::fs::metadata(&next).unwrap().len() > 44);
+        assert!(!next.exists() || std::fs::metadata(&next).unwrap().len() > HEADER as u64);
         let store = FileStorage::open_with(dir.path(), fast()).await.unwrap();
         assert_eq!(&store.get("after").await.unwrap().value[..], b"x");
         store.close().await.unwrap();
@@ -351,7 +379,8 @@ async fn an_interrupted_segment_creation_is_cleaned_up() {
 
 #[tokio::test]
 async fn random_damage_never_panics_or_returns_wrong_bytes() {
-    let (name, bytes, _) = build().await;
+    let built = build().await;
+    let bytes = &built.bytes;
     let mut rng = Rng::new("random_damage_never_panics_or_returns_wrong_bytes");
     for _ in 0..60 {
         let mut damaged = bytes.clone();
@@ -365,7 +394,7 @@ async fn random_damage_never_panics_or_returns_wrong_bytes() {
             damaged.truncate(rng.range(at as u64, damaged.len() as u64 + 1) as usize);
         }
         for skip in [false, true] {
-            let (dir, _) = dir_with(&name, &damaged);
+            let (dir, _) = dir_with(&built, &damaged);
             let options = FileOptions {
                 skip_corrupt_frames: skip,
                 ..uncached()
@@ -403,7 +432,7 @@ async fn a_new_store_has_one_header_only_segment() {
     store.close().await.unwrap();
     let files = segment_files(dir.path());
     assert_eq!(files.len(), 1);
-    assert_eq!(std::fs::metadata(&files[0]).unwrap().len(), 44);
+    assert_eq!(std::fs::metadata(&files[0]).unwrap().len(), HEADER as u64);
     let _: &Path = dir.path();
 }
 
@@ -412,18 +441,18 @@ async fn a_new_store_has_one_header_only_segment() {
 /// says where it ends, so recovery never mistakes the embedded frame for a later write.
 #[tokio::test]
 async fn a_torn_value_that_contains_a_valid_frame_is_still_a_torn_tail() {
-    let (name, bytes, last_start) = build().await;
+    let built = build().await;
+    let (name, bytes, last_start) = (&built.name, &built.bytes, built.last_start);
     let embedded = bytes[last_start..].to_vec(); // a complete, valid frame
     let mut value = vec![b'<'; 100];
     value.extend_from_slice(&embedded);
     value.extend_from_slice(&[b'>'; 100]);
 
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join(&name), &bytes).unwrap();
+    let (dir, _) = dir_with(&built, bytes);
     let store = FileStorage::open_with(dir.path(), fast()).await.unwrap();
     store.put(Record::new("blob", value.clone())).await.unwrap();
     store.close().await.unwrap();
-    let full = std::fs::read(dir.path().join(&name)).unwrap();
+    let full = std::fs::read(dir.path().join(name)).unwrap();
     let blob_start = bytes.len();
     let embedded_end = full.len() - 100;
 
@@ -431,7 +460,7 @@ async fn a_torn_value_that_contains_a_valid_frame_is_still_a_torn_tail() {
     let mut flipped = full.clone();
     flipped[full.len() - 10] ^= 1;
     for damaged in [full[..embedded_end + 5].to_vec(), flipped] {
-        let (dir, _) = dir_with(&name, &damaged);
+        let (dir, _) = dir_with(&built, &damaged);
         let store = FileStorage::open_with(dir.path(), uncached())
             .await
             .unwrap();

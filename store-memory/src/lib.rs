@@ -6,7 +6,8 @@
 //! keys under a prefix costs the same among ten thousand keys or a million.
 //!
 //! Everything else (versions, expiry, waiters, batching, paging, shutdown) is the shared
-//! runtime's work; this crate is only the state machine. Nothing survives the process; use
+//! runtime's work; this crate is only the state machine, and [`MemoryConfig`], the
+//! `[memory]` section of a store configuration (the runtime's tuning). Nothing survives the process; use
 //! `store-file` for that.
 //!
 //! ```
@@ -24,11 +25,13 @@
 
 #![forbid(unsafe_code)]
 
+mod config;
 mod engine;
 
 use store_core::runtime::{self, ActorHandle, RuntimeOptions};
 use store_core::Layer;
 
+pub use config::MemoryConfig;
 pub use engine::MemoryEngine;
 
 /// An in-memory [`Storage`](store_core::Storage): cheap to clone, `Send + Sync`, every clone talks to one actor.

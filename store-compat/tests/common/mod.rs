@@ -8,8 +8,10 @@
 
 use std::sync::Arc;
 
+#[cfg(feature = "cache")]
 use store_cache::{CacheOptions, CachedStorage};
 use store_core::Storage;
+#[cfg(feature = "file")]
 use store_file::FileStorage;
 use store_memory::MemoryStorage;
 use tempfile::TempDir;
@@ -27,6 +29,7 @@ pub async fn memory() -> Stack {
     }
 }
 
+#[cfg(feature = "cache")]
 pub async fn cached_memory() -> Stack {
     Stack {
         storage: Arc::new(CachedStorage::new(
@@ -37,6 +40,7 @@ pub async fn cached_memory() -> Stack {
     }
 }
 
+#[cfg(feature = "file")]
 pub async fn file() -> Stack {
     let dir = tempfile::tempdir().expect("temporary directory");
     let storage = FileStorage::open(dir.path())
@@ -48,6 +52,7 @@ pub async fn file() -> Stack {
     }
 }
 
+#[cfg(all(feature = "file", feature = "cache"))]
 pub async fn cached_file() -> Stack {
     let dir = tempfile::tempdir().expect("temporary directory");
     let storage = FileStorage::open(dir.path())
@@ -70,7 +75,7 @@ pub async fn postgres() -> Stack {
 }
 
 /// The cache layer over the PostgreSQL backend.
-#[cfg(feature = "postgres")]
+#[cfg(all(feature = "postgres", feature = "cache"))]
 pub async fn cached_postgres() -> Stack {
     let store = store_postgres::testing::TestStore::fresh().await;
     Stack {
@@ -79,20 +84,20 @@ pub async fn cached_postgres() -> Stack {
     }
 }
 
-/// Runs each named `async fn(Arc<dyn Storage>)` on every stack.
+/// Runs each named `async fn(Arc<dyn Storage>)` on every stack this build has (the file and
+/// cache stacks need those features of store-compat).
 #[macro_export]
 macro_rules! stack_tests {
     ($($test:ident),* $(,)?) => {
-        $crate::stack_tests!(@stack memory, $crate::common::memory; $($test),*);
-        $crate::stack_tests!(@stack cached_memory, $crate::common::cached_memory; $($test),*);
-        $crate::stack_tests!(@stack file, $crate::common::file; $($test),*);
-        $crate::stack_tests!(@stack cached_file, $crate::common::cached_file; $($test),*);
-        #[cfg(feature = "postgres")]
-        $crate::stack_tests!(@stack postgres, $crate::common::postgres; $($test),*);
-        #[cfg(feature = "postgres")]
-        $crate::stack_tests!(@stack cached_postgres, $crate::common::cached_postgres; $($test),*);
+        $crate::stack_tests!(@stack memory, $crate::common::memory, [all()]; $($test),*);
+        $crate::stack_tests!(@stack cached_memory, $crate::common::cached_memory, [feature = "cache"]; $($test),*);
+        $crate::stack_tests!(@stack file, $crate::common::file, [feature = "file"]; $($test),*);
+        $crate::stack_tests!(@stack cached_file, $crate::common::cached_file, [all(feature = "file", feature = "cache")]; $($test),*);
+        $crate::stack_tests!(@stack postgres, $crate::common::postgres, [feature = "postgres"]; $($test),*);
+        $crate::stack_tests!(@stack cached_postgres, $crate::common::cached_postgres, [all(feature = "postgres", feature = "cache")]; $($test),*);
     };
-    (@stack $module:ident, $factory:path; $($test:ident),*) => {
+    (@stack $module:ident, $factory:path, [$cfg:meta]; $($test:ident),*) => {
+        #[cfg($cfg)]
         mod $module {
             $(
                 #[tokio::test]

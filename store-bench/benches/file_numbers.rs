@@ -1,7 +1,8 @@
-//! Quick numbers for the file backend (run in release):
+//! Quick numbers for the file backend (moved here from store-file's examples; `cargo bench`
+//! builds it in release):
 //!
 //! ```text
-//! cargo run --release -p store-file --example file_numbers [-- RECORDS_FOR_REOPEN]
+//! cargo bench -p store-bench --bench file_numbers [-- RECORDS_FOR_REOPEN]
 //! ```
 //!
 //! 1. Durable put rate, `SyncPolicy::Always`, 64 concurrent writers, against the baseline
@@ -10,7 +11,9 @@
 //!    100-byte values.
 //! 3. Get rate through the actor, file against memory, 64 concurrent readers.
 //!
-//! The store-bench crate holds the real benchmark; this is a smoke-sized check.
+//! The store-bench program (`store-bench --target file`) is the real benchmark, with the
+//! goals; this is a smoke-sized check that also reports the worst `get` latency while a
+//! whole store is compacted.
 
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -163,9 +166,10 @@ async fn get_rate(store: Arc<dyn Storage>, keys: usize, readers: usize, seconds:
 
 #[tokio::main]
 async fn main() {
+    // `cargo bench` adds `--bench`; the first number is the record count.
     let records: usize = std::env::args()
-        .nth(1)
-        .and_then(|a| a.parse().ok())
+        .skip(1)
+        .find_map(|a| a.parse().ok())
         .unwrap_or(1_000_000);
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();

@@ -1,0 +1,55 @@
+//! Sections whose backend or layer this build does not have: reading one is an error that
+//! says which cargo feature of store-compat to turn on, where the file has it.
+//!
+//! `StoreConfig` keeps a private field of type `Option<Never>` for each such section, read
+//! with one of the functions below, so that `[redis]` in a build without the `redis`
+//! feature is "needs the `redis` feature" rather than "unknown field `redis`".
+
+use serde::de::{Error as _, IgnoredAny};
+use serde::{Deserialize, Deserializer};
+
+/// A section that cannot be present: its reader always fails.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Never {}
+
+/// The message for a section (`[file]`, `[cache]`) whose feature (of the same name) is off.
+pub(crate) fn section_needs_feature(section: &str) -> String {
+    format!(
+        "the [{section}] section needs the `{section}` feature of store-compat, which this \
+         build does not have (enable it in Cargo.toml: store-compat = {{ features = \
+         [\"{section}\"] }})"
+    )
+}
+
+fn refuse<'de, D: Deserializer<'de>>(
+    deserializer: D,
+    section: &str,
+) -> Result<Option<Never>, D::Error> {
+    IgnoredAny::deserialize(deserializer)?;
+    Err(D::Error::custom(section_needs_feature(section)))
+}
+
+#[cfg(not(feature = "memory"))]
+pub(crate) fn memory<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Never>, D::Error> {
+    refuse(d, "memory")
+}
+
+#[cfg(not(feature = "file"))]
+pub(crate) fn file<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Never>, D::Error> {
+    refuse(d, "file")
+}
+
+#[cfg(not(feature = "cache"))]
+pub(crate) fn cache<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Never>, D::Error> {
+    refuse(d, "cache")
+}
+
+// The `redis` feature, when store-redis lands, puts `#[cfg(not(feature = "redis"))]` here.
+pub(crate) fn redis<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Never>, D::Error> {
+    refuse(d, "redis")
+}
+
+// Likewise `#[cfg(not(feature = "postgres"))]` with store-postgres.
+pub(crate) fn postgres<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Never>, D::Error> {
+    refuse(d, "postgres")
+}
