@@ -16,7 +16,7 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 use crate::{PostgresOptions, PostgresStorage};
 
@@ -30,7 +30,7 @@ use crate::{PostgresOptions, PostgresStorage};
 /// "#).unwrap();
 /// assert_eq!(config.pool_size, 8);
 /// assert_eq!(config.options().operation_timeout, std::time::Duration::from_secs(2));
-/// assert!(toml::from_str::<store_postgres::PostgresConfig>("url = \"x\"\ntable = \"t\"\npool = 3")
+/// assert!(toml::from_str::<store_postgres::PostgresConfig>("url = \"postgres://db/app\"\ntable = \"t\"\npool = 3")
 ///     .unwrap_err().to_string().contains("unknown field `pool`"));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,26 +38,110 @@ use crate::{PostgresOptions, PostgresStorage};
 pub struct PostgresConfig {
     /// The server: `postgres://user[:password]@host[:port]/database` or a libpq key/value
     /// string. Required.
+    #[serde(deserialize_with = "fields::url")]
     pub url: String,
     /// The table that holds the store (`[A-Za-z0-9._-]+`, at most 48 bytes); created if
     /// missing. Required.
+    #[serde(deserialize_with = "fields::table")]
     pub table: String,
-    /// The schema of the table; created if missing. Default `public`.
-    #[serde(default = "defaults::schema")]
+    /// The schema of the table (named like the table, at most 63 bytes); created if
+    /// missing. Default `public`.
+    #[serde(default = "defaults::schema", deserialize_with = "fields::schema")]
     pub schema: String,
     /// Pooled connections for reads and writes (at least 2). Default 8.
-    #[serde(default = "defaults::pool_size")]
+    #[serde(
+        default = "defaults::pool_size",
+        deserialize_with = "fields::pool_size"
+    )]
     pub pool_size: usize,
     /// How long connecting may take. Default `5s`.
-    #[serde(default = "defaults::timeout", with = "duration_text")]
+    #[serde(
+        default = "defaults::timeout",
+        deserialize_with = "fields::connect_timeout",
+        serialize_with = "store_core::config::serialize_duration"
+    )]
     pub connect_timeout: Duration,
     /// How long one round of statements may take before callers get `Unavailable`.
     /// Default `5s`.
-    #[serde(default = "defaults::timeout", with = "duration_text")]
+    #[serde(
+        default = "defaults::timeout",
+        deserialize_with = "fields::operation_timeout",
+        serialize_with = "store_core::config::serialize_duration"
+    )]
     pub operation_timeout: Duration,
     /// How often expired rows are deleted. Default `1s`.
-    #[serde(default = "defaults::reaper_interval", with = "duration_text")]
+    #[serde(
+        default = "defaults::reaper_interval",
+        deserialize_with = "fields::reaper_interval",
+        serialize_with = "store_core::config::serialize_duration"
+    )]
     pub reaper_interval: Duration,
+}
+
+/// Each field reads itself through `store_core::config`, so a bad value is reported as
+/// ``field `postgres.NAME` = VALUE: accepted is ...``, like every other section's.
+mod fields {
+    use std::time::Duration;
+
+    use serde::Deserializer;
+    use store_core::config;
+
+    const URL: &str = "accepted is a PostgreSQL URL in quotes, such as \
+                       \"postgres://user@127.0.0.1:5432/database\"";
+    const TABLE: &str = "accepted is a table name of 1 to 48 bytes of A-Z a-z 0-9 . _ -";
+    const SCHEMA: &str = "accepted is a schema name of 1 to 63 bytes of A-Z a-z 0-9 . _ -";
+
+    pub(super) fn url<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        let url = config::text(d, "postgres.url", URL)?;
+        if url.parse::<tokio_postgres::Config>().is_err() {
+            return Err(config::invalid(
+                "postgres.url",
+                format_args!("{:?}", crate::names::redact(&url)),
+                URL,
+            ));
+        }
+        Ok(url)
+    }
+
+    pub(super) fn table<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        let table = config::text(d, "postgres.table", TABLE)?;
+        match crate::validate_table(&table) {
+            Ok(()) => Ok(table),
+            Err(_) => Err(config::invalid(
+                "postgres.table",
+                format_args!("{table:?}"),
+                TABLE,
+            )),
+        }
+    }
+
+    pub(super) fn schema<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        let schema = config::text(d, "postgres.schema", SCHEMA)?;
+        match crate::names::validate_schema(&schema) {
+            Ok(()) => Ok(schema),
+            Err(_) => Err(config::invalid(
+                "postgres.schema",
+                format_args!("{schema:?}"),
+                SCHEMA,
+            )),
+        }
+    }
+
+    pub(super) fn pool_size<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+        config::bounded_usize(d, "postgres.pool_size", 2..=1024, "connections")
+    }
+
+    pub(super) fn connect_timeout<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        config::duration(d, "postgres.connect_timeout", "")
+    }
+
+    pub(super) fn operation_timeout<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        config::duration(d, "postgres.operation_timeout", "")
+    }
+
+    pub(super) fn reaper_interval<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        config::duration(d, "postgres.reaper_interval", "")
+    }
 }
 
 mod defaults {
@@ -129,31 +213,6 @@ impl PostgresConfig {
     }
 }
 
-/// Durations as humantime text (`"5s"`, `"250ms"`), with an error that names the value.
-mod duration_text {
-    use super::*;
-
-    pub fn serialize<S: Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&humantime::format_duration(*value).to_string())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        let duration = humantime::parse_duration(&text).map_err(|error| {
-            serde::de::Error::custom(format!(
-                "invalid duration {text:?} ({error}): use a humantime duration such as \"5s\" \
-                 or \"250ms\""
-            ))
-        })?;
-        if duration.is_zero() {
-            return Err(serde::de::Error::custom(format!(
-                "invalid duration {text:?}: must be longer than zero"
-            )));
-        }
-        Ok(duration)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,17 +228,41 @@ mod tests {
 
     #[test]
     fn errors_name_the_field_and_value() {
-        let missing = toml::from_str::<PostgresConfig>("url = \"x\"").unwrap_err();
+        let missing = toml::from_str::<PostgresConfig>("url = \"postgres://db/app\"").unwrap_err();
         assert!(missing.to_string().contains("table"), "{missing}");
         let bad = toml::from_str::<PostgresConfig>(
-            "url = \"x\"\ntable = \"t\"\nreaper_interval = \"soon\"",
+            "url = \"postgres://db/app\"\ntable = \"t\"\nreaper_interval = \"soon\"",
         )
         .unwrap_err();
-        assert!(bad.to_string().contains("\"soon\""), "{bad}");
+        assert!(
+            bad.to_string()
+                .contains("field `postgres.reaper_interval` = \"soon\""),
+            "{bad}"
+        );
         let zero = toml::from_str::<PostgresConfig>(
-            "url = \"x\"\ntable = \"t\"\nconnect_timeout = \"0s\"",
+            "url = \"postgres://db/app\"\ntable = \"t\"\nconnect_timeout = \"0s\"",
         )
         .unwrap_err();
-        assert!(zero.to_string().contains("longer than zero"), "{zero}");
+        assert!(
+            zero.to_string().contains("postgres.connect_timeout"),
+            "{zero}"
+        );
+        let table =
+            toml::from_str::<PostgresConfig>("url = \"postgres://db/app\"\ntable = \"a;b\"")
+                .unwrap_err();
+        assert!(
+            table
+                .to_string()
+                .contains("field `postgres.table` = \"a;b\""),
+            "{table}"
+        );
+        let pool = toml::from_str::<PostgresConfig>(
+            "url = \"postgres://db/app\"\ntable = \"t\"\npool_size = 1",
+        )
+        .unwrap_err();
+        assert!(
+            pool.to_string().contains("field `postgres.pool_size` = 1"),
+            "{pool}"
+        );
     }
 }

@@ -28,7 +28,7 @@ pub enum Backend {
     /// (arrives with the `store-redis` crate).
     Redis,
     /// `"postgres"`: shared, durable state in PostgreSQL; needs a `[postgres]` section.
-    /// Feature `postgres` (arrives with the `store-postgres` crate).
+    /// Feature `postgres` (store-postgres).
     Postgres,
 }
 
@@ -91,7 +91,7 @@ impl Backend {
             Backend::File => cfg!(feature = "file"),
             // The network backends' features flip these when they land.
             Backend::Redis => false,
-            Backend::Postgres => false,
+            Backend::Postgres => cfg!(feature = "postgres"),
         }
     }
 
@@ -204,10 +204,15 @@ mod tests {
     }
 
     #[test]
-    fn the_network_backends_are_not_compiled_yet() {
-        for backend in [Backend::Redis, Backend::Postgres] {
-            let err = backend.check_compiled().unwrap_err();
-            assert!(err.contains(&format!("`{}` feature of store-compat", backend.name())));
+    fn the_network_backends_follow_their_features() {
+        let err = Backend::Redis.check_compiled().unwrap_err();
+        assert!(err.contains("`redis` feature of store-compat"));
+        match Backend::Postgres.check_compiled() {
+            Ok(()) => assert!(cfg!(feature = "postgres")),
+            Err(err) => {
+                assert!(!cfg!(feature = "postgres"));
+                assert!(err.contains("`postgres` feature of store-compat"));
+            }
         }
     }
 

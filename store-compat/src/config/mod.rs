@@ -28,7 +28,7 @@
 //! | `[file]` (required for file) | `store_file::FileConfig` | `backend = "file"` | `file` (default) |
 //! | `[cache]` (optional) | `store_cache::CacheConfig` | the cache layer | `cache` (default) |
 //! | `[redis]` | `store_redis::RedisConfig` | `backend = "redis"` | `redis` (with store-redis) |
-//! | `[postgres]` | `store_postgres::PostgresConfig` | `backend = "postgres"` | `postgres` (with store-postgres) |
+//! | `[postgres]` (required for postgres) | `store_postgres::PostgresConfig` | `backend = "postgres"` | `postgres` |
 //!
 //! A service compiles in only the backends whose features it turns on
 //! (`store-compat = { default-features = false, features = ["memory"] }` builds no file
@@ -59,6 +59,8 @@ pub use store_cache::CacheConfig;
 pub use store_file::{FileConfig, SyncPolicy, SyncPolicy as SyncSetting};
 #[cfg(feature = "memory")]
 pub use store_memory::MemoryConfig;
+#[cfg(feature = "postgres")]
+pub use store_postgres::PostgresConfig;
 
 #[allow(unused_imports)] // used by the sections whose feature is off
 use feature_off::Never;
@@ -119,9 +121,16 @@ pub struct StoreConfig {
 
     // The `redis` feature replaces this placeholder with
     // `#[cfg(feature = "redis")] pub redis: Option<store_redis::RedisConfig>` (and puts
-    // `#[cfg(not(feature = "redis"))]` on it); likewise `postgres`.
+    // `#[cfg(not(feature = "redis"))]` on it), as `postgres` does below.
     #[serde(default, skip_serializing, deserialize_with = "feature_off::redis")]
     redis: Option<Never>,
+
+    /// Settings of the PostgreSQL backend (required with `backend = "postgres"`, and only
+    /// then).
+    #[cfg(feature = "postgres")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postgres: Option<PostgresConfig>,
+    #[cfg(not(feature = "postgres"))]
     #[serde(default, skip_serializing, deserialize_with = "feature_off::postgres")]
     postgres: Option<Never>,
 
@@ -354,6 +363,15 @@ impl StoreConfig {
                     hint: "at least `dir = \"path/to/data\"`",
                 })?;
                 Ok(Arc::new(file.open().await?))
+            }
+            #[cfg(feature = "postgres")]
+            Backend::Postgres => {
+                let postgres = self.postgres.as_ref().ok_or(ConfigError::MissingSection {
+                    backend: "postgres",
+                    section: "postgres",
+                    hint: "at least `url = \"postgres://user@host/db\"` and `table`",
+                })?;
+                Ok(Arc::new(postgres.connect().await?))
             }
             // A network backend adds its arm here, for example:
             // #[cfg(feature = "redis")]
