@@ -207,12 +207,10 @@ mod tests {
     fn the_network_backends_follow_their_features() {
         let err = Backend::Redis.check_compiled().unwrap_err();
         assert!(err.contains("`redis` feature of store-compat"));
-        match Backend::Postgres.check_compiled() {
-            Ok(()) => assert!(cfg!(feature = "postgres")),
-            Err(err) => {
-                assert!(!cfg!(feature = "postgres"));
-                assert!(err.contains("`postgres` feature of store-compat"));
-            }
+        let postgres = Backend::Postgres.check_compiled();
+        assert_eq!(postgres.is_ok(), cfg!(feature = "postgres"));
+        if let Err(err) = postgres {
+            assert!(err.contains("`postgres` feature of store-compat"));
         }
     }
 
