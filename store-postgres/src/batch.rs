@@ -225,6 +225,17 @@ pub(crate) async fn run_writes(context: Arc<Context>, mut writes: Vec<Write>) {
             .into_iter()
             .for_each(|reply| reply.send(Err(error.clone()))),
         Ok(results) => {
+            if tracing::enabled!(tracing::Level::TRACE) {
+                for (op, result) in ops.iter().zip(&results) {
+                    tracing::trace!(
+                        store = %context.describe,
+                        op = op.name(),
+                        key = %String::from_utf8_lossy(op.first_key()),
+                        ok = result.is_ok(),
+                        "store-postgres: write"
+                    );
+                }
+            }
             for (reply, result) in replies.into_iter().zip(results) {
                 reply.send(result);
             }
