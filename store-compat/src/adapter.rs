@@ -27,14 +27,14 @@ const CACHED_SCOPES: usize = 256;
 /// and no facade or versioned user has a reason to store a value under a lone NUL.
 const CONNECT_PROBE: &str = "\u{0}";
 
-/// The storage of one database and table: the caller's storage under two namespace layers,
-/// database then table, so a key `k` lives at `database/table/k` below.
-type ScopeStorage<S> = Namespaced<Namespaced<Arc<S>>>;
+/// The storage of one database and table: the caller's storage under one namespace layer
+/// with the path database, table, so a key `k` lives at `database/table/k` below.
+type ScopeStorage<S> = Namespaced<Arc<S>>;
 
 /// Implements [`Store`] over any [`Storage`] (a backend, a layer, or an `Arc<dyn Storage>`).
 ///
 /// A record with key `k` in database `d` and table `t` is stored under the storage key
-/// `d/t/k` (two [`Namespaced`] layers, database then table), its value wrapped in the
+/// `d/t/k` (a [`Namespaced`] layer with the path `d`, `t`), its value wrapped in the
 /// metadata [`envelope`] when it has metadata. The facade and the versioned API share a
 /// store: [`versioned`](Store::versioned) gives the versioned API of any database and table
 /// (`create`, `cas_by_version`, `wait_for_version_change` on the facade's own keys), and a
@@ -97,7 +97,7 @@ impl<S> State<S> {
 /// One database and table of the adapter's storage.
 struct Scope<S> {
     storage: Arc<ScopeStorage<S>>,
-    /// The longest caller key that fits [`MAX_KEY_LEN`] below both namespace layers.
+    /// The longest caller key that fits [`MAX_KEY_LEN`] below the scope's prefix.
     key_limit: usize,
 }
 
@@ -114,7 +114,7 @@ impl<S: Storage> Scope<S> {
     fn open(storage: &Arc<S>, database: &str, table: &str) -> Result<Self> {
         check_name("database", database)?;
         check_name("table", table)?;
-        let storage = Namespaced::new(Namespaced::new(storage.clone(), database)?, table)?;
+        let storage = Namespaced::with_path(storage.clone(), [database, table])?;
         Ok(Self {
             storage: Arc::new(storage),
             key_limit: MAX_KEY_LEN - database.len() - table.len() - 2,

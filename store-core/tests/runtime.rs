@@ -35,6 +35,9 @@ struct TestEngine {
     probe: Arc<Probe>,
     /// When set, the first `sync` announces itself and waits for the test's go-ahead.
     gate: Option<(std_mpsc::Sender<()>, std_mpsc::Receiver<()>)>,
+    waker: Option<store_core::runtime::Waker>,
+    later: Option<Responder>,
+    moved: Vec<store_core::runtime::Moved<Bytes>>,
 }
 
 impl TestEngine {
@@ -43,19 +46,33 @@ impl TestEngine {
             entries: BTreeMap::new(),
             probe,
             gate: None,
+            waker: None,
+            later: None,
+            moved: Vec::new(),
         }
     }
 }
 
-/// The engine-specific request of the test engine: run `on_deadline` now.
-struct RunMaintenance;
+/// The engine-specific requests of the test engine.
+enum TestRequest {
+    /// Run `on_deadline` now and answer.
+    RunMaintenance,
+    /// Keep the responder; a background thread wakes the actor later, and `on_deadline`
+    /// then writes a record and answers.
+    WriteLater,
+}
+use TestRequest::{RunMaintenance, WriteLater};
 
 impl Engine for TestEngine {
     type Value = Bytes;
-    type Request = RunMaintenance;
+    type Request = TestRequest;
 
     fn last_version(&self) -> u64 {
         0
+    }
+
+    fn take_moved(&mut self) -> Vec<store_core::runtime::Moved<Bytes>> {
+        std::mem::take(&mut self.moved)
     }
 
     fn entries(&mut self, visit: &mut dyn FnMut(&str, EntryMeta, Bytes)) -> Result<()> {
@@ -65,8 +82,19 @@ impl Engine for TestEngine {
         Ok(())
     }
 
-    fn request(&mut self, RunMaintenance: RunMaintenance, responder: Responder) {
-        responder.respond(self.on_deadline());
+    fn request(&mut self, request: TestRequest, responder: Responder) {
+        match request {
+            RunMaintenance => responder.respond(self.on_deadline()),
+            WriteLater => {
+                self.later = Some(responder);
+                let waker = self.waker.clone().expect("attached at start");
+                std::thread::spawn(move || waker.wake());
+            }
+        }
+    }
+
+    fn attach(&mut self, waker: store_core::runtime::Waker) {
+        self.waker = Some(waker);
     }
 
     fn get(&mut self, key: &str) -> Result<Option<Entry>> {
@@ -140,6 +168,18 @@ impl Engine for TestEngine {
 
     fn on_deadline(&mut self) -> Result<()> {
         self.probe.deadlines.fetch_add(1, Ordering::SeqCst);
+        if let Some(responder) = self.later.take() {
+            // Moves the value handle of "later" outside any command (as compaction does);
+            // the answer must reach the asker only once the move is published to readers.
+            if let Some(entry) = self.entries.get("later") {
+                self.moved.push(store_core::runtime::Moved {
+                    key: "later".into(),
+                    version: entry.version,
+                    value: Bytes::from_static(b"moved"),
+                });
+            }
+            responder.respond(Ok(()));
+        }
         Ok(())
     }
 
@@ -557,4 +597,23 @@ async fn a_hostile_listing_costs_the_actor_one_bounded_page_at_a_time() {
         most <= 16 * 1024 + 4_000,
         "one page scanned {most} bytes of keys, more than a page's budget"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waker_runs_maintenance_and_answers_arrive_after_publication() {
+    let probe = Arc::new(Probe::default());
+    let store = runtime::spawn(TestEngine::new(probe.clone()), RuntimeOptions::default());
+    store.put(Record::new("later", "old")).await.unwrap();
+    for _ in 0..50 {
+        // The actor is idle: only the engine's waker (from another thread) gets it going.
+        timeout(LIMIT, store.request(WriteLater))
+            .await
+            .expect("the waker did not wake the actor")
+            .unwrap();
+        // The answer came after the step's publication: the read view shows the move.
+        assert_eq!(&store.get("later").await.unwrap().value[..], b"moved");
+        store.put(Record::new("later", "old")).await.unwrap();
+    }
+    assert!(probe.deadlines.load(Ordering::SeqCst) >= 50);
+    store.close().await.unwrap();
 }

@@ -5,7 +5,7 @@ use std::ops::Bound;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use super::command::{Command, Mailbox, Op, Page, Reply, ReplyTx, Responder};
+use super::command::{Command, Mailbox, Op, Outbox, Page, Reply, ReplyTx, Responder, Waker};
 use super::engine::{Engine, Entry, EntryMeta, Mutation};
 use super::expiry::ExpiryIndex;
 use super::view::{Change, Slot, View};
@@ -32,6 +32,8 @@ pub(crate) struct Actor<E: Engine> {
     /// What this batch changed, published to readers once it is durable.
     changes: Vec<Change<E::Value>>,
     view: Arc<View<E::Value>>,
+    /// Answers to engine requests and maintenance wake-ups from outside a batch.
+    outbox: Arc<Outbox>,
     /// Something was applied since the last sync.
     dirty: bool,
 }
@@ -42,25 +44,28 @@ impl<E: Engine> Actor<E> {
         options: RuntimeOptions,
         view: Arc<View<E::Value>>,
     ) -> Result<Self> {
+        let outbox = Arc::new(Outbox::default());
+        engine.attach(Waker::new(outbox.clone()));
         // Fill the read view and the expiry index from what the engine holds (after a
         // restart, the file engine's recovered records).
         let mut expiry = ExpiryIndex::default();
-        let mut changes = Vec::new();
+        let mut entries = Vec::new();
         engine.entries(&mut |key, meta, value| {
             if let Some(at) = meta.expires_at {
                 expiry.insert(key, at);
             }
-            changes.push(Change::Put {
-                key: key.to_owned(),
-                slot: Slot {
+            entries.push((
+                key.to_owned(),
+                Slot {
                     version: meta.version,
                     expires_at: meta.expires_at,
                     value,
                 },
-            });
+            ));
         })?;
-        view.publish(changes);
+        view.fill(entries);
         Ok(Self {
+            outbox,
             last_version: engine.last_version(),
             engine,
             options,
@@ -78,6 +83,7 @@ impl<E: Engine> Actor<E> {
         let mut batch = Vec::with_capacity(self.options.max_batch);
         loop {
             let deadline = self.next_deadline();
+            let outbox = self.outbox.clone();
             tokio::select! {
                 received = mailbox.recv_many(&mut batch, self.options.max_batch) => {
                     if received == 0 {
@@ -88,6 +94,8 @@ impl<E: Engine> Actor<E> {
                     }
                 }
                 () = sleep_until(deadline) => {}
+                // An answer given outside a batch, or an engine asking for maintenance.
+                () = outbox.wake.notified() => {}
             }
             if let Some(close) = self.run_batch(&mut batch) {
                 mailbox.close();
@@ -131,7 +139,9 @@ impl<E: Engine> Actor<E> {
                 Op::Close => close = Some(reply),
                 Op::Wait { key, version } => self.wait(key, version, reply),
                 Op::Request(request) => match request.downcast::<E::Request>() {
-                    Ok(request) => self.engine.request(*request, Responder::new(reply)),
+                    Ok(request) => self
+                        .engine
+                        .request(*request, Responder::new(reply, self.outbox.clone())),
                     Err(_) => {
                         let _ = reply.send(Err(Error::Unsupported(
                             "a request of a type this engine does not take".to_owned(),
@@ -157,10 +167,12 @@ impl<E: Engine> Actor<E> {
             }
         }
         self.finish_batch();
-        if self
-            .engine
-            .next_deadline()
-            .is_some_and(|d| d <= Instant::now())
+        let asked = self.outbox.take_maintenance();
+        if asked
+            || self
+                .engine
+                .next_deadline()
+                .is_some_and(|d| d <= Instant::now())
         {
             if let Err(error) = self.engine.on_deadline() {
                 tracing::error!(%error, "engine maintenance failed");
@@ -194,6 +206,11 @@ impl<E: Engine> Actor<E> {
         self.view.publish(self.changes.drain(..));
         for Pending { reply, result, .. } in self.pending.drain(..) {
             let _ = reply.send(result);
+        }
+        // Answers to engine requests go out after the publication, so their askers see in
+        // the read view what the request did.
+        for (reply, result) in self.outbox.take_answers() {
+            let _ = reply.send(result.map(|()| Reply::Unit));
         }
     }
 

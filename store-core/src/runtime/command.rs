@@ -1,9 +1,10 @@
 //! The messages that travel between handles and the actor.
 
 use std::any::Any;
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify};
 
 use super::engine::Entry;
 use crate::{Error, Pattern, Record, Result};
@@ -89,9 +90,42 @@ pub(crate) struct Command {
     pub(crate) reply: ReplyTx,
 }
 
+/// Answers and wake-ups that reach the actor from outside a batch: engine requests
+/// answered later (perhaps from another thread), and engines asking to run maintenance.
+/// The actor sends the answers after the next publication, so whoever awaited a request
+/// (a compaction, say) sees its effects in the read view.
+#[derive(Default)]
+pub(crate) struct Outbox {
+    answers: Mutex<Vec<(ReplyTx, Result<()>)>>,
+    /// An engine asked for `on_deadline` (see [`Waker`]).
+    maintenance: AtomicBool,
+    pub(crate) wake: Notify,
+}
+
+impl Outbox {
+    /// The answers given since the last call.
+    pub(crate) fn take_answers(&self) -> Vec<(ReplyTx, Result<()>)> {
+        std::mem::take(&mut *self.answers.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Whether an engine asked for maintenance since the last call.
+    pub(crate) fn take_maintenance(&self) -> bool {
+        self.maintenance.swap(false, Ordering::AcqRel)
+    }
+
+    fn answer(&self, reply: ReplyTx, result: Result<()>) {
+        self.answers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((reply, result));
+        self.wake.notify_one();
+    }
+}
+
 /// The answer to an engine-specific request (see
 /// [`Engine::request`](crate::runtime::Engine::request)), which the engine may keep and
-/// give later.
+/// give later, from any thread. The answer is delivered after the actor's next publication,
+/// so the asker sees in the read view what the request did.
 ///
 /// ```
 /// # use store_core::runtime::Responder;
@@ -103,17 +137,21 @@ pub(crate) struct Command {
 /// ```
 pub struct Responder {
     reply: Option<ReplyTx>,
+    outbox: Arc<Outbox>,
 }
 
 impl Responder {
-    pub(crate) fn new(reply: ReplyTx) -> Self {
-        Self { reply: Some(reply) }
+    pub(crate) fn new(reply: ReplyTx, outbox: Arc<Outbox>) -> Self {
+        Self {
+            reply: Some(reply),
+            outbox,
+        }
     }
 
-    /// Sends the answer to whoever asked.
+    /// Gives the answer; the actor delivers it after its next publication.
     pub fn respond(mut self, result: Result<()>) {
         if let Some(reply) = self.reply.take() {
-            let _ = reply.send(result.map(|()| Reply::Unit));
+            self.outbox.answer(reply, result);
         }
     }
 
@@ -134,10 +172,47 @@ impl std::fmt::Debug for Responder {
 impl Drop for Responder {
     fn drop(&mut self) {
         if let Some(reply) = self.reply.take() {
-            let _ = reply.send(Err(Error::Stopped(
-                "the engine dropped a request without answering it".to_owned(),
-            )));
+            self.outbox.answer(
+                reply,
+                Err(Error::Stopped(
+                    "the engine dropped a request without answering it".to_owned(),
+                )),
+            );
         }
+    }
+}
+
+/// Lets an engine ask its actor, from any thread, to call
+/// [`Engine::on_deadline`](crate::runtime::Engine::on_deadline) soon: a background job
+/// that finished (a compaction's rewrite, say) needs no polling deadline to be noticed.
+/// It does not keep the actor alive; waking a stopped actor does nothing.
+///
+/// ```
+/// # use store_core::runtime::Waker;
+/// fn background_job_done(waker: &Waker) {
+///     waker.wake(); // the actor runs on_deadline after its current batch
+/// }
+/// ```
+#[derive(Clone)]
+pub struct Waker {
+    outbox: Arc<Outbox>,
+}
+
+impl Waker {
+    pub(crate) fn new(outbox: Arc<Outbox>) -> Self {
+        Self { outbox }
+    }
+
+    /// Asks the actor to call `on_deadline` after its current batch.
+    pub fn wake(&self) {
+        self.outbox.maintenance.store(true, Ordering::Release);
+        self.outbox.wake.notify_one();
+    }
+}
+
+impl std::fmt::Debug for Waker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Waker")
     }
 }
 

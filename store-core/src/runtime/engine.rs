@@ -5,7 +5,7 @@ use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
 
-use super::Responder;
+use super::{Responder, Waker};
 use crate::Result;
 
 /// A stored entry as an engine holds it: value, numeric version and expiry.
@@ -234,8 +234,8 @@ pub trait Engine: Send + 'static {
     }
 
     /// Handles an engine-specific request. `responder` may be answered at once or kept and
-    /// answered later (when a background job finishes); the answer is sent as soon as it is
-    /// given, so make the work durable first. Dropping it answers
+    /// answered later, from any thread (when a background job finishes); the answer is
+    /// delivered after the actor's next sync and publication. Dropping it answers
     /// [`Error::Stopped`](crate::Error::Stopped). The default answers
     /// [`Error::Unsupported`](crate::Error::Unsupported).
     fn request(&mut self, request: Self::Request, responder: Responder) {
@@ -243,6 +243,13 @@ pub trait Engine: Send + 'static {
         responder.respond(Err(crate::Error::Unsupported(
             "this engine takes no requests".to_owned(),
         )));
+    }
+
+    /// Receives, once before anything else, a [`Waker`] the engine can keep (and hand to its
+    /// background threads) to have [`on_deadline`](Engine::on_deadline) called soon, instead
+    /// of polling with a deadline. The default drops it.
+    fn attach(&mut self, waker: Waker) {
+        let _ = waker;
     }
 
     /// When the engine next wants [`on_deadline`](Engine::on_deadline) called (for example,
@@ -254,8 +261,8 @@ pub trait Engine: Send + 'static {
         None
     }
 
-    /// Called once the deadline from [`next_deadline`](Engine::next_deadline) has passed.
-    /// Anything it applies is made durable with the batch it ran in.
+    /// Called once the deadline from [`next_deadline`](Engine::next_deadline) has passed, or
+    /// after a [`Waker`] asked for it. What it changes is synced and published right after.
     fn on_deadline(&mut self) -> Result<()> {
         Ok(())
     }

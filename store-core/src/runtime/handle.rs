@@ -165,9 +165,12 @@ impl Storage for ActorHandle {
         validate_key(key)?;
         self.check_open()?;
         if let Some(found) = self.reader.get(key) {
-            return match found? {
-                Some(entry) => Ok(to_record(key.to_owned(), entry)),
-                None => Err(Error::NotFound),
+            return match found {
+                Ok(Some(entry)) => Ok(to_record(key.to_owned(), entry)),
+                Ok(None) => Err(Error::NotFound),
+                // Closed meanwhile: say why, as every other call does.
+                Err(Error::Closed) => Err(self.stop_error()),
+                Err(error) => Err(error),
             };
         }
         match self.call(Op::Get(key.to_owned())).await? {
@@ -182,9 +185,13 @@ impl Storage for ActorHandle {
         }
         self.check_open()?;
         if let Some(found) = self.reader.get_many(keys) {
+            let found = match found {
+                Err(Error::Closed) => return Err(self.stop_error()),
+                other => other?,
+            };
             return Ok(keys
                 .iter()
-                .zip(found?)
+                .zip(found)
                 .map(|(key, entry)| entry.map(|entry| to_record((*key).to_owned(), entry)))
                 .collect());
         }

@@ -52,7 +52,7 @@ use std::sync::{Arc, OnceLock};
 
 use tokio::sync::{mpsc, oneshot};
 
-pub use command::Responder;
+pub use command::{Responder, Waker};
 pub use engine::{Engine, Entry, EntryMeta, Moved, Mutation, StoredValue};
 pub use handle::ActorHandle;
 

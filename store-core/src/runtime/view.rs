@@ -33,7 +33,7 @@
 //! Expired slots are left for the actor's expiry timer to remove; readers skip them by time.
 
 use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{PoisonError, RwLock, RwLockWriteGuard};
 use std::time::SystemTime;
 
@@ -78,6 +78,9 @@ type Table<V> = HashTable<(Box<str>, Slot<V>)>;
 pub(crate) struct View<V> {
     /// Odd while a publication is in progress.
     epoch: AtomicU64,
+    /// Set (inside a publication) when the store closes: readers then answer `Closed`
+    /// rather than miss a key the emptied view no longer holds.
+    closed: AtomicBool,
     shards: Box<[Shard<V>]>,
     hasher: DefaultHashBuilder,
 }
@@ -86,6 +89,7 @@ impl<V: StoredValue> View<V> {
     pub(crate) fn new() -> Self {
         Self {
             epoch: AtomicU64::new(0),
+            closed: AtomicBool::new(false),
             shards: (0..SHARDS)
                 .map(|_| Shard {
                     map: RwLock::new(HashTable::new()),
@@ -98,7 +102,7 @@ impl<V: StoredValue> View<V> {
     /// The key's hash and its shard (picked by the high bits; the table uses the low ones).
     fn locate(&self, key: &str) -> (u64, &Shard<V>) {
         let hash = self.hasher.hash_one(key);
-        (hash, &self.shards[(hash >> 32) as usize % SHARDS])
+        (hash, &self.shards[shard_of(hash)])
     }
 
     fn rehash(&self) -> impl Fn(&(Box<str>, Slot<V>)) -> u64 + '_ {
@@ -142,9 +146,34 @@ impl<V: StoredValue> View<V> {
         self.epoch.fetch_add(1, Ordering::SeqCst);
     }
 
+    /// Fills an empty view at start, one lock per shard.
+    pub(crate) fn fill(&self, entries: Vec<(String, Slot<V>)>) {
+        let mut by_shard: Vec<Vec<(u64, String, Slot<V>)>> =
+            (0..SHARDS).map(|_| Vec::new()).collect();
+        for (key, slot) in entries {
+            let hash = self.hasher.hash_one(key.as_str());
+            by_shard[shard_of(hash)].push((hash, key, slot));
+        }
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        for (shard, entries) in self.shards.iter().zip(by_shard) {
+            let mut table = shard.map.write().unwrap_or_else(PoisonError::into_inner);
+            table.reserve(entries.len(), self.rehash());
+            for (hash, key, slot) in entries {
+                match table.entry(hash, |(k, _)| **k == *key, self.rehash()) {
+                    TableEntry::Occupied(mut existing) => existing.get_mut().1 = slot,
+                    TableEntry::Vacant(vacant) => {
+                        vacant.insert((key.into_boxed_str(), slot));
+                    }
+                }
+            }
+        }
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+    }
+
     /// Empties the view (at shutdown, so that values and the files they refer to are let go).
     pub(crate) fn clear(&self) {
         self.epoch.fetch_add(1, Ordering::SeqCst);
+        self.closed.store(true, Ordering::SeqCst);
         for shard in self.shards.iter() {
             let mut table = shard.map.write().unwrap_or_else(PoisonError::into_inner);
             *table = HashTable::new();
@@ -183,6 +212,11 @@ impl<V: StoredValue> View<V> {
     }
 }
 
+/// The shard of a hash: its high bits (the table in the shard uses the low ones).
+fn shard_of(hash: u64) -> usize {
+    (hash >> 32) as usize % SHARDS
+}
+
 /// The read path as the (non-generic) handle sees it.
 pub(crate) trait ReadPath: Send + Sync + 'static {
     /// The live entry under `key`: `None` when the view was busy (ask the actor),
@@ -196,6 +230,9 @@ impl<V: StoredValue> ReadPath for View<V> {
     fn get(&self, key: &str) -> Option<Result<Option<Entry>>> {
         let (hash, shard) = self.locate(key);
         let slot = self.consistent(|| self.slot(hash, shard, key))?;
+        if self.closed.load(Ordering::SeqCst) {
+            return Some(Err(crate::Error::Closed));
+        }
         Some(load(key, slot))
     }
 
@@ -207,6 +244,9 @@ impl<V: StoredValue> ReadPath for View<V> {
                 .map(|(key, (hash, shard))| self.slot(*hash, shard, key))
                 .collect::<Vec<_>>()
         })?;
+        if self.closed.load(Ordering::SeqCst) {
+            return Some(Err(crate::Error::Closed));
+        }
         Some(
             keys.iter()
                 .zip(slots)
@@ -231,4 +271,54 @@ fn load<V: StoredValue>(key: &str, slot: Option<Slot<V>>) -> Result<Option<Entry
         version: slot.version,
         expires_at: slot.expires_at,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+
+    fn put(key: &str, version: u64) -> Change<Bytes> {
+        Change::Put {
+            key: key.to_owned(),
+            slot: Slot {
+                version,
+                expires_at: None,
+                value: Bytes::from_static(b"v"),
+            },
+        }
+    }
+
+    #[test]
+    fn a_closed_view_answers_closed_not_missing() {
+        let view = View::<Bytes>::new();
+        view.publish([put("k", 1)]);
+        assert_eq!(view.get("k").unwrap().unwrap().unwrap().version, 1);
+        view.clear();
+        // The key existed until the store closed: "missing" would be a lie.
+        assert!(matches!(view.get("k"), Some(Err(crate::Error::Closed))));
+        assert!(matches!(
+            view.get_many(&["k"]),
+            Some(Err(crate::Error::Closed))
+        ));
+    }
+
+    #[test]
+    fn fill_then_publish_agree() {
+        let view = View::<Bytes>::new();
+        let entries = (0..1000)
+            .map(|i| {
+                let Change::Put { key, slot } = put(&format!("k{i}"), i) else {
+                    unreachable!()
+                };
+                (key, slot)
+            })
+            .collect();
+        view.fill(entries);
+        view.publish([put("k7", 5000), Change::Remove { key: "k8".into() }]);
+        assert_eq!(view.get("k7").unwrap().unwrap().unwrap().version, 5000);
+        assert!(view.get("k8").unwrap().unwrap().is_none());
+        assert_eq!(view.get("k999").unwrap().unwrap().unwrap().version, 999);
+    }
 }

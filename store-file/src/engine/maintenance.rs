@@ -21,8 +21,6 @@ use crate::segment::{remove_leftover, segment_file_name, Segment, COMPACT_SUFFIX
 use crate::stats::garbage_ratio;
 use crate::value::FileValue;
 
-/// How often the actor checks whether a background compaction has finished.
-const COMPACTION_POLL: Duration = Duration::from_millis(5);
 /// How long to wait before retrying a failed roll or automatic compaction; doubled after
 /// each further failure, up to 64 times this.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
@@ -63,9 +61,6 @@ pub(super) struct Running {
     cancel: Arc<AtomicBool>,
     tmp: std::path::PathBuf,
     started: Instant,
-    /// When `on_deadline` next checks for the result (an absolute time: the runtime calls
-    /// `on_deadline` only once the deadline has passed).
-    next_poll: Instant,
     waiters: Vec<CompactWaiter>,
     /// In-memory ids of the inputs, sorted.
     inputs: Vec<u64>,
@@ -103,10 +98,10 @@ impl FileEngine {
         if self.roll_due && self.poisoned.is_none() {
             at(self.roll_backoff.until.unwrap_or(now));
         }
-        if self.migration.is_some() || !self.installed.is_empty() {
+        if self.migration.is_some() {
             at(now);
-        } else if let Some(running) = &self.compaction {
-            at(running.next_poll);
+        } else if self.compaction.is_some() {
+            // Running: the compaction thread wakes the actor when it is done (no polling).
         } else if !self.requests.is_empty() || (self.heal && self.poisoned.is_none()) {
             at(now);
         } else if let Some(t) = self.auto_compaction_at() {
@@ -116,9 +111,6 @@ impl FileEngine {
     }
 
     pub(super) fn maintain(&mut self) -> Result<()> {
-        for waiter in std::mem::take(&mut self.installed) {
-            waiter.respond(Ok(()));
-        }
         let now = Instant::now();
         if self.fsync_due.is_some_and(|d| d <= now) {
             if let Err(error) = self.force() {
@@ -248,10 +240,15 @@ impl FileEngine {
             base_version: self.last_version,
         };
         let (tx, rx) = mpsc::channel();
+        let waker = self.waker.clone();
         let spawned = std::thread::Builder::new()
             .name("store-file-compact".into())
             .spawn(move || {
                 let _ = tx.send(compaction::run(&job));
+                // The actor installs the result at its next maintenance step: ask for one.
+                if let Some(waker) = waker {
+                    waker.wake();
+                }
             });
         match spawned {
             Ok(thread) => {
@@ -262,7 +259,6 @@ impl FileEngine {
                     cancel,
                     tmp,
                     started: Instant::now(),
-                    next_poll: Instant::now() + COMPACTION_POLL,
                     waiters,
                     inputs: input_ids,
                 });
@@ -282,10 +278,8 @@ impl FileEngine {
         };
         let result = match running.result.try_recv() {
             Ok(result) => result,
-            Err(mpsc::TryRecvError::Empty) => {
-                running.next_poll = Instant::now() + COMPACTION_POLL;
-                return;
-            }
+            // Not done yet; the thread wakes the actor when it is.
+            Err(mpsc::TryRecvError::Empty) => return,
             Err(mpsc::TryRecvError::Disconnected) => Err(Error::Backend(
                 "the compaction thread stopped without a result".into(),
             )),
@@ -489,17 +483,16 @@ impl FileEngine {
             "compaction installed"
         );
         self.publish();
-        // Answered at the next step, after the runtime has published the moved handles
-        // with this one: a caller of `compact` then finds the replaced files let go.
-        self.installed.extend(migration.waiters);
+        // The runtime delivers these after it has published the handles moved with this
+        // step: a caller of `compact` then finds the replaced files let go.
+        for waiter in migration.waiters {
+            waiter.respond(Ok(()));
+        }
     }
 
     /// Stops a running compaction and removes its output. An install in progress is
     /// complete on disk already; only the in-memory move is dropped.
     pub(super) fn cancel_compaction(&mut self) {
-        for waiter in std::mem::take(&mut self.installed) {
-            waiter.respond(Ok(()));
-        }
         if let Some(migration) = self.migration.take() {
             for waiter in migration.waiters {
                 waiter.respond(Err(Error::Closed));

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use store_core::runtime::{Engine, Entry, EntryMeta, Moved, Mutation, Responder};
+use store_core::runtime::{Engine, Entry, EntryMeta, Moved, Mutation, Responder, Waker};
 use store_core::{Error, Result};
 
 use crate::disk::Disk;
@@ -98,9 +98,8 @@ pub(crate) struct FileEngine {
     migration: Option<Migration>,
     /// `FileStorage::compact` callers waiting for a compaction to start.
     requests: Vec<CompactWaiter>,
-    /// Callers of a compaction that is installed, answered at the next maintenance step
-    /// (once the runtime has published the handles it moved).
-    installed: Vec<CompactWaiter>,
+    /// Wakes the actor when a background compaction is done (from the runtime, at start).
+    waker: Option<Waker>,
     /// Value handles that compaction moved, for the runtime to republish.
     moved: Vec<Moved<FileValue>>,
     /// Opening accepted lost files (`skip_corrupt_frames`): a compaction is due, which
@@ -174,7 +173,7 @@ impl FileEngine {
             compaction: None,
             migration: None,
             requests: Vec::new(),
-            installed: Vec::new(),
+            waker: None,
             moved: Vec::new(),
             heal: recovered.report.lost_segments > 0 && !options.read_only,
             options,
@@ -376,6 +375,10 @@ impl Engine for FileEngine {
 
     fn take_moved(&mut self) -> Vec<Moved<FileValue>> {
         std::mem::take(&mut self.moved)
+    }
+
+    fn attach(&mut self, waker: Waker) {
+        self.waker = Some(waker);
     }
 
     fn request(&mut self, Compact: Compact, responder: Responder) {
