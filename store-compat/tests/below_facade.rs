@@ -136,7 +136,7 @@ async fn the_name_is_the_backends(storage: Arc<dyn Storage>) {
         .unwrap()
         .to_owned();
     assert!(
-        ["memory", "file"].contains(&expected.as_str()),
+        ["memory", "file", "redis", "postgres"].contains(&expected.as_str()),
         "{expected}"
     );
     let direct = adapter(&storage);

@@ -64,12 +64,26 @@ pub async fn cached_file() -> Stack {
     }
 }
 
-/// The PostgreSQL backend on a fresh table (dropped when the stack is gone), on the
-/// server of `STORE_TEST_POSTGRES_URL` or 127.0.0.1:5432/test.
+/// A PostgreSQL store on a fresh table (dropped when the stack is gone), on the server of
+/// `STORE_TEST_POSTGRES_URL` or 127.0.0.1:5432/test. go-micro's ported tests write records
+/// with TTLs of 100 ms and read them back at once, so commits do not wait for the disk here
+/// (`synchronous_commit=off`): a slow flush would expire a record before its first read.
+/// Durability is store-postgres's own tests' business.
+#[cfg(feature = "postgres")]
+async fn postgres_store() -> store_postgres::testing::TestStore {
+    let options = store_postgres::testing::fresh_options();
+    store_postgres::testing::TestStore::with_options(store_postgres::PostgresOptions {
+        url: store_postgres::testing::without_commit_flush(&options.url),
+        ..options
+    })
+    .await
+}
+
+/// The PostgreSQL backend.
 #[cfg(feature = "postgres")]
 pub async fn postgres() -> Stack {
     Stack {
-        storage: Arc::new(store_postgres::testing::TestStore::fresh().await),
+        storage: Arc::new(postgres_store().await),
         _dir: None,
     }
 }
@@ -77,7 +91,7 @@ pub async fn postgres() -> Stack {
 /// The cache layer over the PostgreSQL backend.
 #[cfg(all(feature = "postgres", feature = "cache"))]
 pub async fn cached_postgres() -> Stack {
-    let store = store_postgres::testing::TestStore::fresh().await;
+    let store = postgres_store().await;
     Stack {
         storage: Arc::new(CachedStorage::new(store, CacheOptions::default())),
         _dir: None,

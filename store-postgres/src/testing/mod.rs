@@ -65,6 +65,26 @@ pub fn fresh_options() -> PostgresOptions {
     }
 }
 
+/// `url` with `synchronous_commit` turned off for its sessions: commits return before their
+/// WAL is flushed. For suites that measure time with short TTLs (go-micro's ports write a
+/// record with a 100 ms TTL and read it back) on a machine whose disk flushes slowly;
+/// whether commits survive a crash is tested elsewhere, on the default settings.
+///
+/// ```
+/// let url = store_postgres::testing::without_commit_flush("postgres://u@h/db");
+/// assert_eq!(url, "postgres://u@h/db?options=-c%20synchronous_commit%3Doff");
+/// let url = store_postgres::testing::without_commit_flush("host=h dbname=db");
+/// assert_eq!(url, "host=h dbname=db options='-c synchronous_commit=off'");
+/// ```
+pub fn without_commit_flush(url: &str) -> String {
+    if url.contains("://") {
+        let separator = if url.contains('?') { '&' } else { '?' };
+        format!("{url}{separator}options=-c%20synchronous_commit%3Doff")
+    } else {
+        format!("{url} options='-c synchronous_commit=off'")
+    }
+}
+
 /// Connects with `options`, failing the test with a message that says how to start the
 /// server when it cannot be reached.
 ///
