@@ -1,6 +1,8 @@
 //! The store-core conformance kit on `FileStorage`: once with the default options (fsync on
 //! every batch), once with tiny segments, values read from disk and compaction running
-//! all the time, so every rule is also checked while compaction rewrites the files.
+//! all the time, so every rule is also checked while compaction rewrites the files. Both
+//! run the two-handle cases (the second handle is a clone) and the durable cases (reopened
+//! on the same directory).
 
 use std::sync::Arc;
 
@@ -11,7 +13,7 @@ use store_file::{FileOptions, FileStorage};
 #[derive(Clone)]
 struct TempFileStorage {
     store: FileStorage,
-    _dir: Arc<tempfile::TempDir>,
+    dir: Arc<tempfile::TempDir>,
 }
 
 async fn open(options: FileOptions) -> TempFileStorage {
@@ -21,7 +23,30 @@ async fn open(options: FileOptions) -> TempFileStorage {
         .expect("open");
     TempFileStorage {
         store,
-        _dir: Arc::new(dir),
+        dir: Arc::new(dir),
+    }
+}
+
+/// Opens the directory of a closed store again, as a restarted process would.
+async fn reopen(closed: TempFileStorage, options: FileOptions) -> TempFileStorage {
+    let store = FileStorage::open_with(closed.dir.path(), options)
+        .await
+        .unwrap_or_else(|e| panic!("reopening {}: {e}", closed.dir.path().display()));
+    TempFileStorage {
+        store,
+        dir: closed.dir,
+    }
+}
+
+/// Tiny segments, values read from disk, compaction all the time.
+fn eager_compaction() -> FileOptions {
+    FileOptions {
+        sync: store_file::SyncPolicy::Never,
+        segment_size: 4096,
+        compact_garbage_ratio: 0.0,
+        compact_min_bytes: 0,
+        cache_values_up_to: 0,
+        ..Default::default()
     }
 }
 
@@ -33,16 +58,22 @@ impl store_core::Layer for TempFileStorage {
 }
 
 mod default_options {
-    store_core::conformance_tests!(|| super::open(store_file::FileOptions::default()));
+    use super::{open, reopen, TempFileStorage};
+    use store_file::FileOptions;
+
+    store_core::conformance_tests!(
+        || open(FileOptions::default()),
+        second_handle = |first: &TempFileStorage| async { first.clone() },
+        reopen = |closed| reopen(closed, FileOptions::default()),
+    );
 }
 
 mod eager_compaction {
-    store_core::conformance_tests!(|| super::open(store_file::FileOptions {
-        sync: store_file::SyncPolicy::Never,
-        segment_size: 4096,
-        compact_garbage_ratio: 0.0,
-        compact_min_bytes: 0,
-        cache_values_up_to: 0,
-        ..Default::default()
-    }));
+    use super::{eager_compaction, open, reopen, TempFileStorage};
+
+    store_core::conformance_tests!(
+        || open(eager_compaction()),
+        second_handle = |first: &TempFileStorage| async { first.clone() },
+        reopen = |closed| reopen(closed, eager_compaction()),
+    );
 }

@@ -1,5 +1,6 @@
-//! The store-core conformance kit, run on `MemoryStorage` alone and under a namespace, plus
-//! the namespace layer's isolation rules over one shared memory store.
+//! The store-core conformance kit, run on `MemoryStorage` alone and under a namespace (with
+//! the two-handle cases: a clone, and a second namespace over the same store), plus the
+//! namespace layer's isolation rules over one shared memory store.
 
 use std::time::Duration;
 
@@ -8,13 +9,25 @@ use store_core::{Error, Namespaced, Record, Storage};
 use store_memory::MemoryStorage;
 
 mod memory {
-    store_core::conformance_tests!(|| async { store_memory::MemoryStorage::new() });
+    use store_memory::MemoryStorage;
+
+    store_core::conformance_tests!(
+        || async { MemoryStorage::new() },
+        second_handle = |first: &MemoryStorage| async { first.clone() },
+    );
 }
 
 mod namespaced {
-    store_core::conformance_tests!(|| async {
-        store_core::Namespaced::new(store_memory::MemoryStorage::new(), "tenant").unwrap()
-    });
+    use store_core::Namespaced;
+    use store_memory::MemoryStorage;
+
+    store_core::conformance_tests!(
+        || async { Namespaced::new(MemoryStorage::new(), "tenant").unwrap() },
+        // Not a clone: a second namespace layer of the same name over the same store.
+        second_handle = |first: &Namespaced<MemoryStorage>| async {
+            Namespaced::new(first.inner().clone(), "tenant").unwrap()
+        },
+    );
 }
 
 async fn keys<S: Storage>(store: &S, pattern: &str) -> Vec<String> {
