@@ -51,16 +51,26 @@ pub fn fresh_table() -> String {
     format!("test_{}_{:016x}", std::process::id(), rand::random::<u64>())
 }
 
-/// Options for a fresh table on [`server_url`].
+/// How long one round of statements, or making a connection, may take in tests: longer than
+/// the defaults, because a test checks what a call answers, and a shared, loaded test
+/// machine can stall a commit's flush or a connection's start for seconds (a checkpoint,
+/// other processes' fsyncs, a load of 8 on 2 cores was seen). Fault tests set their own.
+pub const TEST_OPERATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Options for a fresh table on [`server_url`], with [`TEST_OPERATION_TIMEOUT`] for rounds
+/// and connections.
 ///
 /// ```
 /// let options = store_postgres::testing::fresh_options();
 /// assert!(options.table.starts_with("test_"));
+/// assert_eq!(options.operation_timeout, store_postgres::testing::TEST_OPERATION_TIMEOUT);
 /// ```
 pub fn fresh_options() -> PostgresOptions {
     PostgresOptions {
         url: server_url(),
         table: fresh_table(),
+        operation_timeout: TEST_OPERATION_TIMEOUT,
+        connect_timeout: TEST_OPERATION_TIMEOUT,
         ..PostgresOptions::default()
     }
 }
