@@ -96,6 +96,20 @@
 //!
 //! **Not supported:** TLS (connections use `NoTls`; `sslmode=require` fails to connect).
 //!
+//! # Tests
+//!
+//! All on a real PostgreSQL (`STORE_TEST_POSTGRES_URL`, default
+//! `postgres://postgres@127.0.0.1:5432/test`), each in a fresh table dropped afterwards
+//! (`testing`, feature `testkit`); a missing server fails with how to start it.
+//! `tests/conformance.rs`: the whole kit alone, namespaced and cached, with a second
+//! `PostgresStorage` on the same table as the second handle (shared, linearizability and
+//! durable cases). `tests/processes.rs`: the test binary runs itself again as a second
+//! process (CAS winner, waits woken, put_many never torn). `tests/faults.rs`: connections
+//! cut through store-core's `FaultProxy`, unreachable and silent servers, a round past the
+//! operation timeout. `tests/restart.rs`: a private server (initdb + pg_ctl) crashed and
+//! started again. `tests/semantics.rs`: names, isolation, formats, the reaper, no-op writes,
+//! one failing call in a batch.
+//!
 //! # Go stores compared
 //!
 //! go-micro's postgres and cockroach stores (one `sqlStore` shape): keys as `text` sorted by
