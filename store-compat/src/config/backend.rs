@@ -98,8 +98,10 @@ impl Backend {
     /// The backends this build has, comma-separated (`"memory, file"`), or `"none"`.
     ///
     /// ```
-    /// # #[cfg(all(feature = "memory", feature = "file"))]
+    /// # #[cfg(all(feature = "memory", feature = "file", not(feature = "postgres")))]
     /// assert_eq!(store_compat::config::Backend::compiled_names(), "memory, file");
+    /// # #[cfg(all(feature = "memory", feature = "file", feature = "postgres"))]
+    /// assert_eq!(store_compat::config::Backend::compiled_names(), "memory, file, postgres");
     /// ```
     pub fn compiled_names() -> String {
         let names: Vec<&str> = Self::ALL
