@@ -52,6 +52,9 @@ pub enum BaselineKind {
     Moka,
     /// Plain GET/SET through the `redis` crate on the redis target's server.
     PlainRedis,
+    /// Plain single-row statements through tokio-postgres and deadpool-postgres on the
+    /// same server (see `postgres.rs`).
+    TokioPostgres,
 }
 
 impl BaselineKind {
@@ -66,6 +69,7 @@ impl BaselineKind {
             BaselineKind::Redb => "redb",
             BaselineKind::Moka => "moka",
             BaselineKind::PlainRedis => "redis-plain",
+            BaselineKind::TokioPostgres => "tokio-postgres",
         }
     }
 }

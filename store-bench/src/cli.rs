@@ -97,7 +97,10 @@ pub enum TargetArg {
     Cache,
     /// The Redis backend (`store_redis::RedisStorage`) on the server of `--redis-url`.
     Redis,
-    /// memory, file, cache and redis, in that order.
+    /// The PostgreSQL backend (`store_postgres::PostgresStorage`) on the server of
+    /// `STORE_BENCH_POSTGRES_URL` (default postgres://postgres@127.0.0.1:5432/test).
+    Postgres,
+    /// memory, file and cache, in that order (not redis or postgres: they need a server).
     All,
 }
 
@@ -108,6 +111,7 @@ impl TargetArg {
             TargetArg::File => vec![TargetKind::File],
             TargetArg::Cache => vec![TargetKind::Cache],
             TargetArg::Redis => vec![TargetKind::Redis],
+            TargetArg::Postgres => vec![TargetKind::Postgres],
             TargetArg::All => TargetKind::ALL.to_vec(),
         }
     }
@@ -130,6 +134,10 @@ pub enum Workload {
     List,
     /// `get` of random existing keys, every one a cache miss (cache target only).
     Miss,
+    /// `put_many` of `PUT_MANY_RECORDS` (1,000) existing keys per call; an operation is one
+    /// record, so ops/s is records/s (postgres target only).
+    #[value(name = "put_many")]
+    PutMany,
     /// Time to open a closed store of `--reopen-records` records (file target only).
     Reopen,
     /// File bytes / live bytes after overwrites and deletes, before and after `compact()`
@@ -148,6 +156,7 @@ impl Workload {
             Workload::Wait => "wait",
             Workload::List => "list",
             Workload::Miss => "miss",
+            Workload::PutMany => "put_many",
             Workload::Reopen => "reopen",
             Workload::Space => "space",
         }

@@ -111,6 +111,13 @@ impl Recorder {
         self.stats.ops += 1;
     }
 
+    /// Counts `count` operations done by one call that took from `start` to `end` (a
+    /// `put_many` of `count` records): the latency is the call's.
+    pub fn record_many(&mut self, start: Instant, end: Instant, count: u64) {
+        self.record(start, end);
+        self.stats.ops += count.saturating_sub(1);
+    }
+
     /// Counts one retried attempt.
     pub fn retry(&mut self) {
         self.stats.retries += 1;

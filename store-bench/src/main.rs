@@ -135,6 +135,7 @@ mod durable;
 mod figures;
 mod harness;
 mod plain_redis;
+mod postgres;
 mod report;
 mod runner;
 mod scratch;

@@ -138,6 +138,20 @@ pub enum Goal {
         /// The largest acceptable slowdown.
         max: f64,
     },
+    /// The target's own ops/s of `workload` at `tasks` over its ops/s of `versus` at
+    /// `versus_tasks` is at least `min` (for example put_many records/s over put/s).
+    TargetRatioAtLeast {
+        /// The workload on top.
+        workload: Workload,
+        /// Its task count.
+        tasks: usize,
+        /// The workload below.
+        versus: Workload,
+        /// Its task count.
+        versus_tasks: usize,
+        /// The smallest acceptable ratio.
+        min: f64,
+    },
     /// The [`Figure`] named `figure` is at most `max`.
     FigureAtMost {
         /// The figure's [`Figure::name`].
@@ -254,6 +268,35 @@ impl Goal {
                             result(goal, row.ratio, ">=", min)
                         })
                         .collect(),
+                }
+            }
+            Goal::TargetRatioAtLeast {
+                workload,
+                tasks,
+                versus,
+                versus_tasks,
+                min,
+            } => {
+                let find = |w: Workload, t: usize| {
+                    rows.iter()
+                        .find(|row| row.workload == w.name() && row.tasks == t)
+                        .map(|row| row.target_ops_per_sec)
+                };
+                match (find(workload, tasks), find(versus, versus_tasks)) {
+                    (Some(top), Some(bottom)) => {
+                        let value = if bottom > 0.0 {
+                            round4(top / bottom)
+                        } else {
+                            0.0
+                        };
+                        let goal = format!(
+                            "{workload} at {tasks} task{} / {versus} at {versus_tasks} task{} (target alone)",
+                            if tasks == 1 { "" } else { "s" },
+                            if versus_tasks == 1 { "" } else { "s" },
+                        );
+                        vec![result(goal, value, ">=", min)]
+                    }
+                    _ => Vec::new(),
                 }
             }
             Goal::FigureAtMost { figure, max } => figures

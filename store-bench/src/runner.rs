@@ -36,7 +36,11 @@ pub async fn run<W: Write>(
     let shapes = Shapes::new(settings.keys, settings.value_size);
     for &workload in workloads {
         let store_sizes = match workload {
-            Workload::Get | Workload::Miss | Workload::Put | Workload::Mixed => {
+            Workload::Get
+            | Workload::Miss
+            | Workload::Put
+            | Workload::Mixed
+            | Workload::PutMany => {
                 vec![settings.keys]
             }
             Workload::Cas | Workload::Wait => vec![1],
@@ -142,6 +146,11 @@ impl Run<'_> {
             BaselineKind::Redb => {
                 let dir = self.scratch.fresh("baseline-redb")?;
                 self.ready(RedbTable::create(dir)?).await
+            }
+            BaselineKind::TokioPostgres => {
+                let url = crate::postgres::server_url();
+                self.ready(crate::postgres::PlainPostgres::create(&url).await?)
+                    .await
             }
             BaselineKind::Moka => {
                 let capacity = 2 * self.store_keys as u64;

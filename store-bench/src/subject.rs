@@ -38,6 +38,17 @@ pub trait Subject: Send + Sync + 'static {
     /// Stores `value` under `key` and returns its new version.
     fn put(&self, key: &str, value: Bytes) -> impl Future<Output = Result<Self::Version>> + Send;
 
+    /// Stores every entry in one call where the subject can (the default stores them one
+    /// by one).
+    fn put_many(&self, entries: Vec<(String, Bytes)>) -> impl Future<Output = Result<()>> + Send {
+        async move {
+            for (key, value) in entries {
+                self.put(&key, value).await?;
+            }
+            Ok(())
+        }
+    }
+
     /// The value and version under `key`; `NotFound` when there is none.
     fn get_versioned(
         &self,
@@ -145,6 +156,14 @@ impl Subject for StorageSubject {
 
     async fn put(&self, key: &str, value: Bytes) -> Result<String> {
         Ok(self.storage.put(Record::new(key, value)).await?.version)
+    }
+
+    async fn put_many(&self, entries: Vec<(String, Bytes)>) -> Result<()> {
+        let records = entries
+            .into_iter()
+            .map(|(key, value)| Record::new(key, value))
+            .collect();
+        self.storage.put_many(records).await
     }
 
     async fn get_versioned(&self, key: &str) -> Result<(Bytes, String)> {

@@ -35,16 +35,15 @@ pub enum TargetKind {
     /// `store_redis::RedisStorage` with default options on the `--redis-url` server, under
     /// a fresh prefix removed at the end.
     Redis,
+    /// `store_postgres::PostgresStorage` with default options on a fresh table of the
+    /// server at `STORE_BENCH_POSTGRES_URL` (default 127.0.0.1:5432/test), dropped after
+    /// the run. Not part of `all`: it needs a server.
+    Postgres,
 }
 
 impl TargetKind {
     /// Every target, in the order `--target all` runs them.
-    pub const ALL: [TargetKind; 4] = [
-        TargetKind::Memory,
-        TargetKind::File,
-        TargetKind::Cache,
-        TargetKind::Redis,
-    ];
+    pub const ALL: [TargetKind; 3] = [TargetKind::Memory, TargetKind::File, TargetKind::Cache];
 
     /// The name used on the command line and in reports.
     pub fn name(self) -> &'static str {
@@ -53,6 +52,7 @@ impl TargetKind {
             TargetKind::File => "file",
             TargetKind::Cache => "cache",
             TargetKind::Redis => "redis",
+            TargetKind::Postgres => "postgres",
         }
     }
 
@@ -75,6 +75,12 @@ impl TargetKind {
             ],
             TargetKind::Cache => vec![Workload::Get, Workload::Miss, Workload::Mixed],
             TargetKind::Redis => vec![Workload::Get, Workload::Put, Workload::Cas, Workload::List],
+            TargetKind::Postgres => vec![
+                Workload::Get,
+                Workload::Put,
+                Workload::Cas,
+                Workload::PutMany,
+            ],
         }
     }
 
@@ -105,6 +111,7 @@ impl TargetKind {
                 probe: Probe::None,
                 _dir: None,
                 _prefix: None,
+                _table: None,
             }),
             TargetKind::Redis => {
                 let prefix = store_redis::testing::fresh_name(&format!("bench-{workload}"));
@@ -126,6 +133,7 @@ impl TargetKind {
                     probe: Probe::None,
                     _dir: None,
                     _prefix: Some(guard),
+                    _table: None,
                 })
             }
             TargetKind::File => {
@@ -137,6 +145,7 @@ impl TargetKind {
                     probe: Probe::File(file),
                     _dir: Some(dir),
                     _prefix: None,
+                    _table: None,
                 })
             }
             TargetKind::Cache => {
@@ -157,6 +166,23 @@ impl TargetKind {
                     probe: Probe::Cache(cache),
                     _dir: Some(dir),
                     _prefix: None,
+                    _table: None,
+                })
+            }
+            TargetKind::Postgres => {
+                let options = store_postgres::PostgresOptions {
+                    url: crate::postgres::server_url(),
+                    table: crate::postgres::fresh_table("store"),
+                    ..Default::default()
+                };
+                let store = store_postgres::PostgresStorage::connect_with(options.clone()).await?;
+                Ok(Stack {
+                    storage: Arc::new(store),
+                    warm_up: false,
+                    probe: Probe::None,
+                    _dir: None,
+                    _prefix: None,
+                    _table: Some(store_postgres::testing::TableGuard::new(options)),
                 })
             }
         }
@@ -173,6 +199,7 @@ impl TargetKind {
             (TargetKind::Cache, Workload::Get) => vec![BaselineKind::Memory, BaselineKind::Moka],
             (TargetKind::Cache, _) => vec![BaselineKind::File],
             (TargetKind::Redis, _) => vec![BaselineKind::PlainRedis],
+            (TargetKind::Postgres, _) => vec![BaselineKind::TokioPostgres],
         }
     }
 
@@ -212,6 +239,19 @@ impl TargetKind {
                 Goal::ratio(Workload::Get, 64, 0.8),
                 Goal::ratio(Workload::Put, 64, 0.5),
             ],
+            // Issue 12.
+            TargetKind::Postgres => vec![
+                Goal::ratio(Workload::Get, 64, 0.8),
+                Goal::ratio(Workload::Put, 64, 0.7),
+                // One caller: put_many of 1,000 records, records/s, over single puts/s.
+                Goal::TargetRatioAtLeast {
+                    workload: Workload::PutMany,
+                    tasks: 1,
+                    versus: Workload::Put,
+                    versus_tasks: 1,
+                    min: 20.0,
+                },
+            ],
         }
     }
 }
@@ -243,6 +283,8 @@ pub struct Stack {
     _dir: Option<StoreDir>,
     /// The Redis prefix of the stack, whose keys are removed when the stack is dropped.
     _prefix: Option<PrefixGuard>,
+    /// The stack's PostgreSQL table, dropped when the stack is dropped.
+    _table: Option<store_postgres::testing::TableGuard>,
 }
 
 /// Counters of the stack under test, read before and after each run.

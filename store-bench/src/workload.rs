@@ -38,6 +38,8 @@ const WAIT_KEY: &str = "bench/wait/0";
 pub const LIST_PREFIX: &str = "bench/list/target/";
 /// How long the `wait` notifier waits for the waiters of a round to register.
 const ARM_TIMEOUT: Duration = Duration::from_secs(10);
+/// Records per `put_many` call of the `put_many` workload.
+pub const PUT_MANY_RECORDS: usize = 1_000;
 /// Entries handed to [`Subject::load`] at a time while populating.
 const LOAD_CHUNK: usize = 10_000;
 
@@ -70,7 +72,7 @@ pub async fn populate<S: Subject>(
     store_keys: usize,
 ) -> Result<()> {
     match workload {
-        Workload::Get | Workload::Miss | Workload::Put | Workload::Mixed => {
+        Workload::Get | Workload::Miss | Workload::Put | Workload::Mixed | Workload::PutMany => {
             for chunk in shapes.keys.chunks(LOAD_CHUNK) {
                 let entries = chunk
                     .iter()
@@ -130,6 +132,7 @@ pub async fn measure<S: Subject>(
         Workload::Put => point_ops(subject, shapes, tasks, duration, 0).await,
         Workload::Mixed => point_ops(subject, shapes, tasks, duration, 90).await,
         Workload::Cas => cas_increments(subject, tasks, duration).await,
+        Workload::PutMany => batches(subject, shapes, tasks, duration).await,
         Workload::Wait => wake_ups(subject, shapes, tasks, duration).await,
         Workload::List => listings(subject, tasks, duration).await,
         Workload::Reopen | Workload::Space => Err(not_a_loop(workload).into()),
@@ -166,6 +169,42 @@ async fn point_ops<S: Subject>(
                 }
                 // Lets the other tasks on this worker run now and then, as tokio's own
                 // resources do, so that N tasks really run concurrently.
+                consume_budget().await;
+            }
+        }
+    })
+    .await
+}
+
+/// put_many: each call stores `PUT_MANY_RECORDS` consecutive keys of the keyspace from a
+/// random start (wrapping), so concurrent calls overlap; an op is one record.
+async fn batches<S: Subject>(
+    subject: &Arc<S>,
+    shapes: &Shapes,
+    tasks: usize,
+    duration: Duration,
+) -> Result<Measurement, BoxError> {
+    let (subject, shapes) = (Arc::clone(subject), shapes.clone());
+    run_tasks(tasks, duration, move |index, mut recorder: Recorder| {
+        let (subject, shapes) = (Arc::clone(&subject), shapes.clone());
+        async move {
+            let mut rng = SmallRng::seed_from_u64(index as u64);
+            let count = PUT_MANY_RECORDS.min(shapes.keys.len());
+            loop {
+                let first = rng.gen_range(0..shapes.keys.len());
+                let entries: Vec<(String, Bytes)> = (0..count)
+                    .map(|i| {
+                        let key = &shapes.keys[(first + i) % shapes.keys.len()];
+                        (key.clone(), shapes.value.clone())
+                    })
+                    .collect();
+                let start = Instant::now();
+                subject.put_many(entries).await?;
+                let end = Instant::now();
+                recorder.record_many(start, end, count as u64);
+                if recorder.expired(end) {
+                    return Ok(recorder.finish());
+                }
                 consume_budget().await;
             }
         }

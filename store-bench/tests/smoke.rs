@@ -199,3 +199,37 @@ fn table_output_and_bad_arguments() {
     assert!(!elsewhere.status.success());
     assert!(String::from_utf8_lossy(&elsewhere.stderr).contains("reopen"));
 }
+
+/// The postgres target against the machine's PostgreSQL (see `.ci/run`), briefly: every
+/// workload against the tokio-postgres baseline, and its three goals evaluated.
+#[test]
+fn quick_postgres_run_covers_every_workload_and_goal() {
+    let output = bench(&[
+        "--target", "postgres", "--quick", "--tasks", "1,4", "--keys", "2000", "--format", "json",
+    ]);
+    assert!(
+        output.status.success(),
+        "the postgres target failed (is PostgreSQL running on 127.0.0.1:5432, database \
+         test? start it with `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) \
+         main start`): {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines = json_lines(&output);
+    for workload in ["get", "put", "cas", "put_many"] {
+        let rows = lines
+            .iter()
+            .filter(|l| l["type"] == "result" && l["workload"] == workload)
+            .filter(|l| l["baseline"] == "tokio-postgres")
+            .count();
+        assert_eq!(rows, 2, "{workload}: one row per task count");
+    }
+    let goals: Vec<&Value> = lines.iter().filter(|l| l["type"] == "goal").collect();
+    // get and put at 64 tasks are not measured here; put_many over put at 1 task is.
+    assert!(
+        goals.iter().any(|g| g["goal"]
+            .as_str()
+            .unwrap()
+            .starts_with("put_many at 1 task")),
+        "{goals:?}"
+    );
+}

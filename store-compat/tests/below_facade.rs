@@ -148,7 +148,7 @@ async fn the_name_is_the_backends(storage: Arc<dyn Storage>) {
         .unwrap()
         .to_owned();
     assert!(
-        ["memory", "file", "redis"].contains(&expected.as_str()),
+        ["memory", "file", "redis", "postgres"].contains(&expected.as_str()),
         "{expected}"
     );
     let direct = adapter(&storage);

@@ -44,12 +44,14 @@ fn unknown_backend_lists_the_known_ones() {
 
 #[test]
 fn network_backends_need_their_features() {
-    let off: &[&str] = if cfg!(feature = "redis") {
-        &["postgres"]
-    } else {
-        &["redis", "postgres"]
-    };
-    for &name in off {
+    let mut names: Vec<&str> = Vec::new();
+    if !cfg!(feature = "redis") {
+        names.push("redis");
+    }
+    if !cfg!(feature = "postgres") {
+        names.push("postgres");
+    }
+    for &name in &names {
         let message = error(&format!("backend = \"{name}\""));
         assert_mentions(
             &message,
@@ -78,8 +80,11 @@ fn network_sections_need_their_features() {
             ],
         );
     }
-    let message = error("backend = \"memory\"\n[postgres]\nurl = \"x\"\ntable = \"t\"\n");
-    assert_mentions(&message, &["[postgres]", "`postgres` feature"]);
+    #[cfg(not(feature = "postgres"))]
+    {
+        let message = error("backend = \"memory\"\n[postgres]\nurl = \"x\"\ntable = \"t\"\n");
+        assert_mentions(&message, &["[postgres]", "`postgres` feature"]);
+    }
 }
 
 #[test]
@@ -134,9 +139,12 @@ fn parse_errors_from_a_file_name_it() {
 
 #[test]
 fn configurations_built_in_code_are_checked_too() {
-    let err = StoreConfig::new(Backend::Postgres).validate().unwrap_err();
-    assert!(matches!(err, ConfigError::FeatureOff(_)), "{err}");
-    assert_mentions(&err.to_string(), &["`postgres` feature of store-compat"]);
+    #[cfg(not(feature = "postgres"))]
+    {
+        let err = StoreConfig::new(Backend::Postgres).validate().unwrap_err();
+        assert!(matches!(err, ConfigError::FeatureOff(_)), "{err}");
+        assert_mentions(&err.to_string(), &["`postgres` feature of store-compat"]);
+    }
     #[cfg(not(feature = "redis"))]
     {
         let err = StoreConfig::new(Backend::Redis).validate().unwrap_err();
@@ -159,12 +167,21 @@ fn configurations_built_in_code_are_checked_too() {
 
 #[tokio::test]
 async fn code_built_configurations_fail_to_build_with_the_same_errors() {
-    let err = StoreConfig::new(Backend::Postgres)
+    let err = StoreConfig::new(Backend::Redis)
         .build()
         .await
         .err()
         .unwrap();
-    assert_mentions(&err.to_string(), &["`postgres` feature"]);
+    assert_mentions(&err.to_string(), &["`redis` feature"]);
+    #[cfg(not(feature = "postgres"))]
+    {
+        let err = StoreConfig::new(Backend::Postgres)
+            .build()
+            .await
+            .err()
+            .unwrap();
+        assert_mentions(&err.to_string(), &["`postgres` feature"]);
+    }
 }
 
 #[test]
@@ -486,6 +503,88 @@ mod file {
         );
         let stats = store.stats().await.unwrap();
         assert!(stats.components.iter().any(|c| c.name == "file"), "{stats}");
+        stack.close().await.unwrap();
+    }
+}
+
+// --- the PostgreSQL backend -----------------------------------------------------------------
+
+#[cfg(feature = "postgres")]
+mod postgres_backend {
+    use super::*;
+
+    #[test]
+    fn the_postgres_backend_needs_its_section() {
+        let message = error("backend = \"postgres\"\n");
+        assert_mentions(&message, &["[postgres]", "url", "table"]);
+    }
+
+    #[test]
+    fn a_postgres_section_under_another_backend_is_an_error() {
+        let message =
+            error("backend = \"memory\"\n[postgres]\nurl = \"postgres://db/app\"\ntable = \"t\"\n");
+        assert_mentions(&message, &["[postgres] section", "backend = \"memory\""]);
+    }
+
+    #[test]
+    fn bad_postgres_fields_name_themselves() {
+        let base = "backend = \"postgres\"\n[postgres]\nurl = \"postgres://db/app\"\n";
+        let message = error(&format!("{base}table = \"a b\"\n"));
+        assert_mentions(&message, &["field `postgres.table` = \"a b\"", "line 4"]);
+        let message = error(&format!("{base}table = \"t\"\npool_size = 0\n"));
+        assert_mentions(&message, &["field `postgres.pool_size` = 0"]);
+        let message = error(&format!(
+            "{base}table = \"t\"\noperation_timeout = \"soon\"\n"
+        ));
+        assert_mentions(&message, &["field `postgres.operation_timeout` = \"soon\""]);
+        let message = error(&format!("{base}table = \"t\"\ntabel = \"t\"\n"));
+        assert_mentions(&message, &["unknown field `tabel`"]);
+    }
+
+    #[test]
+    fn the_design_example_parses() {
+        let config = StoreConfig::from_toml_str(
+            "backend = \"postgres\"\n[postgres]\nurl = \"postgres://postgres@127.0.0.1:5432/test\"\n\
+             table = \"orders\"          # created if missing\n",
+        )
+        .unwrap();
+        let postgres = config.postgres.unwrap();
+        assert_eq!((postgres.table.as_str(), postgres.pool_size), ("orders", 8));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_postgres_stack_builds_from_toml_and_works() {
+        let options = store_postgres::testing::fresh_options();
+        // Dropped at the end of the test, after the stack is closed.
+        let _table = store_postgres::testing::TableGuard::new(options.clone());
+        let text = format!(
+            "backend = \"postgres\"\nnamespace = \"orders\"\n[postgres]\nurl = {:?}\ntable = {:?}\n\
+             operation_timeout = \"2s\"\n",
+            options.url, options.table
+        );
+        let stack = StoreConfig::from_toml_str(&text)
+            .unwrap()
+            .build_stack()
+            .await
+            .unwrap_or_else(|e| panic!("{e}. {}", store_postgres::testing::HOW_TO_START));
+        let store = stack.store();
+        store
+            .write(Record::new("k", "v"), WriteOptions::default())
+            .await
+            .unwrap();
+        let read = store.read("k", ReadOptions::default()).await.unwrap();
+        assert_eq!(&read[0].value[..], b"v");
+        assert_eq!(store.name(), "postgres");
+        assert!(
+            stack.describe().contains("postgres "),
+            "{}",
+            stack.describe()
+        );
+        assert!(
+            stack.describe().contains(&options.table),
+            "{}",
+            stack.describe()
+        );
         stack.close().await.unwrap();
     }
 }

@@ -28,7 +28,7 @@ pub enum Backend {
     /// (`store_redis::RedisConfig`). Feature `redis`.
     Redis,
     /// `"postgres"`: shared, durable state in PostgreSQL; needs a `[postgres]` section.
-    /// Feature `postgres` (arrives with the `store-postgres` crate).
+    /// Feature `postgres` (store-postgres).
     Postgres,
 }
 
@@ -91,17 +91,17 @@ impl Backend {
             Backend::File => cfg!(feature = "file"),
             // The network backends' features flip these when they land.
             Backend::Redis => cfg!(feature = "redis"),
-            Backend::Postgres => false,
+            Backend::Postgres => cfg!(feature = "postgres"),
         }
     }
 
     /// The backends this build has, comma-separated (`"memory, file"`), or `"none"`.
     ///
     /// ```
-    /// # #[cfg(all(feature = "memory", feature = "file", not(feature = "redis")))]
+    /// # #[cfg(all(feature = "memory", feature = "file", not(feature = "redis"), not(feature = "postgres")))]
     /// assert_eq!(store_compat::config::Backend::compiled_names(), "memory, file");
-    /// # #[cfg(all(feature = "memory", feature = "file", feature = "redis"))]
-    /// assert_eq!(store_compat::config::Backend::compiled_names(), "memory, file, redis");
+    /// # #[cfg(all(feature = "memory", feature = "file", feature = "redis", feature = "postgres"))]
+    /// assert_eq!(store_compat::config::Backend::compiled_names(), "memory, file, redis, postgres");
     /// ```
     pub fn compiled_names() -> String {
         let names: Vec<&str> = Self::ALL
@@ -211,9 +211,13 @@ mod tests {
             Backend::Redis.check_compiled().is_ok(),
             cfg!(feature = "redis")
         );
-        if !cfg!(feature = "redis") {
-            let err = Backend::Redis.check_compiled().unwrap_err();
+        if let Err(err) = Backend::Redis.check_compiled() {
             assert!(err.contains("`redis` feature of store-compat"), "{err}");
+        }
+        let postgres = Backend::Postgres.check_compiled();
+        assert_eq!(postgres.is_ok(), cfg!(feature = "postgres"));
+        if let Err(err) = postgres {
+            assert!(err.contains("`postgres` feature of store-compat"));
         }
         let err = Backend::Postgres.check_compiled().unwrap_err();
         assert!(err.contains("`postgres` feature of store-compat"), "{err}");

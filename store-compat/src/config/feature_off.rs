@@ -49,7 +49,7 @@ pub(crate) fn redis<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Never>, D:
     refuse(d, "redis")
 }
 
-// Likewise `#[cfg(not(feature = "postgres"))]` with store-postgres.
+#[cfg(not(feature = "postgres"))]
 pub(crate) fn postgres<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Never>, D::Error> {
     refuse(d, "postgres")
 }

@@ -28,7 +28,7 @@
 //! | `[file]` (required for file) | `store_file::FileConfig` | `backend = "file"` | `file` (default) |
 //! | `[cache]` (optional) | `store_cache::CacheConfig` | the cache layer | `cache` (default) |
 //! | `[redis]` | `store_redis::RedisConfig` | `backend = "redis"` | `redis` (with store-redis) |
-//! | `[postgres]` | `store_postgres::PostgresConfig` | `backend = "postgres"` | `postgres` (with store-postgres) |
+//! | `[postgres]` (required for postgres) | `store_postgres::PostgresConfig` | `backend = "postgres"` | `postgres` |
 //!
 //! A service compiles in only the backends whose features it turns on
 //! (`store-compat = { default-features = false, features = ["memory"] }` builds no file
@@ -59,6 +59,8 @@ pub use store_cache::CacheConfig;
 pub use store_file::{FileConfig, SyncPolicy, SyncPolicy as SyncSetting};
 #[cfg(feature = "memory")]
 pub use store_memory::MemoryConfig;
+#[cfg(feature = "postgres")]
+pub use store_postgres::PostgresConfig;
 #[cfg(feature = "redis")]
 pub use store_redis::RedisConfig;
 
@@ -127,9 +129,12 @@ pub struct StoreConfig {
     #[serde(default, skip_serializing, deserialize_with = "feature_off::redis")]
     redis: Option<Never>,
 
-    // The `postgres` feature replaces this placeholder with
-    // `#[cfg(feature = "postgres")] pub postgres: Option<store_postgres::PostgresConfig>` (and
-    // puts `#[cfg(not(feature = "postgres"))]` on it).
+    /// Settings of the PostgreSQL backend (required with `backend = "postgres"`, and only
+    /// then).
+    #[cfg(feature = "postgres")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postgres: Option<PostgresConfig>,
+    #[cfg(not(feature = "postgres"))]
     #[serde(default, skip_serializing, deserialize_with = "feature_off::postgres")]
     postgres: Option<Never>,
 
@@ -372,9 +377,15 @@ impl StoreConfig {
                 })?;
                 Ok(Arc::new(redis.connect().await?))
             }
-            // A network backend adds its arm here, for example:
-            // #[cfg(feature = "postgres")]
-            // Backend::Postgres => Ok(Arc::new(self.postgres.as_ref().ok_or(...)?.connect().await?)),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres => {
+                let postgres = self.postgres.as_ref().ok_or(ConfigError::MissingSection {
+                    backend: "postgres",
+                    section: "postgres",
+                    hint: "at least `url = \"postgres://user@host/db\"` and `table`",
+                })?;
+                Ok(Arc::new(postgres.connect().await?))
+            }
             other => Err(ConfigError::FeatureOff(
                 other.check_compiled().err().unwrap_or_default(),
             )),

@@ -83,8 +83,42 @@ pub async fn cached_redis() -> Stack {
     }
 }
 
+/// A PostgreSQL store on a fresh table (dropped when the stack is gone), on the server of
+/// `STORE_TEST_POSTGRES_URL` or 127.0.0.1:5432/test. go-micro's ported tests write records
+/// with TTLs of 100 ms and read them back at once, so commits do not wait for the disk here
+/// (`synchronous_commit=off`): a slow flush would expire a record before its first read.
+/// Durability is store-postgres's own tests' business.
+#[cfg(feature = "postgres")]
+async fn postgres_store() -> store_postgres::testing::TestStore {
+    let options = store_postgres::testing::fresh_options();
+    store_postgres::testing::TestStore::with_options(store_postgres::PostgresOptions {
+        url: store_postgres::testing::without_commit_flush(&options.url),
+        ..options
+    })
+    .await
+}
+
+/// The PostgreSQL backend.
+#[cfg(feature = "postgres")]
+pub async fn postgres() -> Stack {
+    Stack {
+        storage: Arc::new(postgres_store().await),
+        _dir: None,
+    }
+}
+
+/// The cache layer over the PostgreSQL backend.
+#[cfg(all(feature = "postgres", feature = "cache"))]
+pub async fn cached_postgres() -> Stack {
+    let store = postgres_store().await;
+    Stack {
+        storage: Arc::new(CachedStorage::new(store, CacheOptions::default())),
+        _dir: None,
+    }
+}
+
 /// Runs each named `async fn(Arc<dyn Storage>)` on every stack this build has (the file,
-/// cache and redis stacks need those features of store-compat).
+/// cache, redis and postgres stacks need those features of store-compat).
 #[macro_export]
 macro_rules! stack_tests {
     ($($test:ident),* $(,)?) => {
@@ -94,6 +128,8 @@ macro_rules! stack_tests {
         $crate::stack_tests!(@stack cached_file, $crate::common::cached_file, [all(feature = "file", feature = "cache")]; $($test),*);
         $crate::stack_tests!(@stack redis, $crate::common::redis, [feature = "redis"]; $($test),*);
         $crate::stack_tests!(@stack cached_redis, $crate::common::cached_redis, [all(feature = "redis", feature = "cache")]; $($test),*);
+        $crate::stack_tests!(@stack postgres, $crate::common::postgres, [feature = "postgres"]; $($test),*);
+        $crate::stack_tests!(@stack cached_postgres, $crate::common::cached_postgres, [all(feature = "postgres", feature = "cache")]; $($test),*);
     };
     (@stack $module:ident, $factory:path, [$cfg:meta]; $($test:ident),*) => {
         #[cfg($cfg)]

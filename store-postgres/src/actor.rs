@@ -1,0 +1,230 @@
+//! The actor: the one task that owns the pool, the listening connection and the reaper.
+//!
+//! It drains its mailbox into two queues, reads and writes, and keeps batches in flight:
+//! at most **one write batch** (so batches of one process never lock rows against each
+//! other, and every write that arrives while a batch commits rides in the next one: group
+//! commit), and up to `pool_size - 1` **read batches** (reads never wait behind a commit's
+//! WAL flush). A queue is sent as one batch as soon as its lane is free, so under load
+//! batches grow by themselves and each round trip serves many callers; alone, a call goes
+//! out at once.
+//!
+//! Linearizability: a call is answered only after its statement ran (and, for writes, its
+//! transaction committed), and a batch is formed only from calls already received, so a
+//! call that starts after another returned runs in a later statement, whose snapshot sees
+//! everything committed before it.
+//!
+//! Closing: calls not yet dispatched are answered `Closed`, batches in flight finish (each
+//! bounded by `operation_timeout`), the pool is closed, every waiter re-checks (and, the
+//! handle being closed, gets `Closed`), and `close` returns.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::stream::FuturesUnordered;
+use futures::StreamExt;
+use tokio::sync::oneshot;
+
+use store_core::watch::Watchers;
+use store_core::{ComponentStats, Error, Figure, Result, Stats};
+
+use crate::batch;
+use crate::command::{Command, Read, Write};
+use crate::context::{Context, Counters};
+use crate::reaper;
+use crate::reusable::mailbox::Mailbox;
+
+/// Calls taken out of the mailbox and not yet dispatched, at most (back-pressure beyond).
+pub(crate) const MAX_WAITING: usize = 4096;
+/// Calls in one write batch at most (one transaction; bounded so one commit stays short).
+const MAX_WRITE_BATCH: usize = 512;
+/// Calls in one read batch at most.
+const MAX_READ_BATCH: usize = 512;
+
+/// Which kind of work finished.
+enum Done {
+    Reads,
+    Writes,
+    Reaper,
+    Other,
+}
+
+type InFlight = FuturesUnordered<Pin<Box<dyn Future<Output = Done> + Send>>>;
+
+pub(crate) struct Actor {
+    pub context: Arc<Context>,
+    pub mailbox: Mailbox<Command>,
+    pub watchers: Arc<Watchers>,
+    pub counters: Arc<Counters>,
+    pub reaper_interval: Duration,
+    pub read_lanes: usize,
+}
+
+impl Actor {
+    /// Runs until closed or until every handle is gone; `listener` is polled alongside.
+    pub async fn run(mut self, listener: impl Future<Output = ()> + Send) {
+        let mut reads: Vec<Read> = Vec::new();
+        let mut writes: Vec<Write> = Vec::new();
+        let mut reads_in_flight = 0usize;
+        let mut write_in_flight = false;
+        let mut reaping = false;
+        let mut in_flight = InFlight::new();
+        let mut received = Vec::new();
+        let mut reaper = tokio::time::interval(self.reaper_interval);
+        reaper.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tokio::pin!(listener);
+
+        let closing: Option<oneshot::Sender<()>> = loop {
+            let waiting = reads.len() + writes.len();
+            tokio::select! {
+                open = self.mailbox.recv_batch(&mut received, waiting),
+                    if self.mailbox.has_room(waiting) => {
+                    if !open {
+                        break None; // every handle is gone
+                    }
+                    let mut close = None;
+                    for command in received.drain(..) {
+                        match command {
+                            Command::Read(read) => reads.push(read),
+                            Command::Write(write) => writes.push(write),
+                            Command::Stats(reply) => {
+                                let context = self.context.clone();
+                                let counters = self.counters.clone();
+                                let waiters = self.watchers.len();
+                                in_flight.push(Box::pin(async move {
+                                    let _ = reply.send(stats(&context, &counters, waiters).await);
+                                    Done::Other
+                                }));
+                            }
+                            Command::Close(done) => close = Some(done),
+                        }
+                    }
+                    if let Some(done) = close {
+                        break Some(done);
+                    }
+                }
+                Some(done) = in_flight.next() => match done {
+                    Done::Reads => reads_in_flight -= 1,
+                    Done::Writes => write_in_flight = false,
+                    Done::Reaper => reaping = false,
+                    Done::Other => {}
+                },
+                _ = reaper.tick(), if !reaping => {
+                    reaping = true;
+                    let context = self.context.clone();
+                    in_flight.push(Box::pin(async move {
+                        reaper::tick(context).await;
+                        Done::Reaper
+                    }));
+                }
+                () = &mut listener => {}
+            }
+
+            if !write_in_flight && !writes.is_empty() {
+                let batch = take(&mut writes, MAX_WRITE_BATCH);
+                write_in_flight = true;
+                self.counters
+                    .write_batches
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.counters
+                    .writes
+                    .fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                let context = self.context.clone();
+                in_flight.push(Box::pin(async move {
+                    batch::run_writes(context, batch).await;
+                    Done::Writes
+                }));
+            }
+            while reads_in_flight < self.read_lanes && !reads.is_empty() {
+                let batch = take(&mut reads, MAX_READ_BATCH);
+                reads_in_flight += 1;
+                self.counters
+                    .read_batches
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.counters
+                    .reads
+                    .fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                let context = self.context.clone();
+                in_flight.push(Box::pin(async move {
+                    batch::run_reads(context, batch).await;
+                    Done::Reads
+                }));
+            }
+        };
+
+        // Calls that were queued when the store closed are answered `Closed`.
+        for command in self.mailbox.close() {
+            command.fail(Error::Closed);
+        }
+        for read in reads {
+            read.reply.fail(Error::Closed);
+        }
+        for write in writes {
+            write.reply.send(Err(Error::Closed));
+        }
+        // Batches in flight finish (each bounded by the operation timeout).
+        while in_flight.next().await.is_some() {}
+        self.context.pool.close();
+        self.watchers.notify_all();
+        if let Some(done) = closing {
+            let _ = done.send(());
+        }
+        tracing::debug!(store = %self.context.describe, "store-postgres: stopped");
+    }
+}
+
+/// The first `max` items of `queue` (all of them when fewer), keeping their order.
+fn take<T>(queue: &mut Vec<T>, max: usize) -> Vec<T> {
+    if queue.len() <= max {
+        std::mem::take(queue)
+    } else {
+        let rest = queue.split_off(max);
+        std::mem::replace(queue, rest)
+    }
+}
+
+async fn stats(context: &Context, counters: &Counters, waiters: usize) -> Result<Stats> {
+    let client = context.connection().await?;
+    let size = context
+        .bounded(&client, async {
+            let row = client
+                .query_one(&context.statements.size, &[])
+                .await
+                .map_err(|e| crate::errors::from_postgres(&context.describe, &e))?;
+            Ok((row.get::<_, i64>(0), row.get::<_, i64>(1)))
+        })
+        .await;
+    context.release(client, &size);
+    let (rows, bytes) = size?;
+    let status = context.pool.status();
+    let get = Counters::get;
+    let detail = context
+        .describe
+        .strip_prefix("postgres ")
+        .unwrap_or(&context.describe)
+        .to_owned();
+    let component = ComponentStats::new("postgres", detail)
+        // reltuples is -1 before the table's first VACUUM/ANALYZE: report 0 then.
+        .with("rows_estimate", Figure::Count(rows.max(0) as u64))
+        .with("table_bytes", Figure::Bytes(bytes.max(0) as u64))
+        .with("pool_size", Figure::Count(status.max_size as u64))
+        .with("pool_open", Figure::Count(status.size as u64))
+        .with("pool_idle", Figure::Count(status.available as u64))
+        .with("read_batches", Figure::Count(get(&counters.read_batches)))
+        .with("reads", Figure::Count(get(&counters.reads)))
+        .with("write_batches", Figure::Count(get(&counters.write_batches)))
+        .with("writes", Figure::Count(get(&counters.writes)))
+        .with("replayed_batches", Figure::Count(get(&counters.replays)))
+        .with("timeouts", Figure::Count(get(&counters.timeouts)))
+        .with("waiting_keys", Figure::Count(waiters as u64))
+        .with("notifications", Figure::Count(get(&counters.notifications)))
+        .with(
+            "listener_connects",
+            Figure::Count(get(&counters.listener_connects)),
+        )
+        .with("reaped", Figure::Count(get(&counters.reaped)));
+    Ok(Stats {
+        components: vec![component],
+    })
+}

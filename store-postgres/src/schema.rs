@@ -1,0 +1,199 @@
+//! Creating a store's table and migrating it between format versions.
+//!
+//! A shared table per schema, `"store_postgres:formats"`, records each store table's
+//! format version. Opening a store runs, in one transaction under a transaction-scoped
+//! advisory lock (so two processes opening the same new table at once do not race on
+//! `CREATE`): create the schema and the formats table if missing, read the table's format,
+//! and apply every migration step from there to [`FORMAT`]. DDL is transactional in
+//! PostgreSQL, so a failed step leaves nothing half made.
+//!
+//! A table that exists but is not recorded was not made by this crate: it is refused, never
+//! altered or dropped. A table recorded with a format newer than this build knows is
+//! refused too, with a message that says to upgrade.
+//!
+//! Format 1:
+//! ```sql
+//! CREATE SEQUENCE "t:version";                 -- versions: never reused, see below
+//! CREATE TABLE "t" (key bytea PRIMARY KEY, value bytea NOT NULL,
+//!                   version int8 NOT NULL, expires_at int8);
+//! CREATE INDEX "t:expires" ON "t" (expires_at) WHERE expires_at IS NOT NULL;
+//! ```
+//! The sequence is not owned by the table, so dropping the table by hand does not reset
+//! versions; a sequence only moves forward (it is WAL-logged ahead of use: after a crash it
+//! may skip values, never repeat one a committed row holds), so a version is never handed
+//! out twice, across deletes, restarts and crashes.
+
+use tokio_postgres::Client;
+
+use store_core::{Error, Result};
+
+use crate::names::{quote, Names};
+
+/// The format this build writes.
+pub(crate) const FORMAT: i32 = 1;
+
+/// Any fixed number: every migration of every store takes the same lock, which is held
+/// only for the few statements of one migration.
+const MIGRATION_LOCK: i64 = 0x5354_4f52_4550_4731; // "STOREPG1"
+
+/// Creates or migrates the store's objects. `describe` names the server and table in
+/// errors.
+pub(crate) async fn migrate(client: &mut Client, names: &Names, describe: &str) -> Result<()> {
+    let failed = |what: &str, error: tokio_postgres::Error| {
+        crate::errors::from_postgres(&format!("{describe}: {what}"), &error)
+    };
+    let tx = client
+        .transaction()
+        .await
+        .map_err(|e| failed("starting the migration", e))?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await
+        .map_err(|e| failed("taking the migration lock", e))?;
+    let schema_exists = tx
+        .query_opt(
+            "SELECT 1 FROM pg_namespace WHERE nspname = $1",
+            &[&names.schema],
+        )
+        .await
+        .map_err(|e| failed("looking up the schema", e))?
+        .is_some();
+    if !schema_exists {
+        tx.batch_execute(&format!("CREATE SCHEMA {}", quote(&names.schema)))
+            .await
+            .map_err(|e| failed("creating the schema", e))?;
+    }
+    tx.batch_execute(&format!(
+        "CREATE TABLE IF NOT EXISTS {} (table_name text PRIMARY KEY, format int4 NOT NULL, \
+         created_at timestamptz NOT NULL DEFAULT now(), \
+         migrated_at timestamptz NOT NULL DEFAULT now())",
+        names.qualified_formats
+    ))
+    .await
+    .map_err(|e| failed("creating the formats table", e))?;
+    let recorded: Option<i32> = tx
+        .query_opt(
+            &format!(
+                "SELECT format FROM {} WHERE table_name = $1",
+                names.qualified_formats
+            ),
+            &[&names.table],
+        )
+        .await
+        .map_err(|e| failed("reading the table's format", e))?
+        .map(|row| row.get(0));
+    let table_exists = tx
+        .query_opt(
+            "SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = $1 AND c.relname = $2",
+            &[&names.schema, &names.table],
+        )
+        .await
+        .map_err(|e| failed("looking up the table", e))?
+        .is_some();
+    let from = match (recorded, table_exists) {
+        (Some(format), true) => format,
+        (None, false) => 0,
+        (None, true) => {
+            return Err(Error::Backend(format!(
+                "{describe}: the table exists but was not created by store-postgres (it has \
+                 no row in {}); choose another table name, or drop the table yourself if it \
+                 is unused",
+                names.qualified_formats
+            )))
+        }
+        (Some(_), false) => {
+            // Dropped by hand: start again at format 0. The sequence may have survived,
+            // and then versions continue from where they were.
+            tracing::warn!(
+                table = %names.display(),
+                "store-postgres: the table was dropped outside this crate; creating it again"
+            );
+            0
+        }
+    };
+    if from > FORMAT {
+        return Err(Error::Backend(format!(
+            "{describe}: the table has format {from}, written by a newer store-postgres; \
+             this build knows formats up to {FORMAT}: upgrade store-postgres"
+        )));
+    }
+    for (step, migration) in MIGRATIONS.iter().enumerate().skip(from as usize) {
+        tx.batch_execute(&migration(names))
+            .await
+            .map_err(|e| failed(&format!("migrating from format {step}"), e))?;
+    }
+    if from != FORMAT {
+        tx.execute(
+            &format!(
+                "INSERT INTO {} (table_name, format) VALUES ($1, $2) \
+                 ON CONFLICT (table_name) DO UPDATE SET format = EXCLUDED.format, \
+                 migrated_at = now()",
+                names.qualified_formats
+            ),
+            &[&names.table, &FORMAT],
+        )
+        .await
+        .map_err(|e| failed("recording the format", e))?;
+        tracing::info!(table = %names.display(), from, to = FORMAT, "store-postgres: table migrated");
+    }
+    tx.commit()
+        .await
+        .map_err(|e| failed("committing the migration", e))
+}
+
+/// The statements that take a table from format `i` to `i + 1`, for each `i`. A later
+/// format adds a function here (and [`FORMAT`] follows).
+const MIGRATIONS: [fn(&Names) -> String; FORMAT as usize] = [format_1];
+
+fn format_1(names: &Names) -> String {
+    format!(
+        "CREATE SEQUENCE IF NOT EXISTS {seq} AS int8; \
+             CREATE TABLE {t} (key bytea PRIMARY KEY, value bytea NOT NULL, \
+                               version int8 NOT NULL, expires_at int8); \
+             CREATE INDEX {index} ON {t} (expires_at) WHERE expires_at IS NOT NULL;",
+        seq = names.qualified_sequence,
+        t = names.qualified_table,
+        index = names.expiry_index,
+    )
+}
+
+/// Drops a store's table, sequence and format row, if the formats table records the table
+/// (so a table this crate did not create is never dropped). Returns whether it dropped.
+pub(crate) async fn drop_store(
+    client: &mut Client,
+    names: &Names,
+) -> std::result::Result<bool, tokio_postgres::Error> {
+    let tx = client.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await?;
+    let formats_exist = tx
+        .query_opt(
+            "SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = $1 AND c.relname = $2",
+            &[&names.schema, &crate::names::FORMAT_TABLE],
+        )
+        .await?
+        .is_some();
+    if !formats_exist {
+        return Ok(false);
+    }
+    let recorded = tx
+        .execute(
+            &format!(
+                "DELETE FROM {} WHERE table_name = $1",
+                names.qualified_formats
+            ),
+            &[&names.table],
+        )
+        .await?;
+    if recorded == 0 {
+        return Ok(false);
+    }
+    tx.batch_execute(&format!(
+        "DROP TABLE IF EXISTS {}; DROP SEQUENCE IF EXISTS {};",
+        names.qualified_table, names.qualified_sequence
+    ))
+    .await?;
+    tx.commit().await?;
+    Ok(true)
+}

@@ -1,0 +1,120 @@
+//! A private server (initdb + pg_ctl on a random port, as the `postgres` user) crashed and
+//! started again under a connected store: calls during the outage fail with `Unavailable`
+//! at once, the store reconnects by itself, every acknowledged write is there, versions go
+//! on increasing (never reused), and a waiter from before the crash is woken by a write
+//! made after it.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use store_core::{Error, Record, Storage};
+use store_postgres::testing::{self, private_server::PrivateServer};
+use store_postgres::PostgresOptions;
+
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(work)
+        .await
+        .expect("blocking work")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_and_restarted_server_loses_nothing_acknowledged() {
+    let server = Arc::new(
+        blocking(PrivateServer::start)
+            .await
+            .unwrap_or_else(|e| panic!("a private PostgreSQL server is needed: {e}")),
+    );
+    let options = PostgresOptions {
+        url: server.url(),
+        table: "restart".into(),
+        connect_timeout: Duration::from_secs(2),
+        operation_timeout: Duration::from_secs(2),
+        ..PostgresOptions::default()
+    };
+    let store = Arc::new(testing::connect(&options).await);
+    let other = testing::connect(&options).await;
+
+    let mut acknowledged = Vec::new();
+    for i in 0..50 {
+        acknowledged.push(
+            store
+                .put(Record::new(format!("k/{i:02}"), i.to_string()))
+                .await
+                .unwrap(),
+        );
+    }
+    let batch: Vec<Record> = (0..20)
+        .map(|i| Record::new(format!("batch/{i:02}"), "b"))
+        .collect();
+    store.put_many(batch).await.unwrap();
+    let highest = acknowledged
+        .iter()
+        .map(|r| r.version.parse::<i64>().unwrap())
+        .max()
+        .unwrap();
+    let watched = store.put(Record::new("w", "before")).await.unwrap().version;
+    let waiter = {
+        let store = store.clone();
+        tokio::spawn(async move { store.wait_for_version_change("w", &watched).await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!waiter.is_finished());
+
+    // A crash: clients are cut off, recovery runs on the next start.
+    let stopping = server.clone();
+    blocking(move || stopping.stop(true)).await.unwrap();
+    let started = Instant::now();
+    let during = store.get("k/00").await;
+    assert!(matches!(during, Err(Error::Unavailable(_))), "{during:?}");
+    assert!(during
+        .unwrap_err()
+        .to_string()
+        .contains(&server.port().to_string()));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "a call hung on a stopped server"
+    );
+    assert!(
+        !waiter.is_finished(),
+        "the outage is not a change of the key"
+    );
+
+    let starting = server.clone();
+    blocking(move || starting.start_again()).await.unwrap();
+    testing::until_available(store.as_ref(), Duration::from_secs(20))
+        .await
+        .unwrap();
+
+    for record in &acknowledged {
+        let stored = store.get(&record.key).await.unwrap();
+        assert_eq!(stored.value, record.value, "{}", record.key);
+        assert_eq!(stored.version, record.version, "{}", record.key);
+    }
+    let keys: Vec<String> = (0..20).map(|i| format!("batch/{i:02}")).collect();
+    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+    assert!(store
+        .get_many(&keys)
+        .await
+        .unwrap()
+        .iter()
+        .all(Option::is_some));
+    let after = store.put(Record::new("k/00", "after")).await.unwrap();
+    assert!(
+        after.version.parse::<i64>().unwrap() > highest,
+        "a version was handed out again after the restart: {} <= {highest}",
+        after.version
+    );
+
+    // The waiter from before the crash is woken by a write from another handle after it.
+    testing::until_available(&other, Duration::from_secs(20))
+        .await
+        .unwrap();
+    other.put(Record::new("w", "after")).await.unwrap();
+    let woken = tokio::time::timeout(Duration::from_secs(20), waiter)
+        .await
+        .expect("the waiter from before the crash was never woken")
+        .unwrap();
+    assert!(woken.is_ok(), "{woken:?}");
+    store.close().await.unwrap();
+    other.close().await.unwrap();
+}
