@@ -10,9 +10,11 @@ use serde::{Deserialize, Deserializer};
 
 /// A section that cannot be present: its reader always fails.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(dead_code)] // unused when every backend and layer is compiled in
 pub(crate) enum Never {}
 
 /// The message for a section (`[file]`, `[cache]`) whose feature (of the same name) is off.
+#[allow(dead_code)] // unused when every backend and layer is compiled in
 pub(crate) fn section_needs_feature(section: &str) -> String {
     format!(
         "the [{section}] section needs the `{section}` feature of store-compat, which this \
@@ -21,6 +23,7 @@ pub(crate) fn section_needs_feature(section: &str) -> String {
     )
 }
 
+#[allow(dead_code)] // unused when every backend and layer is compiled in
 fn refuse<'de, D: Deserializer<'de>>(
     deserializer: D,
     section: &str,
