@@ -2,7 +2,8 @@
 //! unique tokens, `try_acquire` never waiting, leases lost by cut-off holders and taken over,
 //! stale releases refused, leaders replaced, cancellation leaving nothing behind.
 //!
-//! Each backend module gives `fresh()`: two independent handles on one fresh, empty store.
+//! Each backend module gives `fresh()`: two independent handles on one fresh, empty store
+//! (on PostgreSQL, two connections to one fresh table, as two processes would have).
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -374,6 +375,21 @@ mod file {
         let dir = tempfile::tempdir().unwrap();
         let store = store_file::FileStorage::open(dir.path()).await.unwrap();
         (Arc::new(store.clone()), Arc::new(store), dir)
+    }
+
+    every_case!();
+}
+
+mod postgres {
+    use super::*;
+    use store_postgres::testing::TestStore;
+
+    /// Two stores on one fresh table, each with its own pool and listener; the table is
+    /// dropped when both are gone.
+    pub async fn fresh() -> (Arc<dyn Storage>, Arc<dyn Storage>, ()) {
+        let first = TestStore::fresh().await;
+        let second = first.open_again().await;
+        (Arc::new(first), Arc::new(second), ())
     }
 
     every_case!();
