@@ -449,10 +449,11 @@ async fn execute(
                 .map(|n| format!(", {n} verified"))
                 .unwrap_or_default();
             eprintln!(
-                "restored {} records from {} in {:.2}s{verified}",
+                "restored {} records from {} in {:.2}s{verified}{}",
                 summary.records,
                 file.display(),
-                summary.seconds
+                summary.seconds,
+                memory_note(&summary)
             );
             if p.output == Output::Json {
                 p.json(&summary)?;
@@ -657,14 +658,23 @@ async fn snapshot(
     };
     progress.finish();
     eprintln!(
-        "snapshot of {} records ({} bytes) to {} in {:.2}s",
+        "snapshot of {} records ({} bytes) to {} in {:.2}s{}",
         summary.records,
         summary.bytes,
         file.display(),
-        summary.seconds
+        summary.seconds,
+        memory_note(&summary)
     );
     if p.output == Output::Json && file != Path::new("-") {
         p.json(&summary)?;
     }
     Ok(())
+}
+
+/// `, peak memory N MiB` when the system tells.
+fn memory_note(summary: &snapshot::Summary) -> String {
+    summary
+        .peak_memory_bytes
+        .map(|bytes| format!(", peak memory {:.1} MiB", bytes as f64 / (1 << 20) as f64))
+        .unwrap_or_default()
 }

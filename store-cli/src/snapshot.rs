@@ -618,6 +618,23 @@ pub struct Summary {
     /// Records checked by `--verify` (restore).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verified: Option<u64>,
+    /// The process's peak resident memory so far, in bytes, where the system tells
+    /// (`VmHWM` of `/proc/self/status` on Linux).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peak_memory_bytes: Option<u64>,
+}
+
+/// This process's peak resident memory in bytes (`VmHWM` on Linux; `None` elsewhere).
+///
+/// ```
+/// # #[cfg(target_os = "linux")]
+/// assert!(store_cli::snapshot::peak_memory().unwrap() > 0);
+/// ```
+pub fn peak_memory() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 /// Writes a snapshot of every live record of `storage` (only those of `database`, or of
@@ -692,6 +709,7 @@ pub async fn snapshot<W: Write>(
             bytes,
             seconds: started.elapsed().as_secs_f64(),
             verified: None,
+            peak_memory_bytes: peak_memory(),
         },
     ))
 }
@@ -879,23 +897,28 @@ pub async fn restore(
         bytes,
         seconds: started.elapsed().as_secs_f64(),
         verified,
+        peak_memory_bytes: peak_memory(),
     })
 }
 
-/// Reads the next batch of records (by count and bytes); empty at the end.
-fn next_batch<R: BufRead>(reader: &mut SnapshotReader<R>) -> Result<Vec<SnapshotRecord>> {
+/// Reads the next batch of records (by count and bytes); empty at the end. A bad line
+/// ends the batch early and comes back with the records read before it.
+fn next_batch<R: BufRead>(
+    reader: &mut SnapshotReader<R>,
+) -> (Vec<SnapshotRecord>, Option<CliError>) {
     let mut batch = Vec::new();
     let mut bytes = 0;
     while batch.len() < BATCH_RECORDS && bytes < BATCH_BYTES {
-        match reader.next_record()? {
-            Some(record) => {
+        match reader.next_record() {
+            Ok(Some(record)) => {
                 bytes += record.stored.len() + record.storage_key.len();
                 batch.push(record);
             }
-            None => break,
+            Ok(None) => break,
+            Err(error) => return (batch, Some(error)),
         }
     }
-    Ok(batch)
+    (batch, None)
 }
 
 /// Writes every record of `reader` with `put_many`, a few batches in flight.
@@ -908,16 +931,22 @@ async fn write_all<R: BufRead>(
     let mut restored = 0;
     let mut read_bytes = reader.bytes();
     loop {
-        let batch = match next_batch(&mut reader) {
-            Ok(batch) => batch,
-            Err(error) => {
-                // Let the batches already sent land, then report the bad line.
-                for (_, _, handle) in in_flight.drain(..) {
-                    let _ = handle.await;
-                }
-                return Err(error);
+        let (batch, bad_line) = next_batch(&mut reader);
+        if let Some(error) = bad_line {
+            // Only with --partial (otherwise the file was checked first): what came before
+            // the bad line is restored, then the bad line is reported.
+            if !batch.is_empty() {
+                let records = batch.iter().map(SnapshotRecord::to_record).collect();
+                let target = storage.clone();
+                let lines = (batch[0].line, batch[batch.len() - 1].line);
+                let handle = tokio::spawn(async move { target.put_many(records).await });
+                in_flight.push_back((lines, batch.len() as u64, handle));
             }
-        };
+            while let Some(next) = in_flight.pop_front() {
+                restored += land(Some(next), restored).await?;
+            }
+            return Err(error);
+        }
         if batch.is_empty() {
             break;
         }
@@ -977,7 +1006,10 @@ async fn verify<R: BufRead>(
     let mut problem_count = 0u64;
     let mut read_bytes = reader.bytes();
     loop {
-        let batch = next_batch(&mut reader)?;
+        let (batch, bad_line) = next_batch(&mut reader);
+        if let Some(error) = bad_line {
+            return Err(error);
+        }
         if batch.is_empty() {
             break;
         }
