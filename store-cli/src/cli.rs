@@ -10,6 +10,13 @@ use serde_json::Value;
 ///
 /// The store is the stack a TOML file describes (backend memory, file, redis or postgres,
 /// with optional cache and namespace layers; see the store-compat configuration reference).
+///
+/// ```
+/// use clap::Parser;
+/// let cli = store_cli::Cli::parse_from(["storectl", "-c", "store.toml", "read", "user/1", "-o", "json"]);
+/// assert_eq!(cli.output, store_cli::cli::Output::Json);
+/// assert!(matches!(cli.command, store_cli::cli::Command::Read { .. }));
+/// ```
 #[derive(Debug, Parser)]
 #[command(
     name = "storectl",
@@ -38,6 +45,12 @@ pub struct Cli {
 }
 
 /// How results are printed.
+///
+/// ```
+/// use clap::Parser;
+/// let cli = store_cli::Cli::parse_from(["storectl", "list"]);
+/// assert_eq!(cli.output, store_cli::cli::Output::Table);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Output {
     /// Aligned columns (values that are not UTF-8 as `base64:...`).
@@ -47,6 +60,14 @@ pub enum Output {
 }
 
 /// The facade's database and table (go-micro's `--database`/`--table`).
+///
+/// ```
+/// use clap::Parser;
+/// use store_cli::cli::Command;
+/// let cli = store_cli::Cli::parse_from(["storectl", "delete", "k", "--database", "shop", "-t", "orders"]);
+/// let Command::Delete { scope, .. } = cli.command else { unreachable!() };
+/// assert_eq!((scope.database.as_deref(), scope.table.as_deref()), (Some("shop"), Some("orders")));
+/// ```
 #[derive(Clone, Debug, Default, Args)]
 pub struct Scope {
     /// The database (default: micro).
@@ -58,6 +79,15 @@ pub struct Scope {
 }
 
 /// Where the versioned commands work: a facade scope, or the whole stack.
+///
+/// ```
+/// use clap::Parser;
+/// use store_cli::cli::Command;
+/// let cli = store_cli::Cli::parse_from(["storectl", "get", "micro/micro/k", "--raw"]);
+/// let Command::Get { scope, .. } = cli.command else { unreachable!() };
+/// assert!(scope.raw);
+/// assert!(store_cli::Cli::try_parse_from(["storectl", "get", "k", "--raw", "-t", "t"]).is_err());
+/// ```
 #[derive(Clone, Debug, Default, Args)]
 pub struct VersionedScope {
     /// Where: the database and table.
@@ -70,6 +100,14 @@ pub struct VersionedScope {
 }
 
 /// A value given on the command line.
+///
+/// ```
+/// use clap::Parser;
+/// use store_cli::cli::Command;
+/// let cli = store_cli::Cli::parse_from(["storectl", "put", "k", "AP8=", "--base64"]);
+/// let Command::Put { value, .. } = cli.command else { unreachable!() };
+/// assert!(value.base64);
+/// ```
 #[derive(Clone, Debug, Args)]
 pub struct ValueArg {
     /// The value (UTF-8 text, or base64 with --base64).
@@ -81,6 +119,14 @@ pub struct ValueArg {
 }
 
 /// The order of a read.
+///
+/// ```
+/// use clap::Parser;
+/// use store_cli::cli::{Command, OrderArg};
+/// let cli = store_cli::Cli::parse_from(["storectl", "list", "--order", "desc"]);
+/// let Command::List { order, .. } = cli.command else { unreachable!() };
+/// assert_eq!(order, OrderArg::Desc);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum OrderArg {
     /// Ascending by key bytes.
@@ -90,6 +136,13 @@ pub enum OrderArg {
 }
 
 /// Every command.
+///
+/// ```
+/// use clap::Parser;
+/// use store_cli::cli::Command;
+/// let cli = store_cli::Cli::parse_from(["storectl", "restore", "-", "--verify"]);
+/// assert!(matches!(cli.command, Command::Restore { verify: true, .. }));
+/// ```
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Read a record, or the records whose key starts (--prefix) or ends (--suffix) with KEY.

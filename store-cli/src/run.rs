@@ -8,11 +8,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::TryStreamExt;
 use serde::Serialize;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 use store_compat::config::StoreConfig;
 use store_compat::{
-    DeleteOptions, ListOptions, Order, ReadOptions, Record, Stack, WriteOptions, DEFAULT_DATABASE,
-    DEFAULT_TABLE,
+    DEFAULT_DATABASE, DEFAULT_TABLE, DeleteOptions, ListOptions, Order, ReadOptions, Record, Stack,
+    WriteOptions,
 };
 use store_core::{Error, Storage};
 
@@ -20,7 +20,7 @@ use crate::cli::{Cli, Command, OrderArg, Output, Scope, ValueArg, VersionedScope
 use crate::error::{CliError, Result};
 use crate::progress::Progress;
 use crate::snapshot::{self, RestoreOptions, Source};
-use crate::value::{decode_base64, display, JsonValue};
+use crate::value::{JsonValue, decode_base64, display};
 
 /// Runs `cli` on its store and closes the store afterwards (so that every write is on disk
 /// when storectl exits). Results go to `out`.

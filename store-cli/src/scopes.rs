@@ -10,7 +10,7 @@
 //! length of their names, not with the number of records.
 
 use futures::StreamExt;
-use store_compat::layout::{is_name_char, scope_prefix, split_storage_key, SEPARATOR};
+use store_compat::layout::{SEPARATOR, is_name_char, scope_prefix, split_storage_key};
 use store_core::{Pattern, Storage};
 
 use crate::error::{CliError, Result};
@@ -150,6 +150,8 @@ pub async fn databases(storage: &dyn Storage) -> Result<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use store_core::Record;
 
     /// Every (database, table) pair the scopes report equals the set computed by reading
@@ -189,17 +191,47 @@ mod tests {
         .await;
     }
 
+    /// Counts the keys that listings hand out (whatever the consumer takes of them).
+    struct Counting {
+        inner: store_memory::MemoryStorage,
+        keys: Arc<AtomicUsize>,
+    }
+
+    #[async_trait::async_trait]
+    impl store_core::Layer for Counting {
+        type Inner = store_memory::MemoryStorage;
+        fn inner(&self) -> &store_memory::MemoryStorage {
+            &self.inner
+        }
+        async fn list_keys(&self, pattern: &str) -> store_core::Result<store_core::KeyStream> {
+            let keys = self.keys.clone();
+            let stream = Storage::list_keys(&self.inner, pattern).await?;
+            Ok(stream
+                .inspect(move |_| {
+                    keys.fetch_add(1, Ordering::Relaxed);
+                })
+                .boxed())
+        }
+    }
+
     #[tokio::test]
     async fn many_records_in_few_scopes_need_few_probes() {
         let memory = store_memory::MemoryStorage::new();
-        let records: Vec<Record> = (0..5000)
+        let records: Vec<Record> = (0..20_000)
             .map(|i| Record::new(format!("db{}/t{}/{i:05}", i % 3, i % 2), "v"))
             .collect();
         memory.put_many(records).await.unwrap();
-        let databases = databases(&memory).await.unwrap();
+        let keys = Arc::new(AtomicUsize::new(0));
+        let counting = Counting {
+            inner: memory,
+            keys: keys.clone(),
+        };
+        let databases = databases(&counting).await.unwrap();
         assert_eq!(databases, ["db0", "db1", "db2"]);
         for database in databases {
-            assert_eq!(tables(&memory, &database).await.unwrap(), ["t0", "t1"]);
+            assert_eq!(tables(&counting, &database).await.unwrap(), ["t0", "t1"]);
         }
+        let taken = keys.load(Ordering::Relaxed);
+        assert!(taken < 2000, "{taken} keys taken from listings of 20000");
     }
 }

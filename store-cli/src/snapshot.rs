@@ -61,7 +61,7 @@ use store_core::{Pattern, Record, Storage};
 
 use crate::error::{CliError, Result};
 use crate::progress::Progress;
-use crate::value::{decode_base64, encode_base64, JsonValue};
+use crate::value::{JsonValue, decode_base64, encode_base64};
 
 /// The `format` of the header line.
 ///
@@ -99,6 +99,15 @@ enum Line {
 }
 
 /// The header line's fields.
+///
+/// ```
+/// # let mut out = Vec::new();
+/// # store_cli::snapshot::SnapshotWriter::new(&mut out, "file \"/data\"", Some("shop"), None).unwrap().finish().unwrap();
+/// let reader = store_cli::snapshot::SnapshotReader::new(&out[..], "s.snap").unwrap();
+/// let header = reader.header();
+/// assert_eq!((header.format.as_str(), header.version), ("storectl-snapshot", 1));
+/// assert_eq!(header.database.as_deref(), Some("shop"));
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Header {
@@ -156,6 +165,16 @@ struct Identity {
 }
 
 /// A record as a snapshot holds it, ready to be written below the facade.
+///
+/// ```
+/// # let mut out = Vec::new();
+/// # let mut writer = store_cli::snapshot::SnapshotWriter::new(&mut out, "m", None, None).unwrap();
+/// # writer.write_record(store_core::Record::new("lock", "me")).unwrap();
+/// # writer.finish().unwrap();
+/// let mut reader = store_cli::snapshot::SnapshotReader::new(&out[..], "s.snap").unwrap();
+/// let record = reader.next_record().unwrap().unwrap();
+/// assert_eq!((record.storage_key.as_str(), &record.stored[..], record.ttl, record.line), ("lock", &b"me"[..], None, 2));
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct SnapshotRecord {
     /// The storage key (`database/table/key`, or the key of a record outside the layout).
@@ -394,6 +413,15 @@ impl<W: Write> SnapshotWriter<W> {
 }
 
 /// Reads and checks a snapshot, one record at a time (constant memory).
+///
+/// ```
+/// # let mut out = Vec::new();
+/// # store_cli::snapshot::SnapshotWriter::new(&mut out, "m", None, None).unwrap().finish().unwrap();
+/// let mut reader = store_cli::snapshot::SnapshotReader::new(&out[..], "s.snap").unwrap();
+/// while let Some(record) = reader.next_record().unwrap() {
+///     println!("{}", record.storage_key);
+/// }
+/// ```
 #[derive(Debug)]
 pub struct SnapshotReader<R: BufRead> {
     input: R,
@@ -515,14 +543,14 @@ impl<R: BufRead> SnapshotReader<R> {
         match decode_line::<Line>(&mut self.buf).map_err(|m| self.error(m))? {
             Line::Record(line) => {
                 let record = from_line(line, self.line).map_err(|m| self.error(m))?;
-                if let Some(last) = &self.last_key {
-                    if record.storage_key.as_str() <= last.as_str() {
-                        return Err(self.error(format!(
-                            "key {:?} is not after the previous line's {last:?}: records must be \
-                             in ascending key order, each once",
-                            record.storage_key
-                        )));
-                    }
+                if let Some(last) = &self.last_key
+                    && record.storage_key.as_str() <= last.as_str()
+                {
+                    return Err(self.error(format!(
+                        "key {:?} is not after the previous line's {last:?}: records must be \
+                         in ascending key order, each once",
+                        record.storage_key
+                    )));
                 }
                 self.records_crc = records_crc;
                 self.records += 1;
@@ -607,6 +635,11 @@ impl<R: BufRead> SnapshotReader<R> {
 }
 
 /// What a snapshot or restore did.
+///
+/// ```
+/// let summary = store_cli::snapshot::Summary { records: 2, ..Default::default() };
+/// assert!(serde_json::to_string(&summary).unwrap().starts_with("{\"records\":2,"));
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Summary {
     /// Records written (snapshot) or restored (restore).
@@ -715,6 +748,11 @@ pub async fn snapshot<W: Write>(
 }
 
 /// Where a restore reads from.
+///
+/// ```
+/// use store_cli::snapshot::Source;
+/// assert_eq!(Source::from_arg("b.snap".as_ref()), Source::File("b.snap".into()));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Source {
     /// A snapshot file (read twice: checked whole, then restored).
@@ -740,6 +778,11 @@ impl Source {
 }
 
 /// How to restore.
+///
+/// ```
+/// let options = store_cli::snapshot::RestoreOptions { verify: true, ..Default::default() };
+/// assert!(!options.partial);
+/// ```
 #[derive(Clone, Debug, Default)]
 pub struct RestoreOptions {
     /// Restore as the file is read and stop at the first bad line, keeping what was
@@ -868,7 +911,7 @@ pub async fn restore(
         (Source::File(p), _) => p.clone(),
         _ => PathBuf::from("-"),
     };
-    let records = match &restore_from {
+    let (records, bytes) = match &restore_from {
         Some(path) => {
             let reader = SnapshotReader::new(open_file(path)?, name(&restore_from))?;
             write_all(&storage, reader, progress).await?
@@ -888,10 +931,6 @@ pub async fn restore(
         _ => None,
     };
     drop(staged);
-    let bytes = match source {
-        Source::File(path) => std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
-        Source::Stdin => 0,
-    };
     Ok(Summary {
         records,
         bytes,
@@ -926,7 +965,7 @@ async fn write_all<R: BufRead>(
     storage: &Arc<dyn Storage>,
     mut reader: SnapshotReader<R>,
     progress: &Progress,
-) -> Result<u64> {
+) -> Result<(u64, u64)> {
     let mut in_flight = VecDeque::new();
     let mut restored = 0;
     let mut read_bytes = reader.bytes();
@@ -965,7 +1004,7 @@ async fn write_all<R: BufRead>(
     while let Some(next) = in_flight.pop_front() {
         restored += land(Some(next), restored).await?;
     }
-    Ok(restored)
+    Ok((restored, reader.bytes()))
 }
 
 type InFlight = (
@@ -1102,8 +1141,11 @@ mod tests {
         let text = String::from_utf8(sample()).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 5);
-        assert!(lines[0]
-            .starts_with("{\"kind\":\"header\",\"format\":\"storectl-snapshot\",\"version\":1,"));
+        assert!(
+            lines[0].starts_with(
+                "{\"kind\":\"header\",\"format\":\"storectl-snapshot\",\"version\":1,"
+            )
+        );
         assert!(lines[1].starts_with("{\"kind\":\"record\",\"database\":\"micro\",\"table\":\"micro\",\"key\":\"k0\",\"value\":\"v\",\"crc\":"));
         assert!(lines[4].starts_with("{\"kind\":\"end\",\"records\":3,"));
         for line in lines {
@@ -1138,26 +1180,32 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         let join = |ls: Vec<&str>| ls.iter().map(|l| format!("{l}\n")).collect::<String>();
         let removed = join(vec![lines[0], lines[1], lines[3], lines[4]]);
-        assert!(read_all(removed.as_bytes())
-            .unwrap_err()
-            .to_string()
-            .contains("line 4: the end line says 3 records"));
+        assert!(
+            read_all(removed.as_bytes())
+                .unwrap_err()
+                .to_string()
+                .contains("line 4: the end line says 3 records")
+        );
         let repeated = join(vec![
             lines[0], lines[1], lines[1], lines[2], lines[3], lines[4],
         ]);
-        assert!(read_all(repeated.as_bytes())
-            .unwrap_err()
-            .to_string()
-            .contains("line 3: key"));
+        assert!(
+            read_all(repeated.as_bytes())
+                .unwrap_err()
+                .to_string()
+                .contains("line 3: key")
+        );
         let swapped = join(vec![lines[0], lines[2], lines[1], lines[3], lines[4]]);
         assert!(read_all(swapped.as_bytes()).is_err());
         let after = join(vec![
             lines[0], lines[1], lines[2], lines[3], lines[4], lines[1],
         ]);
-        assert!(read_all(after.as_bytes())
-            .unwrap_err()
-            .to_string()
-            .contains("line 6: data after the end line"));
+        assert!(
+            read_all(after.as_bytes())
+                .unwrap_err()
+                .to_string()
+                .contains("line 6: data after the end line")
+        );
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! How values are shown and kept as text: UTF-8 as it is, anything else as base64 with a
 //! marker. One encoding for the table output, the JSON output and snapshots.
 
-use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 

@@ -269,11 +269,12 @@ fn snapshot_restore_stats_compact() {
     assert!(part.status.success());
     let text = String::from_utf8(part.stdout.clone()).unwrap();
     assert_eq!(text.lines().count(), 3, "{text}");
-    assert!(text
-        .lines()
-        .next()
-        .unwrap()
-        .contains("\"database\":\"other\""));
+    assert!(
+        text.lines()
+            .next()
+            .unwrap()
+            .contains("\"database\":\"other\"")
+    );
     let third = &file_config(dir.path(), "third");
     let mut child = crate::support::storectl(Some(third), &["restore", "-", "--verify"])
         .stdin(std::process::Stdio::piped())
@@ -296,4 +297,77 @@ fn snapshot_restore_stats_compact() {
     let memory = crate::support::config(dir.path(), "memory.toml", "backend = \"memory\"\n");
     let err = fails(Some(&memory), &["compact"], 1);
     assert!(err.contains("compact: not supported"), "{err}");
+}
+
+#[test]
+fn watch_sees_another_process_write_on_redis() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let url = store_redis::testing::server_url();
+    store_redis::testing::require_server(&url);
+    let prefix = store_redis::testing::fresh_name("storectl-watch");
+    let _guard = store_redis::testing::PrefixGuard::new(&url, &prefix);
+    let c = &crate::support::config(
+        dir.path(),
+        "redis.toml",
+        &format!("backend = \"redis\"\n[redis]\nurl = {url:?}\nprefix = {prefix:?}\n"),
+    );
+    ok(c, &["put", "leader", "a", "-t", "elections"]);
+    let mut watch = storectl(
+        Some(c),
+        &[
+            "watch",
+            "leader",
+            "-t",
+            "elections",
+            "--count",
+            "2",
+            "-o",
+            "json",
+        ],
+    )
+    .stdout(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut lines = std::io::BufReader::new(watch.stdout.take().unwrap()).lines();
+    let mut next =
+        || -> serde_json::Value { serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap() };
+    let current = next();
+    assert_eq!(
+        (&current["event"], &current["value"]),
+        (&json!("current"), &json!("a"))
+    );
+    // Each write waits until the watcher has printed the previous one.
+    ok(c, &["put", "leader", "b", "-t", "elections"]);
+    let changed = next();
+    assert_eq!(
+        (&changed["event"], &changed["value"]),
+        (&json!("changed"), &json!("b"))
+    );
+    ok(c, &["delete", "leader", "-t", "elections"]);
+    assert_eq!(next(), json!({"event": "deleted", "key": "leader"}));
+    assert!(watch.wait().unwrap().success());
+}
+
+#[test]
+fn no_progress_bar_when_stderr_is_not_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = &file_config(dir.path(), "store");
+    ok(c, &["write", "k", "v"]);
+    let snap = dir.path().join("s.snap");
+    let output = run(Some(c), &["snapshot", snap.to_str().unwrap()]);
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    // One summary line, no bar, no escape sequences.
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("snapshot of 1 records") && !stderr.contains('\u{1b}'),
+        "{stderr}"
+    );
+    let output = run(Some(c), &["restore", snap.to_str().unwrap()]);
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("restored 1 records") && !stderr.contains('\u{1b}'),
+        "{stderr}"
+    );
 }

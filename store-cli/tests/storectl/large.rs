@@ -40,7 +40,9 @@ fn a_hundred_thousand_records_stream_both_ways() {
         config(
             dir.path(),
             &format!("{name}.toml"),
-            &format!("backend = \"file\"\n[file]\ndir = {data:?}\nsync = \"never\"\ncache_values_up_to = 0\n"),
+            &format!(
+                "backend = \"file\"\n[file]\ndir = {data:?}\nsync = \"never\"\ncache_values_up_to = 0\n"
+            ),
         )
     };
     let input = dir.path().join("input.snap");

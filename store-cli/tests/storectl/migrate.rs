@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use store_cli::progress::Progress;
-use store_cli::snapshot::{restore, RestoreOptions, Source};
+use store_cli::snapshot::{RestoreOptions, Source, restore};
 use store_compat::Stack;
 
 use crate::support::{assert_same, config, file_config, ok, open, populate};

@@ -5,7 +5,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, SystemTime};
 
 use futures::TryStreamExt;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use store_compat::config::StoreConfig;
 use store_compat::layout::split_storage_key;
 use store_compat::{ReadOptions, Record, Stack, WriteOptions};
