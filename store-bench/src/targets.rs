@@ -219,6 +219,8 @@ impl TargetKind {
                 Goal::ratio_vs(Workload::Put, 64, BaselineKind::FsyncLog, 1, 10.0),
                 Goal::ratio_vs(Workload::Put, 64, BaselineKind::Redb, 64, 5.0),
                 Goal::ratio(Workload::Get, 64, 0.7),
+                // Issue 15: one reader, where a round trip to the actor thread would show most.
+                Goal::ratio(Workload::Get, 1, 0.5),
                 Goal::FigureAtMost {
                     figure: figures::REOPEN_SECONDS,
                     max: 2.0,
@@ -228,10 +230,11 @@ impl TargetKind {
                     max: 1.5,
                 },
             ],
-            // Issue 4.
+            // Issues 4 and 15. Issue 4 also asked for hits at 1.5x a memory-backend get, from
+            // when every memory get was a round trip to its actor; since issue 15 memory gets
+            // are served in the caller's task too, so that row is printed but not held.
             TargetKind::Cache => vec![
-                Goal::ratio_vs(Workload::Get, 64, BaselineKind::Memory, 64, 1.5),
-                Goal::ratio_vs(Workload::Get, 64, BaselineKind::Moka, 64, 0.5),
+                Goal::ratio_vs(Workload::Get, 64, BaselineKind::Moka, 64, 0.8),
                 Goal::ratio(Workload::Miss, 64, 0.8),
             ],
             // Issue 11.
