@@ -90,7 +90,8 @@
 //! while the record exists, `wait_for_version_change` on the holder's version; `delete` to
 //! release), with no renewal task, lost-lease reporting, cancellation safety or guarded
 //! release. Both run in the same process on the same store, in alternating slices. Besides
-//! the ratio of rates, each row gives the latency ratios target/baseline at p50 and p99.
+//! the ratio of rates, each row gives the latency ratios at p50 and p99, baseline ÷ target
+//! (like the ratio of rates, above 1 when the target is faster).
 //!
 //! | workload | an operation is | baseline |
 //! |----------|-----------------|----------|

@@ -49,10 +49,11 @@ pub struct Row {
     /// What the target's counters saw during its run (cache hit ratio, writes per fsync).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
-    /// Target p50 latency divided by baseline p50 latency (lock workloads).
+    /// Baseline p50 latency divided by target p50 latency (lock workloads): like `ratio`,
+    /// above 1 when the target is faster.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub p50_ratio: Option<f64>,
-    /// Target p99 latency divided by baseline p99 latency (lock workloads).
+    /// Baseline p99 latency divided by target p99 latency (lock workloads).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub p99_ratio: Option<f64>,
 }
@@ -89,10 +90,11 @@ impl Row {
         }
     }
 
-    /// The row with its latency ratios (target / baseline, at p50 and p99), which the
-    /// table shows after the ratio of rates.
+    /// The row with its latency ratios (baseline / target at p50 and p99, so that like the
+    /// ratio of rates they are above 1 when the target is faster), which the table shows
+    /// after the ratio of rates.
     pub fn with_latency_ratios(mut self) -> Self {
-        let ratio = |t: u64, b: u64| (b > 0).then(|| round4(t as f64 / b as f64));
+        let ratio = |t: u64, b: u64| (t > 0).then(|| round4(b as f64 / t as f64));
         self.p50_ratio = ratio(self.target_p50_ns, self.baseline_p50_ns);
         self.p99_ratio = ratio(self.target_p99_ns, self.baseline_p99_ns);
         self
@@ -488,7 +490,9 @@ impl<W: Write> Reporter<W> {
             )
             .and_then(|()| {
                 let latency = match (row.p50_ratio, row.p99_ratio) {
-                    (Some(p50), Some(p99)) => Some(format!("latency p50 {p50:.2}x, p99 {p99:.2}x")),
+                    (Some(p50), Some(p99)) => Some(format!(
+                        "latency ratio (baseline/target) p50 {p50:.2}, p99 {p99:.2}"
+                    )),
                     _ => None,
                 };
                 match (latency.as_deref(), row.note.as_deref()) {
