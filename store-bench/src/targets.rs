@@ -66,6 +66,8 @@ impl TargetKind {
                 Workload::Cas,
                 Workload::Wait,
                 Workload::List,
+                Workload::Lock,
+                Workload::Handover,
             ],
             TargetKind::File => vec![
                 Workload::Put,
@@ -74,12 +76,21 @@ impl TargetKind {
                 Workload::Space,
             ],
             TargetKind::Cache => vec![Workload::Get, Workload::Miss, Workload::Mixed],
-            TargetKind::Redis => vec![Workload::Get, Workload::Put, Workload::Cas, Workload::List],
+            TargetKind::Redis => vec![
+                Workload::Get,
+                Workload::Put,
+                Workload::Cas,
+                Workload::List,
+                Workload::Lock,
+                Workload::Handover,
+            ],
             TargetKind::Postgres => vec![
                 Workload::Get,
                 Workload::Put,
                 Workload::Cas,
                 Workload::PutMany,
+                Workload::Lock,
+                Workload::Handover,
             ],
         }
     }
@@ -192,6 +203,7 @@ impl TargetKind {
     /// target is measured once per task count for all of them).
     pub fn baselines(self, workload: Workload) -> Vec<BaselineKind> {
         match (self, workload) {
+            (_, Workload::Lock | Workload::Handover) => vec![BaselineKind::RawRecords],
             (TargetKind::Memory, Workload::List) => vec![BaselineKind::MutexBTreeMap],
             (TargetKind::Memory, _) => vec![BaselineKind::MutexHashMap],
             (TargetKind::File, Workload::Put) => vec![BaselineKind::FsyncLog, BaselineKind::Redb],
