@@ -224,7 +224,7 @@ fn watch_prints_changes_until_the_record_goes() {
     let dir = tempfile::tempdir().unwrap();
     let c = &file_config(dir.path(), "store");
     // The file store admits one process: the change is the record's expiry.
-    ok(c, &["put", "lease", "me", "--ttl", "1s"]);
+    ok(c, &["put", "lease", "me", "--ttl", "3s"]);
     let out = json_lines(&ok(c, &["watch", "lease", "-o", "json"]));
     assert_eq!(out.len(), 2, "{out:?}");
     assert_eq!(out[0]["event"], "current");
