@@ -630,13 +630,37 @@ async fn snapshot(
             source,
         }
     };
+    // The library names the output `(output)`; storectl knows the file.
+    let name_file = |error| match error {
+        CliError::Io {
+            context, source, ..
+        } => CliError::Io {
+            context,
+            path: file.to_owned(),
+            source,
+        },
+        other => other,
+    };
     let summary = if file == Path::new("-") {
         let stdout = std::io::BufWriter::with_capacity(256 << 10, std::io::stdout().lock());
-        let (_, summary) =
-            snapshot::snapshot(stack.storage(), database, table, stdout, &progress).await?;
+        let (_, summary) = snapshot::snapshot(stack.storage(), database, table, stdout, &progress)
+            .await
+            .map_err(name_file)?;
+        summary
+    } else if std::fs::metadata(file).is_ok_and(|m| !m.is_file()) {
+        // A device or a pipe: written in place (renaming over it would replace it).
+        let out = std::fs::OpenOptions::new()
+            .write(true)
+            .open(file)
+            .map_err(io("opening", file))?;
+        let writer = std::io::BufWriter::with_capacity(256 << 10, out);
+        let (_, summary) = snapshot::snapshot(stack.storage(), database, table, writer, &progress)
+            .await
+            .map_err(name_file)?;
         summary
     } else {
-        // Written under a temporary name next to FILE, renamed once complete and on disk.
+        // A regular file is written under a temporary name next to FILE, and renamed once
+        // complete and on disk: FILE is never left half written.
         let dir = match file.parent() {
             Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
             _ => PathBuf::from("."),
@@ -647,7 +671,9 @@ async fn snapshot(
             .map_err(io("creating a temporary file in", &dir))?;
         let writer = std::io::BufWriter::with_capacity(256 << 10, temp);
         let (writer, summary) =
-            snapshot::snapshot(stack.storage(), database, table, writer, &progress).await?;
+            snapshot::snapshot(stack.storage(), database, table, writer, &progress)
+                .await
+                .map_err(name_file)?;
         let temp = writer
             .into_inner()
             .map_err(|e| io("writing", file)(e.into_error()))?;

@@ -671,7 +671,8 @@ pub fn peak_memory() -> Option<u64> {
 }
 
 /// Writes a snapshot of every live record of `storage` (only those of `database`, or of
-/// its `table`, when given) to `out`.
+/// its `table`, when given) to `out`. A write error is [`CliError::Io`] with the path
+/// `(output)`; the caller knows the file.
 ///
 /// ```
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -701,8 +702,8 @@ pub async fn snapshot<W: Write>(
     };
     let pattern = format!("{}*", Pattern::escape(&prefix));
     let io_error = |source| CliError::Io {
-        context: "writing the snapshot",
-        path: PathBuf::from("snapshot"),
+        context: "writing the snapshot to",
+        path: PathBuf::from("(output)"),
         source,
     };
     let mut writer =

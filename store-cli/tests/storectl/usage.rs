@@ -90,4 +90,16 @@ fn configuration_and_store_errors_exit_1_naming_the_problem() {
     assert!(err.contains("table"), "{err}");
     let err = fails(Some(c), &["restore", "/no/such.snap"], 1);
     assert!(err.contains("/no/such.snap"), "{err}");
+    // A device is written in place, not replaced; a full one is an error naming it.
+    let err = fails(Some(c), &["snapshot", "/dev/full"], 1);
+    assert!(err.contains("/dev/full"), "{err}");
+    use std::os::unix::fs::FileTypeExt;
+    assert!(
+        std::fs::metadata("/dev/full")
+            .unwrap()
+            .file_type()
+            .is_char_device()
+    );
+    let err = fails(Some(c), &["snapshot", "/no/such/dir/s.snap"], 1);
+    assert!(err.contains("/no/such/dir"), "{err}");
 }
