@@ -34,6 +34,9 @@
 //!   those written there directly), or on one database/table with `snapshot --database`.
 //! - `watch` ends when the record is deleted or expires (waiting for a missing key would
 //!   need polling), and on a missing key fails with exit status 1.
+//! - `write`, `delete`, `compact` print nothing on success; `put`, `create`, `cas` print
+//!   the new version; `snapshot` and `restore` print a summary line on stderr (records,
+//!   time, peak memory) and, with `--output json`, the summary as JSON on stdout.
 //! - A restored record gets the time it had left when the snapshot was taken, counted
 //!   from the restore, and a new version from the target (versions are the target's).
 

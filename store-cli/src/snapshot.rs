@@ -1210,6 +1210,21 @@ mod tests {
     }
 
     #[test]
+    fn unknown_fields_are_refused_even_with_a_good_checksum() {
+        let text = String::from_utf8(sample()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let json = r#"{"kind":"record","database":"micro","table":"micro","key":"k0","value":"v","extra":1}"#;
+        let crc = crc32fast::hash(json.as_bytes());
+        let forged = format!("{},\"crc\":{crc}}}", &json[..json.len() - 1]);
+        let file = format!("{}\n{forged}\n{}\n", lines[0], lines[4]);
+        let err = read_all(file.as_bytes()).unwrap_err().to_string();
+        assert!(
+            err.contains("line 2: not a valid snapshot line") && err.contains("extra"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn other_versions_are_refused_by_name() {
         let mut line = Vec::new();
         encode_line(
