@@ -17,12 +17,13 @@
 #[macro_use]
 mod common;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use store_compat::{
-    DeleteOptions, Error, ListOptions, Options, ReadOptions, Record, Scoped, Store, StoreAdapter,
-    WriteOptions,
+    DeleteOptions, Error, ListOptions, Options, Order, ReadOptions, Record, Scoped, Store,
+    StoreAdapter, WriteOptions,
 };
 use store_core::Storage;
 use tokio::time::sleep;
@@ -35,19 +36,310 @@ fn adapter(storage: Arc<dyn Storage>, options: Options) -> StoreAdapter<Arc<dyn 
     StoreAdapter::with_options(storage, options).expect("valid options")
 }
 
-async fn write(s: &dyn Store, key: &str, value: &str, expiry: Option<Duration>) {
-    let mut record = Record::new(key, value.to_owned());
-    record.expiry = expiry;
-    s.write(record, WriteOptions::default())
-        .await
-        .unwrap_or_else(|e| panic!("Couldn't write k: {key} ({e})"));
+// ---------------------------------------------------------------------------------------
+// Timing: what a literal Go timing proves, and only that
+// ---------------------------------------------------------------------------------------
+//
+// go-micro's tests give records TTLs of 100 ms to 2 s and count them after fixed sleeps. Those
+// counts hold only while the machine keeps up: on a loaded machine a write and a read can take
+// longer than a 100 ms TTL, and a record Go expects to count has rightly expired. So the
+// tests write and read through `Ttls`, which notes the system clock around every write and
+// read and derives, for each record a read covers, what the store must answer:
+//
+// - live: the read returned before the TTL had run since the write *started*. The adapter
+//   fixes the deadline from the system clock after the write started (Redis and PostgreSQL
+//   compare it with the same host clock), so the record cannot have expired yet;
+// - gone: the read started after the TTL had run since the write was *acknowledged*, which is
+//   after the deadline was fixed, so the record must have expired (Go's sleeps are at least
+//   the TTL and start after the write returned, so this holds whenever Go's premise does);
+// - either: neither, because the machine was slow. Nothing is asserted about that record.
+//
+// Every read checks that its records are exactly the live ones plus some of the undecided
+// ones, in order and paged like the store pages; Go's literal count is then asserted whenever
+// no record was undecided (which is every time on a machine that keeps up).
+
+/// How long before its deadline a record still counts as certainly live: the Redis and
+/// PostgreSQL backends keep deadlines to the microsecond (truncated); this is ample for that.
+const LIVE_MARGIN: Duration = Duration::from_millis(1);
+
+/// The expiry a test gives a record, as the store must apply it.
+#[derive(Clone, Copy, Debug)]
+enum Expiry {
+    Never,
+    /// The TTL runs from the write.
+    Ttl(Duration),
+    /// A fixed deadline.
+    At(SystemTime),
 }
 
-async fn read_len(s: &dyn Store, key: &str, opts: ReadOptions) -> usize {
-    s.read(key, opts)
-        .await
-        .unwrap_or_else(|e| panic!("Couldn't read all {key:?} keys ({e})"))
-        .len()
+/// One record the test wrote and has not deleted.
+#[derive(Clone, Copy, Debug)]
+struct Written {
+    expiry: Expiry,
+    /// System clock just before the write was issued.
+    started: SystemTime,
+    /// System clock just after the write returned.
+    acked: SystemTime,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fate {
+    Live,
+    Gone,
+    Either,
+}
+
+impl Written {
+    /// What a read that started at `start` and returned at `end` must have seen.
+    fn fate(&self, start: SystemTime, end: SystemTime) -> Fate {
+        let (live_before, gone_from) = match self.expiry {
+            Expiry::Never => return Fate::Live,
+            Expiry::Ttl(ttl) => (self.started + ttl, self.acked + ttl),
+            Expiry::At(at) => (at, at),
+        };
+        if end + LIVE_MARGIN <= live_before {
+            Fate::Live
+        } else if start >= gone_from {
+            Fate::Gone
+        } else {
+            Fate::Either
+        }
+    }
+}
+
+/// The records a test wrote, with their expiries and write times (see "Timing" above).
+#[derive(Default)]
+struct Ttls {
+    written: BTreeMap<String, Written>,
+}
+
+/// What one read or list returned, checked against what the store must have returned.
+struct Seen {
+    /// The records (reads) or keys (lists) returned.
+    records: Vec<Record>,
+    keys: Vec<String>,
+    /// Whether every record the call covered was certainly live or certainly gone.
+    decided: bool,
+    what: String,
+}
+
+impl Seen {
+    /// Go's count assertion (`if len(results) != n { t.Error(msg) }`): exact whenever every
+    /// record was decided; otherwise the checks `Ttls::observe` made already bound the count.
+    #[track_caller]
+    fn assert_len(&self, go: usize, msg: &str) {
+        let n = self.keys.len();
+        if self.decided {
+            assert_eq!(n, go, "{msg}, got {n}: {:?} ({})", self.keys, self.what);
+        } else {
+            eprintln!(
+                "{}: the machine was too slow for Go's timing; {n} records, Go expects {go} \
+                 when it keeps up",
+                self.what
+            );
+        }
+    }
+}
+
+impl Ttls {
+    /// Go's `s.Write(&store.Record{Key: key, Value: value, Expiry: expiry})`.
+    async fn write(&mut self, s: &dyn Store, key: &str, value: &str, expiry: Option<Duration>) {
+        let mut record = Record::new(key, value.to_owned());
+        record.expiry = expiry;
+        let expect = expiry.map_or(Expiry::Never, Expiry::Ttl);
+        self.write_with(s, record, WriteOptions::default(), expect)
+            .await;
+    }
+
+    /// Writes `record` with `opts`; `expect` is the expiry the store must give it.
+    async fn write_with(
+        &mut self,
+        s: &dyn Store,
+        record: Record,
+        opts: WriteOptions,
+        expect: Expiry,
+    ) {
+        let key = record.key.clone();
+        let started = SystemTime::now();
+        s.write(record, opts)
+            .await
+            .unwrap_or_else(|e| panic!("Couldn't write k: {key} ({e})"));
+        let acked = SystemTime::now();
+        let written = Written {
+            expiry: expect,
+            started,
+            acked,
+        };
+        self.written.insert(key, written);
+    }
+
+    async fn delete(&mut self, s: &dyn Store, key: &str) {
+        s.delete(key, DeleteOptions::default())
+            .await
+            .expect("Delete failed");
+        self.written.remove(key);
+    }
+
+    /// `s.Read(key, opts)`; an exact read of a missing key (`ErrNotFound`) returns nothing.
+    async fn read(&self, s: &dyn Store, key: &str, opts: ReadOptions) -> Seen {
+        let exact = !opts.prefix && !opts.suffix;
+        let start = SystemTime::now();
+        let records = match s.read(key, opts.clone()).await {
+            Ok(records) => {
+                assert!(
+                    !(exact && records.is_empty()),
+                    "an exact read found nothing without NotFound"
+                );
+                records
+            }
+            Err(Error::NotFound) if exact => Vec::new(),
+            Err(e) => panic!("Couldn't read all {key:?} keys ({e})"),
+        };
+        let end = SystemTime::now();
+        let keys: Vec<String> = records.iter().map(|r| r.key.clone()).collect();
+        let matches = |k: &str| {
+            if exact {
+                k == key
+            } else {
+                (!opts.prefix || k.starts_with(key)) && (!opts.suffix || k.ends_with(key))
+            }
+        };
+        let (offset, limit) = if exact {
+            (0, 0)
+        } else {
+            (opts.offset, opts.limit)
+        };
+        let what = format!("read {key:?} {opts:?}");
+        let decided = self.observe(&what, &keys, matches, opts.order, offset, limit, start, end);
+        Seen {
+            records,
+            keys,
+            decided,
+            what,
+        }
+    }
+
+    /// `s.List(opts)`.
+    async fn list(&self, s: &dyn Store, opts: ListOptions) -> Seen {
+        let start = SystemTime::now();
+        let keys = s
+            .list(opts.clone())
+            .await
+            .unwrap_or_else(|e| panic!("Error listing records {e}"));
+        let end = SystemTime::now();
+        let matches = |k: &str| k.starts_with(&opts.prefix) && k.ends_with(&opts.suffix);
+        let what = format!("list {opts:?}");
+        let decided = self.observe(
+            &what,
+            &keys,
+            matches,
+            opts.order,
+            opts.offset,
+            opts.limit,
+            start,
+            end,
+        );
+        Seen {
+            records: Vec::new(),
+            keys,
+            decided,
+            what,
+        }
+    }
+
+    /// Checks the keys a call issued at `start` and returned at `end` gave back: with every
+    /// record decided, exactly the page of the live matching records; otherwise only records
+    /// that may be live, in order, at most a page of them, and every live one when unpaged.
+    /// Returns whether every record was decided.
+    #[allow(clippy::too_many_arguments)]
+    fn observe(
+        &self,
+        what: &str,
+        got: &[String],
+        matches: impl Fn(&str) -> bool,
+        order: Order,
+        offset: usize,
+        limit: usize,
+        start: SystemTime,
+        end: SystemTime,
+    ) -> bool {
+        let mut covered: Vec<(&str, &Written, Fate)> = self
+            .written
+            .iter()
+            .filter(|(k, _)| matches(k))
+            .map(|(k, w)| (k.as_str(), w, w.fate(start, end)))
+            .collect();
+        if order == Order::Descending {
+            covered.reverse();
+        }
+        let report = |k: &str| {
+            let w = &self.written[k];
+            let since = |t: SystemTime, u: SystemTime| u.duration_since(t).unwrap_or_default();
+            format!(
+                "{k:?} ({:?}): the write took {:?}, the read started {:?} after it returned \
+                 and took {:?}",
+                w.expiry,
+                since(w.started, w.acked),
+                since(w.acked, start),
+                since(start, end),
+            )
+        };
+        for k in got {
+            assert!(
+                matches(k),
+                "{what}: returned {k:?}, which it does not cover"
+            );
+            match covered.iter().find(|(c, _, _)| c == k) {
+                None => panic!("{what}: returned {k:?}, which the test never wrote or deleted"),
+                Some((_, _, Fate::Gone)) => {
+                    panic!("{what}: returned {}; it must have expired", report(k))
+                }
+                Some(_) => {}
+            }
+        }
+        let maybe: Vec<&str> = covered
+            .iter()
+            .filter(|(_, _, f)| *f != Fate::Gone)
+            .map(|(k, _, _)| *k)
+            .collect();
+        let decided = covered.iter().all(|(_, _, f)| *f != Fate::Either);
+        if decided {
+            let page: Vec<&str> = maybe
+                .iter()
+                .skip(offset)
+                .take(if limit == 0 { usize::MAX } else { limit })
+                .copied()
+                .collect();
+            if got != page {
+                let missing: Vec<String> = page
+                    .iter()
+                    .filter(|k| !got.iter().any(|g| g == *k))
+                    .map(|k| report(k))
+                    .collect();
+                panic!("{what}: returned {got:?}, must return {page:?}; missing: {missing:?}");
+            }
+        } else {
+            // The undecided records leave a gap in the page; the rest is still checked.
+            assert!(
+                limit == 0 || got.len() <= limit,
+                "{what}: {got:?} exceeds the limit"
+            );
+            let mut rest = maybe.iter();
+            for k in got {
+                assert!(rest.any(|m| m == k), "{what}: {got:?} is out of order");
+            }
+            if offset == 0 && limit == 0 {
+                for (k, _, f) in &covered {
+                    assert!(
+                        *f != Fate::Live || got.iter().any(|g| g == k),
+                        "{what}: missing {}; it must still be live",
+                        report(k)
+                    );
+                }
+            }
+        }
+        decided
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -88,165 +380,160 @@ async fn store_database_table(storage: Arc<dyn Storage>) {
 
 /// micro/micro `runStoreTest`.
 async fn run_store_test(s: &dyn Store) {
-    expiry_tests(s).await;
-    suffix_prefix_expiry_tests(s).await;
-    read_tests(s).await;
-    list_tests(s).await;
+    let mut t = Ttls::default();
+    expiry_tests(s, &mut t).await;
+    suffix_prefix_expiry_tests(s, &mut t).await;
+    read_tests(s, &mut t).await;
+    list_tests(s, &mut t).await;
 }
 
 /// micro/micro `readTests`.
-async fn read_tests(s: &dyn Store) {
+async fn read_tests(s: &dyn Store, t: &mut Ttls) {
     // Test Table, Suffix and WriteOptions
-    write(s, "foofoobarbar", "something", Some(ms(100))).await;
-    write(s, "foofoo", "something", Some(ms(100))).await;
-    write(s, "barbar", "something", Some(ms(100))).await;
+    t.write(s, "foofoobarbar", "something", Some(ms(100))).await;
+    t.write(s, "foofoo", "something", Some(ms(100))).await;
+    t.write(s, "barbar", "something", Some(ms(100))).await;
 
-    let n = read_len(s, "barbar", ReadOptions::default().prefix().suffix()).await;
-    assert_eq!(n, 1, "ReadTests: Expected 1 results, got {n}");
+    let results = t
+        .read(s, "barbar", ReadOptions::default().prefix().suffix())
+        .await;
+    results.assert_len(1, "ReadTests: Expected 1 results");
 
     sleep(ms(100)).await;
 
-    let results = s.list(ListOptions::default()).await.expect("List failed");
-    assert!(
-        results.is_empty(),
-        "Expiry options were not effective, results: {results:?}"
-    );
+    // Go: `if len(results) != 0 { t.Fatal("Expiry options were not effective, results:", …) }`
+    let results = t.list(s, ListOptions::default()).await;
+    results.assert_len(0, "Expiry options were not effective");
 
     // write the following records
     for i in 0..10 {
-        write(s, &format!("a{i}"), "", None).await;
+        t.write(s, &format!("a{i}"), "", None).await;
     }
 
     // read back a few records
-    let results = s
-        .read("a", ReadOptions::default().limit(5).prefix())
-        .await
-        .unwrap();
-    assert_eq!(results.len(), 5, "Expected 5 results");
+    let results = t
+        .read(s, "a", ReadOptions::default().limit(5).prefix())
+        .await;
+    results.assert_len(5, "Expected 5 results");
     assert!(
-        results[0].key.starts_with('a'),
+        results.keys[0].starts_with('a'),
         "Expected a prefix, got {}",
-        results[0].key
+        results.keys[0]
     );
 
     // read the rest back
-    let results = s
-        .read("a", ReadOptions::default().limit(30).offset(5).prefix())
-        .await
-        .unwrap();
-    assert_eq!(results.len(), 5, "Expected 5 results");
+    let results = t
+        .read(s, "a", ReadOptions::default().limit(30).offset(5).prefix())
+        .await;
+    results.assert_len(5, "Expected 5 results");
 }
 
 /// micro/micro `listTests`.
-async fn list_tests(s: &dyn Store) {
+async fn list_tests(s: &dyn Store, t: &mut Ttls) {
     for i in 0..10 {
-        write(s, &format!("List{i}"), "bar", None).await;
+        t.write(s, &format!("List{i}"), "bar", None).await;
     }
 
-    let list = |opts: ListOptions| async move {
-        s.list(opts)
-            .await
-            .unwrap_or_else(|e| panic!("Error listing records {e}"))
-    };
+    let recs = t.list(s, ListOptions::default().prefix("List")).await;
+    recs.assert_len(10, "Expected 10 records");
 
-    let recs = list(ListOptions::default().prefix("List")).await;
-    assert_eq!(recs.len(), 10, "Expected 10 records");
+    let recs = t
+        .list(s, ListOptions::default().prefix("List").limit(5))
+        .await;
+    recs.assert_len(5, "Expected 5 records");
 
-    let recs = list(ListOptions::default().prefix("List").limit(5)).await;
-    assert_eq!(recs.len(), 5, "Expected 5 records");
+    let recs = t
+        .list(s, ListOptions::default().prefix("List").offset(6))
+        .await;
+    recs.assert_len(4, "Expected 4 records");
 
-    let recs = list(ListOptions::default().prefix("List").offset(6)).await;
-    assert_eq!(recs.len(), 4, "Expected 4 records, received {recs:?}");
-
-    let recs = list(ListOptions::default().prefix("List").offset(6).limit(2)).await;
-    assert_eq!(recs.len(), 2, "Expected 2 records, received {recs:?}");
+    let options = ListOptions::default().prefix("List").offset(6).limit(2);
+    let recs = t.list(s, options).await;
+    recs.assert_len(2, "Expected 2 records");
 
     for i in 0..10 {
-        write(s, &format!("ListOffset{i}"), "bar", None).await;
+        t.write(s, &format!("ListOffset{i}"), "bar", None).await;
     }
 
-    let recs = list(ListOptions::default().prefix("ListOffset").offset(6)).await;
-    assert_eq!(recs.len(), 4, "Expected 4 records, received {recs:?}");
+    let recs = t
+        .list(s, ListOptions::default().prefix("ListOffset").offset(6))
+        .await;
+    recs.assert_len(4, "Expected 4 records");
 }
 
 /// micro/micro `expiryTests`.
-async fn expiry_tests(s: &dyn Store) {
+async fn expiry_tests(s: &dyn Store, t: &mut Ttls) {
     // Read and Write an expiring Record
-    write(s, "Hello", "World", Some(ms(150))).await;
+    t.write(s, "Hello", "World", Some(ms(150))).await;
 
-    let r = s.read("Hello", ReadOptions::default()).await.unwrap();
-    assert_eq!(r.len(), 1, "Read returned multiple records");
-    assert_eq!(r[0].key, "Hello");
-    assert_eq!(&r[0].value[..], b"World");
+    let r = t.read(s, "Hello", ReadOptions::default()).await;
+    r.assert_len(1, "Read returned multiple records");
+    if let Some(r) = r.records.first() {
+        assert_eq!(r.key, "Hello");
+        assert_eq!(&r.value[..], b"World");
+    }
 
     // wait for expiry
     sleep(ms(200)).await;
 
-    assert!(matches!(
-        s.read("Hello", ReadOptions::default()).await,
-        Err(Error::NotFound)
-    ));
+    // Go: `if _, err := s.Read("Hello"); err != store.ErrNotFound` (no records here).
+    let r = t.read(s, "Hello", ReadOptions::default()).await;
+    r.assert_len(0, "Expected ErrNotFound");
 
     // exercise the records expiry
-    write(s, "aaa", "bbb", Some(Duration::from_secs(1))).await;
-    write(s, "aaaa", "bbb", Some(Duration::from_secs(1))).await;
-    write(s, "aaaaa", "bbb", Some(Duration::from_secs(1))).await;
-    let n = read_len(s, "a", ReadOptions::default().prefix()).await;
-    assert_eq!(n, 3, "Results should have returned 3 records, returned {n}");
+    t.write(s, "aaa", "bbb", Some(Duration::from_secs(1))).await;
+    t.write(s, "aaaa", "bbb", Some(Duration::from_secs(1)))
+        .await;
+    t.write(s, "aaaaa", "bbb", Some(Duration::from_secs(1)))
+        .await;
+    let results = t.read(s, "a", ReadOptions::default().prefix()).await;
+    results.assert_len(3, "Results should have returned 3 records");
     sleep(Duration::from_secs(1)).await;
-    let n = read_len(s, "a", ReadOptions::default().prefix()).await;
-    assert_eq!(n, 0, "Results should have returned 0 records");
+    let results = t.read(s, "a", ReadOptions::default().prefix()).await;
+    results.assert_len(0, "Results should have returned 0 records");
 }
 
 /// micro/micro `suffixPrefixExpiryTests`.
-async fn suffix_prefix_expiry_tests(s: &dyn Store) {
+async fn suffix_prefix_expiry_tests(s: &dyn Store, t: &mut Ttls) {
     // Write 3 records with various expiry and get with Prefix
-    write(s, "foo", "foofoo", None).await;
-    write(s, "foobar", "foobarfoobar", Some(Duration::from_secs(1))).await;
+    t.write(s, "foo", "foofoo", None).await;
+    let foobar = Some(Duration::from_secs(1));
+    t.write(s, "foobar", "foobarfoobar", foobar).await;
 
-    let n = read_len(s, "foo", ReadOptions::default().prefix()).await;
-    assert_eq!(n, 2, "Expected 2 items, got {n}");
+    let results = t.read(s, "foo", ReadOptions::default().prefix()).await;
+    results.assert_len(2, "Expected 2 items");
 
     // wait for the expiry
     sleep(Duration::from_secs(1)).await;
 
-    let n = read_len(s, "foo", ReadOptions::default().prefix()).await;
-    assert_eq!(n, 1, "Expected 1 item, got {n}");
+    let results = t.read(s, "foo", ReadOptions::default().prefix()).await;
+    results.assert_len(1, "Expected 1 item");
 
-    s.delete("foo", DeleteOptions::default())
-        .await
-        .expect("Delete failed");
+    t.delete(s, "foo").await;
 
     // Go: `if results, err := s.Read("foo"); err != store.ErrNotFound` (and 0 results).
-    assert!(matches!(
-        s.read("foo", ReadOptions::default()).await,
-        Err(Error::NotFound)
-    ));
+    let results = t.read(s, "foo", ReadOptions::default()).await;
+    results.assert_len(0, "Expected ErrNotFound");
 
     // Write 3 records with various expiry and get with Suffix
-    write(s, "foo", "foofoo", None).await;
-    write(s, "barfoo", "barfoobarfoo", Some(Duration::from_secs(1))).await;
-    write(
-        s,
-        "bazbarfoo",
-        "bazbarfoobazbarfoo",
-        Some(Duration::from_secs(2)),
-    )
-    .await;
+    t.write(s, "foo", "foofoo", None).await;
+    let barfoo = Some(Duration::from_secs(1));
+    t.write(s, "barfoo", "barfoobarfoo", barfoo).await;
+    let bazbarfoo = Some(Duration::from_secs(2));
+    t.write(s, "bazbarfoo", "bazbarfoobazbarfoo", bazbarfoo)
+        .await;
 
-    let n = read_len(s, "foo", ReadOptions::default().suffix()).await;
-    assert_eq!(n, 3, "Expected 3 items, got {n}");
+    let results = t.read(s, "foo", ReadOptions::default().suffix()).await;
+    results.assert_len(3, "Expected 3 items");
     sleep(Duration::from_secs(1)).await;
-    let n = read_len(s, "foo", ReadOptions::default().suffix()).await;
-    assert_eq!(n, 2, "Expected 2 items, got {n}");
+    let results = t.read(s, "foo", ReadOptions::default().suffix()).await;
+    results.assert_len(2, "Expected 2 items");
     sleep(Duration::from_secs(1)).await;
-    let n = read_len(s, "foo", ReadOptions::default().suffix()).await;
-    assert_eq!(n, 1, "Expected 1 item, got {n}");
-    s.delete("foo", DeleteOptions::default())
-        .await
-        .expect("Delete failed");
-    let n = read_len(s, "foo", ReadOptions::default().suffix()).await;
-    assert_eq!(n, 0, "Expected 0 items, got {n}");
+    let results = t.read(s, "foo", ReadOptions::default().suffix()).await;
+    results.assert_len(1, "Expected 1 item");
+    t.delete(s, "foo").await;
+    let results = t.read(s, "foo", ReadOptions::default().suffix()).await;
+    results.assert_len(0, "Expected 0 items");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -304,112 +591,113 @@ async fn memory_namespace_prefix(storage: Arc<dyn Storage>) {
 
 /// go-micro v2 `basictest`.
 async fn basictest(s: &dyn Store) {
+    let mut t = Ttls::default();
     // Read and Write an expiring Record
-    write(s, "Hello", "World", Some(ms(100))).await;
-    let r = s.read("Hello", ReadOptions::default()).await.unwrap();
-    assert_eq!(r.len(), 1, "Read returned multiple records");
-    assert_eq!(r[0].key, "Hello");
-    assert_eq!(&r[0].value[..], b"World");
+    t.write(s, "Hello", "World", Some(ms(100))).await;
+    let r = t.read(s, "Hello", ReadOptions::default()).await;
+    r.assert_len(1, "Read returned multiple records");
+    if let Some(r) = r.records.first() {
+        assert_eq!(r.key, "Hello");
+        assert_eq!(&r.value[..], b"World");
+    }
     sleep(ms(200)).await;
-    assert!(matches!(
-        s.read("Hello", ReadOptions::default()).await,
-        Err(Error::NotFound)
-    ));
+    // Go: `if _, err := s.Read("Hello"); err != store.ErrNotFound { t.Error("Expiry didn't happen") }`
+    let r = t.read(s, "Hello", ReadOptions::default()).await;
+    r.assert_len(0, "Expiry didn't happen");
 
     // Write 3 records with various expiry and get with prefix
-    write(s, "foo", "foofoo", None).await;
-    write(s, "foobar", "foobarfoobar", Some(ms(100))).await;
-    write(s, "foobarbaz", "foobarbazfoobarbaz", Some(ms(200))).await;
-    let n = read_len(s, "foo", ReadOptions::default().prefix()).await;
-    assert_eq!(n, 3, "Expected 3 items, got {n}");
+    t.write(s, "foo", "foofoo", None).await;
+    t.write(s, "foobar", "foobarfoobar", Some(ms(100))).await;
+    t.write(s, "foobarbaz", "foobarbazfoobarbaz", Some(ms(200)))
+        .await;
+    let results = t.read(s, "foo", ReadOptions::default().prefix()).await;
+    results.assert_len(3, "Expected 3 items");
     sleep(ms(100)).await;
-    let n = read_len(s, "foo", ReadOptions::default().prefix()).await;
-    assert_eq!(n, 2, "Expected 2 items, got {n}");
+    let results = t.read(s, "foo", ReadOptions::default().prefix()).await;
+    results.assert_len(2, "Expected 2 items");
     sleep(ms(100)).await;
-    let n = read_len(s, "foo", ReadOptions::default().prefix()).await;
-    assert_eq!(n, 1, "Expected 1 item, got {n}");
-    s.delete("foo", DeleteOptions::default())
-        .await
-        .expect("Delete failed");
-    let n = read_len(s, "foo", ReadOptions::default().prefix()).await;
-    assert_eq!(n, 0, "Expected 0 items, got {n}");
+    let results = t.read(s, "foo", ReadOptions::default().prefix()).await;
+    results.assert_len(1, "Expected 1 item");
+    t.delete(s, "foo").await;
+    let results = t.read(s, "foo", ReadOptions::default().prefix()).await;
+    results.assert_len(0, "Expected 0 items");
 
     // Write 3 records with various expiry and get with Suffix
-    write(s, "foo", "foofoo", None).await;
-    write(s, "barfoo", "barfoobarfoo", Some(ms(100))).await;
-    write(s, "bazbarfoo", "bazbarfoobazbarfoo", Some(ms(200))).await;
-    let n = read_len(s, "foo", ReadOptions::default().suffix()).await;
-    assert_eq!(n, 3, "Expected 3 items, got {n}");
+    t.write(s, "foo", "foofoo", None).await;
+    t.write(s, "barfoo", "barfoobarfoo", Some(ms(100))).await;
+    t.write(s, "bazbarfoo", "bazbarfoobazbarfoo", Some(ms(200)))
+        .await;
+    let results = t.read(s, "foo", ReadOptions::default().suffix()).await;
+    results.assert_len(3, "Expected 3 items");
     sleep(ms(100)).await;
-    let n = read_len(s, "foo", ReadOptions::default().suffix()).await;
-    assert_eq!(n, 2, "Expected 2 items, got {n}");
+    let results = t.read(s, "foo", ReadOptions::default().suffix()).await;
+    results.assert_len(2, "Expected 2 items");
     sleep(ms(100)).await;
-    let n = read_len(s, "foo", ReadOptions::default().suffix()).await;
-    assert_eq!(n, 1, "Expected 1 item, got {n}");
-    s.delete("foo", DeleteOptions::default())
-        .await
-        .expect("Delete failed");
-    let n = read_len(s, "foo", ReadOptions::default().suffix()).await;
-    assert_eq!(n, 0, "Expected 0 items, got {n}");
+    let results = t.read(s, "foo", ReadOptions::default().suffix()).await;
+    results.assert_len(1, "Expected 1 item");
+    t.delete(s, "foo").await;
+    let results = t.read(s, "foo", ReadOptions::default().suffix()).await;
+    results.assert_len(0, "Expected 0 items");
 
     // Test Prefix, Suffix and WriteOptions
-    s.write(
+    t.write_with(
+        s,
         Record::new("foofoobarbar", "something"),
         WriteOptions::default().ttl(ms(100)),
+        Expiry::Ttl(ms(100)),
     )
-    .await
-    .unwrap();
-    s.write(
+    .await;
+    let at = SystemTime::now() + ms(100);
+    t.write_with(
+        s,
         Record::new("foofoo", "something"),
-        WriteOptions::default().expiry(SystemTime::now() + ms(100)),
+        WriteOptions::default().expiry(at),
+        Expiry::At(at),
     )
-    .await
-    .unwrap();
-    s.write(
+    .await;
+    t.write_with(
+        s,
         Record::new("barbar", "something"),
         // TTL has higher precedence than expiry
         WriteOptions::default()
             .expiry(SystemTime::now() + Duration::from_secs(3600))
             .ttl(ms(100)),
+        Expiry::Ttl(ms(100)),
     )
-    .await
-    .unwrap();
-    let results = s
-        .read("foo", ReadOptions::default().prefix().suffix())
-        .await
-        .unwrap();
-    assert_eq!(results.len(), 1, "Expected 1 results, got {results:?}");
+    .await;
+    let results = t
+        .read(s, "foo", ReadOptions::default().prefix().suffix())
+        .await;
+    results.assert_len(1, "Expected 1 results");
     sleep(ms(100)).await;
-    let results = s.list(ListOptions::default()).await.expect("List failed");
-    assert!(results.is_empty(), "Expiry options were not effective");
+    let results = t.list(s, ListOptions::default()).await;
+    results.assert_len(0, "Expiry options were not effective");
 
-    write(s, "a", "a", None).await;
-    write(s, "aa", "aa", None).await;
-    write(s, "aaa", "aaa", None).await;
-    let n = read_len(s, "b", ReadOptions::default().prefix()).await;
-    assert_eq!(n, 0, "Expected 0 results, got {n}");
+    t.write(s, "a", "a", None).await;
+    t.write(s, "aa", "aa", None).await;
+    t.write(s, "aaa", "aaa", None).await;
+    let results = t.read(s, "b", ReadOptions::default().prefix()).await;
+    results.assert_len(0, "Expected 0 results");
 
     // Go: `s.Close() // reset the store` (go-micro v2's memory Close flushed the data and
     // left the store usable). Here disconnect closes the storage for good, so the reset
     // deletes every key instead.
     for key in s.list(ListOptions::default()).await.unwrap() {
-        s.delete(&key, DeleteOptions::default()).await.unwrap();
+        t.delete(s, &key).await;
     }
     for i in 0..10 {
-        write(s, &format!("a{i}"), "", None).await;
+        t.write(s, &format!("a{i}"), "", None).await;
     }
-    let results = s
-        .read("a", ReadOptions::default().limit(5).prefix())
-        .await
-        .unwrap();
-    assert_eq!(results.len(), 5, "Expected 5 results");
-    assert_eq!(results[0].key, "a0");
-    assert_eq!(results[4].key, "a4");
-    let results = s
-        .read("a", ReadOptions::default().limit(30).offset(5).prefix())
-        .await
-        .unwrap();
-    assert_eq!(results.len(), 5, "Expected 5 results");
+    let results = t
+        .read(s, "a", ReadOptions::default().limit(5).prefix())
+        .await;
+    results.assert_len(5, "Expected 5 results");
+    assert_eq!(results.keys[0], "a0");
+    assert_eq!(results.keys[4], "a4");
+    let results = t
+        .read(s, "a", ReadOptions::default().limit(30).offset(5).prefix())
+        .await;
+    results.assert_len(5, "Expected 5 results");
 }
 
 // ---------------------------------------------------------------------------------------
