@@ -77,16 +77,9 @@ async fn pipeline<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
 pub(crate) async fn run_reads(context: Arc<Context>, reads: Vec<Read>) {
     let (ops, replies): (Vec<ReadOp>, Vec<ReadReply>) =
         reads.into_iter().map(|r| (r.op, r.reply)).unzip();
-    let outcome = match context.connection().await {
-        Err(error) => Err(error),
-        Ok(client) => {
-            let outcome = context
-                .bounded(&client, read_round(&context, &client, &ops))
-                .await;
-            context.release(client, &outcome);
-            outcome
-        }
-    };
+    let outcome = context
+        .with_connection(async |client| read_round(&context, client, &ops).await)
+        .await;
     match outcome {
         Err(error) => replies
             .into_iter()
@@ -210,16 +203,9 @@ pub(crate) async fn run_writes(context: Arc<Context>, mut writes: Vec<Write>) {
     writes.sort_by(|a, b| a.op.first_key().cmp(b.op.first_key()));
     let (ops, replies): (Vec<WriteOp>, Vec<_>) =
         writes.into_iter().map(|w| (w.op, w.reply)).unzip();
-    let outcome = match context.connection().await {
-        Err(error) => Err(error),
-        Ok(client) => {
-            let outcome = context
-                .bounded(&client, write_round(&context, &client, &ops))
-                .await;
-            context.release(client, &outcome);
-            outcome
-        }
-    };
+    let outcome = context
+        .with_connection(async |client| write_round(&context, client, &ops).await)
+        .await;
     match outcome {
         Err(error) => replies
             .into_iter()
