@@ -15,9 +15,9 @@
 //! No notifications, no expiry, no batching across callers: the plain single-row cost.
 
 use bytes::Bytes;
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use store_core::{Error, Result};
-use tokio_postgres::NoTls;
+use tokio_postgres::{NoTls, Row, Statement};
 
 use crate::subject::{unsupported, CasOutcome, Subject};
 
@@ -80,8 +80,29 @@ impl PlainPostgres {
         Ok(Self { pool, table })
     }
 
-    async fn client(&self) -> Result<deadpool_postgres::Object> {
+    async fn client(&self) -> Result<Object> {
         self.pool.get().await.map_err(|e| backend("pool", e))
+    }
+
+    /// A pooled connection with `sql` prepared on it; errors name `what`.
+    async fn prepared(&self, what: &str, sql: &str) -> Result<(Object, Statement)> {
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(sql)
+            .await
+            .map_err(|e| backend(what, e))?;
+        Ok((client, statement))
+    }
+
+    /// The row of `key` with `columns`; `NotFound` when there is none.
+    async fn row(&self, columns: &str, key: &str) -> Result<Row> {
+        let sql = format!("SELECT {columns} FROM \"{}\" WHERE key = $1", self.table);
+        let (client, statement) = self.prepared("get", &sql).await?;
+        client
+            .query_opt(&statement, &[&key])
+            .await
+            .map_err(|e| backend("get", e))?
+            .ok_or(Error::NotFound)
     }
 }
 
@@ -93,32 +114,18 @@ impl Subject for PlainPostgres {
     }
 
     async fn get(&self, key: &str) -> Result<Bytes> {
-        let client = self.client().await?;
-        let sql = format!("SELECT value FROM \"{}\" WHERE key = $1", self.table);
-        let statement = client
-            .prepare_cached(&sql)
-            .await
-            .map_err(|e| backend("get", e))?;
-        let row = client
-            .query_opt(&statement, &[&key])
-            .await
-            .map_err(|e| backend("get", e))?
-            .ok_or(Error::NotFound)?;
+        let row = self.row("value", key).await?;
         Ok(Bytes::from(row.get::<_, Vec<u8>>(0)))
     }
 
     async fn put(&self, key: &str, value: Bytes) -> Result<i64> {
-        let client = self.client().await?;
         let sql = format!(
             "INSERT INTO \"{t}\" AS t (key, value, version) VALUES ($1, $2, 1) \
              ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, version = t.version + 1 \
              RETURNING version",
             t = self.table
         );
-        let statement = client
-            .prepare_cached(&sql)
-            .await
-            .map_err(|e| backend("put", e))?;
+        let (client, statement) = self.prepared("put", &sql).await?;
         let row = client
             .query_one(&statement, &[&key, &&value[..]])
             .await
@@ -127,17 +134,13 @@ impl Subject for PlainPostgres {
     }
 
     async fn put_many(&self, entries: Vec<(String, Bytes)>) -> Result<()> {
-        let client = self.client().await?;
         let sql = format!(
             "INSERT INTO \"{t}\" AS t (key, value, version) \
              SELECT k, v, 1 FROM unnest($1::text[], $2::bytea[]) AS r(k, v) \
              ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, version = t.version + 1",
             t = self.table
         );
-        let statement = client
-            .prepare_cached(&sql)
-            .await
-            .map_err(|e| backend("put_many", e))?;
+        let (client, statement) = self.prepared("put_many", &sql).await?;
         // Sorted and unique, as any careful batch writer does (no deadlock between
         // concurrent batches, no row hit twice).
         let mut entries = entries;
@@ -153,33 +156,16 @@ impl Subject for PlainPostgres {
     }
 
     async fn get_versioned(&self, key: &str) -> Result<(Bytes, i64)> {
-        let client = self.client().await?;
-        let sql = format!(
-            "SELECT value, version FROM \"{}\" WHERE key = $1",
-            self.table
-        );
-        let statement = client
-            .prepare_cached(&sql)
-            .await
-            .map_err(|e| backend("get", e))?;
-        let row = client
-            .query_opt(&statement, &[&key])
-            .await
-            .map_err(|e| backend("get", e))?
-            .ok_or(Error::NotFound)?;
+        let row = self.row("value, version", key).await?;
         Ok((Bytes::from(row.get::<_, Vec<u8>>(0)), row.get(1)))
     }
 
     async fn cas(&self, key: &str, expected: i64, value: Bytes) -> Result<CasOutcome> {
-        let client = self.client().await?;
         let sql = format!(
             "UPDATE \"{}\" SET value = $2, version = version + 1 WHERE key = $1 AND version = $3",
             self.table
         );
-        let statement = client
-            .prepare_cached(&sql)
-            .await
-            .map_err(|e| backend("cas", e))?;
+        let (client, statement) = self.prepared("cas", &sql).await?;
         let changed = client
             .execute(&statement, &[&key, &&value[..], &expected])
             .await
