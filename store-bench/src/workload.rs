@@ -24,7 +24,6 @@ use rand::rngs::SmallRng;
 use rand::{Rng, RngCore, SeedableRng};
 use store_core::{Error, Result};
 use tokio::sync::{watch, Notify};
-use tokio::task::coop::consume_budget;
 
 use crate::cli::{Workload, LIST_MATCHES};
 use crate::harness::{run_tasks, Measurement, Recorder, TaskStats};
@@ -173,13 +172,9 @@ async fn point_ops<S: Subject>(
                     subject.put(key, shapes.value.clone()).await?;
                 }
                 let end = Instant::now();
-                recorder.record(start, end);
-                if recorder.expired(end) {
+                if recorder.lap(start, end, 1).await {
                     return Ok(recorder.finish());
                 }
-                // Lets the other tasks on this worker run now and then, as tokio's own
-                // resources do, so that N tasks really run concurrently.
-                consume_budget().await;
             }
         }
     })
@@ -211,11 +206,9 @@ async fn batches<S: Subject>(
                 let start = Instant::now();
                 subject.put_many(entries).await?;
                 let end = Instant::now();
-                recorder.record_many(start, end, count as u64);
-                if recorder.expired(end) {
+                if recorder.lap(start, end, count as u64).await {
                     return Ok(recorder.finish());
                 }
-                consume_budget().await;
             }
         }
     })
@@ -246,11 +239,9 @@ async fn cas_increments<S: Subject>(
                     }
                 }
                 let end = Instant::now();
-                recorder.record(start, end);
-                if recorder.expired(end) {
+                if recorder.lap(start, end, 1).await {
                     return Ok(recorder.finish());
                 }
-                consume_budget().await;
             }
         }
     })
@@ -296,11 +287,9 @@ async fn listings<S: Subject>(
                         "listing {LIST_PREFIX:?} found {found} keys, not {LIST_MATCHES}"
                     )));
                 }
-                recorder.record(start, end);
-                if recorder.expired(end) {
+                if recorder.lap(start, end, 1).await {
                     return Ok(recorder.finish());
                 }
-                consume_budget().await;
             }
         }
     })
