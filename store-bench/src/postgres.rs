@@ -19,7 +19,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, R
 use store_core::{Error, Result};
 use tokio_postgres::{NoTls, Row, Statement};
 
-use crate::subject::{unsupported, CasOutcome, Subject};
+use crate::subject::{CasOutcome, Subject};
 
 /// Connections in the baseline's pool: the store's default pool size.
 pub const POOL_SIZE: usize = 8;
@@ -108,6 +108,7 @@ impl PlainPostgres {
 
 impl Subject for PlainPostgres {
     type Version = i64;
+    const NAME: &'static str = "tokio-postgres";
 
     async fn load(&self, entries: Vec<(String, Bytes)>) -> Result<()> {
         self.put_many(entries).await
@@ -175,14 +176,6 @@ impl Subject for PlainPostgres {
         } else {
             CasOutcome::Conflict
         })
-    }
-
-    async fn wait_change(&self, _key: &str, _version: &i64) -> Result<()> {
-        Err(unsupported("tokio-postgres", "wait"))
-    }
-
-    async fn list_prefix(&self, _prefix: &str) -> Result<usize> {
-        Err(unsupported("tokio-postgres", "list"))
     }
 
     async fn close(&self) -> Result<()> {
