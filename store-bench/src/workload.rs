@@ -13,6 +13,7 @@
 //! - list: `LIST_MATCHES` keys `bench/list/target/000` .. and the rest of the store split
 //!   between `bench/list/a/..` and `bench/list/z/..`, so the listed range sits in the middle.
 
+use std::future::Future;
 use std::pin::pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -148,6 +149,29 @@ pub async fn measure<S: Subject>(
     }
 }
 
+/// Runs `tasks` tasks over the keyspace (see [`run_tasks`]): each gets the subject, the
+/// shapes and a random generator seeded with its index, so that the target and its baseline
+/// visit the same keys in the same order.
+async fn run_over_keys<S, F, Fut>(
+    subject: &Arc<S>,
+    shapes: &Shapes,
+    tasks: usize,
+    duration: Duration,
+    body: F,
+) -> Result<Measurement, BoxError>
+where
+    S: Subject,
+    F: Fn(Arc<S>, Shapes, SmallRng, Recorder) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<TaskStats>> + Send + 'static,
+{
+    let (subject, shapes) = (Arc::clone(subject), shapes.clone());
+    run_tasks(tasks, duration, move |index, recorder| {
+        let rng = SmallRng::seed_from_u64(index as u64);
+        body(Arc::clone(&subject), shapes.clone(), rng, recorder)
+    })
+    .await
+}
+
 /// get, put and mixed: each op is a get with probability `get_percent`, else a put.
 async fn point_ops<S: Subject>(
     subject: &Arc<S>,
@@ -156,11 +180,12 @@ async fn point_ops<S: Subject>(
     duration: Duration,
     get_percent: u32,
 ) -> Result<Measurement, BoxError> {
-    let (subject, shapes) = (Arc::clone(subject), shapes.clone());
-    run_tasks(tasks, duration, move |index, mut recorder: Recorder| {
-        let (subject, shapes) = (Arc::clone(&subject), shapes.clone());
-        async move {
-            let mut rng = SmallRng::seed_from_u64(index as u64);
+    run_over_keys(
+        subject,
+        shapes,
+        tasks,
+        duration,
+        move |subject, shapes, mut rng, mut recorder| async move {
             loop {
                 let key = &shapes.keys[rng.gen_range(0..shapes.keys.len())];
                 let is_get =
@@ -176,8 +201,8 @@ async fn point_ops<S: Subject>(
                     return Ok(recorder.finish());
                 }
             }
-        }
-    })
+        },
+    )
     .await
 }
 
@@ -189,11 +214,12 @@ async fn batches<S: Subject>(
     tasks: usize,
     duration: Duration,
 ) -> Result<Measurement, BoxError> {
-    let (subject, shapes) = (Arc::clone(subject), shapes.clone());
-    run_tasks(tasks, duration, move |index, mut recorder: Recorder| {
-        let (subject, shapes) = (Arc::clone(&subject), shapes.clone());
-        async move {
-            let mut rng = SmallRng::seed_from_u64(index as u64);
+    run_over_keys(
+        subject,
+        shapes,
+        tasks,
+        duration,
+        |subject, shapes, mut rng, mut recorder| async move {
             let count = PUT_MANY_RECORDS.min(shapes.keys.len());
             loop {
                 let first = rng.gen_range(0..shapes.keys.len());
@@ -210,8 +236,8 @@ async fn batches<S: Subject>(
                     return Ok(recorder.finish());
                 }
             }
-        }
-    })
+        },
+    )
     .await
 }
 
