@@ -18,6 +18,8 @@
 //!   durable puts (see `durable.rs`).
 //! - [`PlainRedis`](crate::plain_redis::PlainRedis) (`redis-plain`): GET/SET through the
 //!   `redis` crate on the redis target's server (see `plain_redis.rs`).
+//! - [`RawLocks`](crate::locks::RawLocks) (`raw-records`): the lock workloads' baseline, the
+//!   target's own store doing a lock's job with raw record operations (see `locks.rs`).
 //!
 //! The baselines are written to be fast, not to flatter the target: the lock is held only
 //! for the lookup or update, a get clones the `Bytes` (a reference count), an overwrite
@@ -55,6 +57,9 @@ pub enum BaselineKind {
     /// Plain single-row statements through tokio-postgres and deadpool-postgres on the
     /// same server (see `postgres.rs`).
     TokioPostgres,
+    /// The lock workloads' baseline: the target's own store doing a lock's job with raw
+    /// record operations (create, wait_for_version_change, delete; see `locks.rs`).
+    RawRecords,
 }
 
 impl BaselineKind {
@@ -70,6 +75,7 @@ impl BaselineKind {
             BaselineKind::Moka => "moka",
             BaselineKind::PlainRedis => "redis-plain",
             BaselineKind::TokioPostgres => "tokio-postgres",
+            BaselineKind::RawRecords => "raw-records",
         }
     }
 }

@@ -17,13 +17,15 @@ use crate::targets::TargetKind;
 #[command(name = "store-bench", version)]
 pub struct Cli {
     /// Workloads to run, comma-separated. Default: every workload of each target (memory:
-    /// get,put,mixed,cas,wait,list; file: put,get,reopen,space; cache: get,miss,mixed;
-    /// redis: get,put,cas,list).
+    /// get,put,mixed,cas,wait,list,lock,handover; file: put,get,reopen,space; cache:
+    /// get,miss,mixed; redis: get,put,cas,list,lock,handover; postgres:
+    /// get,put,cas,put_many,lock,handover).
     /// With several targets, each runs the listed workloads it supports.
     #[arg(long, value_delimiter = ',')]
     pub workloads: Option<Vec<Workload>>,
 
-    /// Concurrent tasks per run, comma-separated (for `wait`: the number of waiters).
+    /// Concurrent tasks per run, comma-separated (for `wait` and `handover`: the number of
+    /// waiters).
     #[arg(long, value_delimiter = ',', default_values_t = [1usize, 16, 64])]
     pub tasks: Vec<usize>,
 
@@ -143,6 +145,12 @@ pub enum Workload {
     /// File bytes / live bytes after overwrites and deletes, before and after `compact()`
     /// (file target only).
     Space,
+    /// Uncontended `store_sync::Lock` acquire + release, each task on a lock of its own
+    /// (memory, redis and postgres targets).
+    Lock,
+    /// Lock handover: latency from the holder's release to the next waiter's acquire
+    /// returning, with `--tasks` waiters queued (memory, redis and postgres targets).
+    Handover,
 }
 
 impl Workload {
@@ -159,7 +167,14 @@ impl Workload {
             Workload::PutMany => "put_many",
             Workload::Reopen => "reopen",
             Workload::Space => "space",
+            Workload::Lock => "lock",
+            Workload::Handover => "handover",
         }
+    }
+
+    /// Whether this workload measures `store_sync` locks (see `locks.rs`).
+    pub fn on_locks(self) -> bool {
+        matches!(self, Workload::Lock | Workload::Handover)
     }
 }
 
@@ -374,7 +389,9 @@ mod tests {
                 Workload::Mixed,
                 Workload::Cas,
                 Workload::Wait,
-                Workload::List
+                Workload::List,
+                Workload::Lock,
+                Workload::Handover,
             ]
         );
         assert_eq!(full.reopen_records, 1_000_000);

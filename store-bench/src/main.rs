@@ -6,6 +6,7 @@
 //! cargo run --release -p store-bench -- --target file      # about 1 minute
 //! cargo run --release -p store-bench -- --target cache     # about 1 minute
 //! cargo run --release -p store-bench -- --target redis     # about 2 minutes; needs a Redis server
+//! cargo run --release -p store-bench -- --target memory,redis,postgres --workloads lock,handover
 //! cargo run --release -p store-bench -- --target all       # all four, one after the other
 //! cargo run --release -p store-bench -- --target all --quick   # smoke run, a few seconds
 //! cargo run --release -p store-bench -- --workloads get,put --tasks 64 --duration 5s
@@ -81,6 +82,26 @@
 //! the server's own ceiling, compare with `redis-benchmark -t get,set -c 64 -n 1000000 -q`
 //! on the same machine.
 //!
+//! ## Locks: the `lock` and `handover` workloads (issue 13)
+//!
+//! On the memory, redis and postgres targets (in their default workloads), `store_sync::Lock`
+//! (default options, 10 s lease) on the target's stack, against `raw-records`: the same
+//! stack doing a lock's job with raw record operations only (`create` with the same TTL;
+//! while the record exists, `wait_for_version_change` on the holder's version; `delete` to
+//! release), with no renewal task, lost-lease reporting, cancellation safety or guarded
+//! release. Both run in the same process on the same store, in alternating slices. Besides
+//! the ratio of rates, each row gives the latency ratios at p50 and p99, baseline ÷ target
+//! (like the ratio of rates, above 1 when the target is faster).
+//!
+//! | workload | an operation is | baseline |
+//! |----------|-----------------|----------|
+//! | `lock`   | uncontended `acquire` + `release`, each task on a lock of its own | `create` + `delete` |
+//! | `handover` | one handover: `--tasks` waiters queue on one lock; once all wait (counted by a layer around the store's `wait_for_version_change`), the holder releases; latency = from the holder's call to `release` to the next holder's `acquire` returning. The releaser competes again only after somebody else holds the lock, so every measured acquisition is a handover to a waiter; at least 5 per run | `delete` by the holder, then the woken waiter's `create` |
+//!
+//! Nothing polls: waiters are woken by the store (the memory actor's waiters, Redis
+//! pub/sub, PostgreSQL LISTEN/NOTIFY), so handover latency is the store's wake-up plus a
+//! claim, not an interval.
+//!
 //! Tasks yield to each other through tokio's cooperative budget (`consume_budget`) after
 //! every operation, so N tasks interleave even against a baseline that never awaits.
 //! The `cas` run checks that the counter grew by exactly the number of increments, every
@@ -103,6 +124,8 @@
 //!   get ≥ 0.8× the file store's get. The mixed load has no goal; it is reported.
 //! - `redis`: at 64 tasks, get ≥ 0.8× plain `GET` and put ≥ 0.5× plain `SET`. CAS and
 //!   list have no goal; they are reported.
+//! - `lock` and `handover` have no goal (issue 13 asks for their p50 and p99); they are
+//!   reported.
 //!
 //! # Reproducing the issues' figures
 //!
@@ -134,6 +157,7 @@ mod cli;
 mod durable;
 mod figures;
 mod harness;
+mod locks;
 mod plain_redis;
 mod postgres;
 mod report;

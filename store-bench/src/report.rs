@@ -49,6 +49,13 @@ pub struct Row {
     /// What the target's counters saw during its run (cache hit ratio, writes per fsync).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// Baseline p50 latency divided by target p50 latency (lock workloads): like `ratio`,
+    /// above 1 when the target is faster.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub p50_ratio: Option<f64>,
+    /// Baseline p99 latency divided by target p99 latency (lock workloads).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub p99_ratio: Option<f64>,
 }
 
 impl Row {
@@ -78,7 +85,19 @@ impl Row {
             baseline_retries: baseline_run.retries,
             ratio: if b > 0.0 { round4(t / b) } else { 0.0 },
             note: None,
+            p50_ratio: None,
+            p99_ratio: None,
         }
+    }
+
+    /// The row with its latency ratios (baseline / target at p50 and p99, so that like the
+    /// ratio of rates they are above 1 when the target is faster), which the table shows
+    /// after the ratio of rates.
+    pub fn with_latency_ratios(mut self) -> Self {
+        let ratio = |t: u64, b: u64| (t > 0).then(|| round4(b as f64 / t as f64));
+        self.p50_ratio = ratio(self.target_p50_ns, self.baseline_p50_ns);
+        self.p99_ratio = ratio(self.target_p99_ns, self.baseline_p99_ns);
+        self
     }
 
     /// The row with `note` attached.
@@ -469,9 +488,18 @@ impl<W: Write> Reporter<W> {
                 nanos(row.baseline_p99_ns),
                 row.ratio,
             )
-            .and_then(|()| match &row.note {
-                Some(note) => writeln!(self.out, "  {note}"),
-                None => writeln!(self.out),
+            .and_then(|()| {
+                let latency = match (row.p50_ratio, row.p99_ratio) {
+                    (Some(p50), Some(p99)) => Some(format!(
+                        "latency ratio (baseline/target) p50 {p50:.2}, p99 {p99:.2}"
+                    )),
+                    _ => None,
+                };
+                match (latency.as_deref(), row.note.as_deref()) {
+                    (Some(latency), Some(note)) => writeln!(self.out, "  {latency}; {note}"),
+                    (Some(text), None) | (None, Some(text)) => writeln!(self.out, "  {text}"),
+                    (None, None) => writeln!(self.out),
+                }
             })?,
         }
         self.rows.push(row);
@@ -586,6 +614,8 @@ mod tests {
             baseline_retries: 0,
             ratio: t / b,
             note: None,
+            p50_ratio: None,
+            p99_ratio: None,
         }
     }
 

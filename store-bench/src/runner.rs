@@ -2,7 +2,8 @@
 //! baselines, populate them all the same way, then for every task count measure the target
 //! and each baseline in `--slices` turns (target, baselines, target, baselines, ...), and
 //! report a row per baseline with the target's and that baseline's totals. `reopen` and `space`
-//! produce figures instead (see `figures.rs`).
+//! produce figures instead (see `figures.rs`). The lock workloads measure `store_sync` locks on
+//! the target's stack against raw record operations on the same stack (see `locks.rs`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -17,6 +18,7 @@ use crate::cli::{Settings, Workload};
 use crate::durable::{FsyncLog, RedbTable};
 use crate::figures;
 use crate::harness::Measurement;
+use crate::locks::{LockContender, LockSubject, RawLocks, SyncLocks};
 use crate::plain_redis::PlainRedis;
 use crate::report::{Reporter, Row};
 use crate::scratch::Scratch;
@@ -43,7 +45,7 @@ pub async fn run<W: Write>(
             | Workload::PutMany => {
                 vec![settings.keys]
             }
-            Workload::Cas | Workload::Wait => vec![1],
+            Workload::Cas | Workload::Wait | Workload::Lock | Workload::Handover => vec![1],
             Workload::List => settings.list_keys.clone(),
             Workload::Reopen => {
                 for figure in figures::reopen(settings, scratch).await? {
@@ -104,6 +106,9 @@ impl<S: Subject> Contender for Arc<S> {
     }
 }
 
+/// The baselines of a run, with their names.
+type Baselines = Vec<(&'static str, Box<dyn Contender>)>;
+
 /// One workload on one store size: the target against all its baselines.
 struct Run<'a> {
     settings: &'a Settings,
@@ -160,7 +165,41 @@ impl Run<'_> {
                 self.ready(PlainRedis::connect(&self.settings.redis_url).await?)
                     .await
             }
+            BaselineKind::RawRecords => Err(format!(
+                "the {} baseline runs the lock workloads only, not {}",
+                kind.name(),
+                self.workload
+            )
+            .into()),
         }
+    }
+
+    /// The contenders of a lock workload: `store_sync` locks on the target's stack, and
+    /// its baselines on the same stack.
+    fn lock_contenders(
+        &self,
+        storage: &Arc<dyn Storage>,
+    ) -> Result<(Box<dyn Contender>, Baselines), BoxError> {
+        let target: Box<dyn Contender> =
+            Box::new(LockContender::new(Arc::clone(storage), SyncLocks::new));
+        let mut baselines: Baselines = Vec::new();
+        for kind in self.target.baselines(self.workload) {
+            let contender: Box<dyn Contender> = match kind {
+                BaselineKind::RawRecords => {
+                    Box::new(LockContender::new(Arc::clone(storage), RawLocks::new))
+                }
+                other => {
+                    return Err(format!(
+                        "the {} baseline cannot run {}",
+                        other.name(),
+                        self.workload
+                    )
+                    .into())
+                }
+            };
+            baselines.push((kind.name(), contender));
+        }
+        Ok((target, baselines))
     }
 
     async fn compare<W: Write>(&self, reporter: &mut Reporter<W>) -> Result<(), BoxError> {
@@ -169,12 +208,17 @@ impl Run<'_> {
             .build(self.workload, self.settings, self.scratch)
             .await?;
         let probe = stack.probe.clone();
-        let subject = StorageSubject::new(Arc::clone(&stack.storage)).warm_up(stack.warm_up);
-        let target = self.ready(subject).await?;
-        let mut baselines = Vec::new();
-        for kind in self.target.baselines(self.workload) {
-            baselines.push((kind.name(), self.baseline(kind).await?));
-        }
+        let (target, baselines) = if self.workload.on_locks() {
+            self.lock_contenders(&stack.storage)?
+        } else {
+            let subject = StorageSubject::new(Arc::clone(&stack.storage)).warm_up(stack.warm_up);
+            let target = self.ready(subject).await?;
+            let mut baselines = Vec::new();
+            for kind in self.target.baselines(self.workload) {
+                baselines.push((kind.name(), self.baseline(kind).await?));
+            }
+            (target, baselines)
+        };
         let slices = self.settings.slices;
         let slice = self.settings.duration / slices;
         for &tasks in &self.settings.tasks {
@@ -206,16 +250,41 @@ impl Run<'_> {
                     (self.target.name(), &on_target),
                     (name, &on_baseline),
                 );
+                // Lock figures are latencies first: say how they compare too.
+                let row = if self.workload.on_locks() {
+                    row.with_latency_ratios()
+                } else {
+                    row
+                };
                 reporter.row(row.with_note(note.clone()))?;
             }
         }
         target.close().await?;
-        for (_, baseline) in &baselines {
-            baseline.close().await?;
+        if !self.workload.on_locks() {
+            // The lock workloads' baselines run on the target's stack, closed just now.
+            for (_, baseline) in &baselines {
+                baseline.close().await?;
+            }
         }
         drop(baselines);
         drop(stack);
         Ok(())
+    }
+}
+
+impl<L: LockSubject> Contender for LockContender<L> {
+    fn measure<'a>(
+        &'a self,
+        workload: Workload,
+        _: &'a Shapes,
+        tasks: usize,
+        duration: Duration,
+    ) -> BoxFuture<'a, Result<Measurement, BoxError>> {
+        LockContender::measure(self, workload, tasks, duration)
+    }
+
+    fn close(&self) -> BoxFuture<'_, store_core::Result<()>> {
+        LockContender::close(self)
     }
 }
 

@@ -66,6 +66,8 @@ impl TargetKind {
                 Workload::Cas,
                 Workload::Wait,
                 Workload::List,
+                Workload::Lock,
+                Workload::Handover,
             ],
             TargetKind::File => vec![
                 Workload::Put,
@@ -74,12 +76,21 @@ impl TargetKind {
                 Workload::Space,
             ],
             TargetKind::Cache => vec![Workload::Get, Workload::Miss, Workload::Mixed],
-            TargetKind::Redis => vec![Workload::Get, Workload::Put, Workload::Cas, Workload::List],
+            TargetKind::Redis => vec![
+                Workload::Get,
+                Workload::Put,
+                Workload::Cas,
+                Workload::List,
+                Workload::Lock,
+                Workload::Handover,
+            ],
             TargetKind::Postgres => vec![
                 Workload::Get,
                 Workload::Put,
                 Workload::Cas,
                 Workload::PutMany,
+                Workload::Lock,
+                Workload::Handover,
             ],
         }
     }
@@ -192,6 +203,7 @@ impl TargetKind {
     /// target is measured once per task count for all of them).
     pub fn baselines(self, workload: Workload) -> Vec<BaselineKind> {
         match (self, workload) {
+            (_, Workload::Lock | Workload::Handover) => vec![BaselineKind::RawRecords],
             (TargetKind::Memory, Workload::List) => vec![BaselineKind::MutexBTreeMap],
             (TargetKind::Memory, _) => vec![BaselineKind::MutexHashMap],
             (TargetKind::File, Workload::Put) => vec![BaselineKind::FsyncLog, BaselineKind::Redb],
@@ -219,6 +231,8 @@ impl TargetKind {
                 Goal::ratio_vs(Workload::Put, 64, BaselineKind::FsyncLog, 1, 10.0),
                 Goal::ratio_vs(Workload::Put, 64, BaselineKind::Redb, 64, 5.0),
                 Goal::ratio(Workload::Get, 64, 0.7),
+                // Issue 15: one reader, where a round trip to the actor thread would show most.
+                Goal::ratio(Workload::Get, 1, 0.5),
                 Goal::FigureAtMost {
                     figure: figures::REOPEN_SECONDS,
                     max: 2.0,
@@ -228,10 +242,11 @@ impl TargetKind {
                     max: 1.5,
                 },
             ],
-            // Issue 4.
+            // Issues 4 and 15. Issue 4 also asked for hits at 1.5x a memory-backend get, from
+            // when every memory get was a round trip to its actor; since issue 15 memory gets
+            // are served in the caller's task too, so that row is printed but not held.
             TargetKind::Cache => vec![
-                Goal::ratio_vs(Workload::Get, 64, BaselineKind::Memory, 64, 1.5),
-                Goal::ratio_vs(Workload::Get, 64, BaselineKind::Moka, 64, 0.5),
+                Goal::ratio_vs(Workload::Get, 64, BaselineKind::Moka, 64, 0.8),
                 Goal::ratio(Workload::Miss, 64, 0.8),
             ],
             // Issue 11.

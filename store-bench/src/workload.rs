@@ -2,7 +2,8 @@
 //! one run ([`measure`]). Every function is generic over [`Subject`], so the target and the
 //! baseline run the same code.
 //!
-//! `reopen` and `space` are not timed loops over a subject; they live in `figures.rs`.
+//! `reopen` and `space` are not timed loops over a subject; they live in `figures.rs`. The lock
+//! workloads (`lock`, `handover`) run over lock subjects, in `locks.rs`.
 //!
 //! Key and value shapes (the same for every subject):
 //! - get / miss / put / mixed: keys `bench/key/00000000` .. (`--keys` of them), all pre-populated,
@@ -109,13 +110,20 @@ pub async fn populate<S: Subject>(
             }
             Ok(())
         }
-        Workload::Reopen | Workload::Space => Err(not_a_loop(workload)),
+        Workload::Reopen | Workload::Space | Workload::Lock | Workload::Handover => {
+            Err(not_a_loop(workload))
+        }
     }
 }
 
 fn not_a_loop(workload: Workload) -> Error {
+    let by = if workload.on_locks() {
+        "locks.rs"
+    } else {
+        "figures.rs"
+    };
     Error::Backend(format!(
-        "{workload} is measured by figures.rs, not by tasks over a subject"
+        "{workload} is measured by {by}, not by tasks over a subject"
     ))
 }
 
@@ -135,7 +143,9 @@ pub async fn measure<S: Subject>(
         Workload::PutMany => batches(subject, shapes, tasks, duration).await,
         Workload::Wait => wake_ups(subject, shapes, tasks, duration).await,
         Workload::List => listings(subject, tasks, duration).await,
-        Workload::Reopen | Workload::Space => Err(not_a_loop(workload).into()),
+        Workload::Reopen | Workload::Space | Workload::Lock | Workload::Handover => {
+            Err(not_a_loop(workload).into())
+        }
     }
 }
 

@@ -161,8 +161,9 @@ fn json_lines_cover_every_workload_and_goal() {
     let lines = json_lines(&output);
     assert_eq!(lines[0]["type"], "config");
     let results: Vec<&Value> = lines.iter().filter(|l| l["type"] == "result").collect();
-    // get, put, mixed, cas, wait, and list twice (two store sizes); two task counts each.
-    assert_eq!(results.len(), 7 * 2);
+    // get, put, mixed, cas, wait, list twice (two store sizes), lock and handover; two task
+    // counts each.
+    assert_eq!(results.len(), 9 * 2);
     for result in &results {
         assert!(
             result["target_ops_per_sec"].as_f64().unwrap() > 0.0,
@@ -176,6 +177,20 @@ fn json_lines_cover_every_workload_and_goal() {
             result["target_p99_ns"].as_u64().unwrap() >= result["target_p50_ns"].as_u64().unwrap()
         );
         assert!(result["ratio"].as_f64().unwrap() > 0.0);
+    }
+    // The lock workloads run against raw record operations on the same store and give
+    // their latency ratios.
+    for workload in ["lock", "handover"] {
+        let rows: Vec<&&Value> = results
+            .iter()
+            .filter(|r| r["workload"] == workload)
+            .collect();
+        assert_eq!(rows.len(), 2, "{workload}");
+        for row in rows {
+            assert_eq!(row["baseline"], "raw-records");
+            assert!(row["p50_ratio"].as_f64().unwrap() > 0.0, "{row}");
+            assert!(row["p99_ratio"].as_f64().unwrap() > 0.0, "{row}");
+        }
     }
     let goals = lines.iter().filter(|l| l["type"] == "goal").count();
     // get and put at 64 tasks were not run; the list scaling is checked per task count.

@@ -14,6 +14,8 @@
 //!   are layers.
 //! - [`Stats`] (in `stats.rs`): what each component of a stack reports to operators.
 //! - [`paging`]: the one stream shape every backend's `list_keys` returns.
+//! - [`backoff`]: the jittered, capped delay between a network backend's reconnect
+//!   attempts.
 //! - [`watch`]: `wait_for_version_change` for backends that learn of changes by
 //!   notification (Redis, PostgreSQL): register, read, re-read on every notification.
 //! - [`Pattern`] (in `glob/`): gobwas-style globs for `list_keys`, with the literal prefix
@@ -41,6 +43,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod backoff;
 #[cfg(feature = "serde")]
 pub mod config;
 mod doc_support;

@@ -27,7 +27,7 @@ use store_core::{Error, Result};
 use crate::codec::{self, Announced};
 use crate::context::Counters;
 use crate::names::quote;
-use crate::reusable::backoff::Backoff;
+use store_core::backoff::Backoff;
 
 /// How often an idle listening connection is checked with an empty query.
 const PING_EVERY: Duration = Duration::from_secs(10);
@@ -61,7 +61,7 @@ impl Listener {
                     tracing::warn!(store = %self.describe, "store-postgres: the listening connection closed; reconnecting");
                 }
             }
-            tokio::time::sleep(backoff.next_pause()).await;
+            tokio::time::sleep(backoff.next_delay()).await;
         }
     }
 

@@ -17,10 +17,10 @@ use crate::layout::Layout;
 use crate::options::RedisOptions;
 use crate::script;
 use crate::server::Server;
-use crate::shared::backoff::Backoff;
 use crate::shared::mailbox;
 use crate::stats::Counters;
 use crate::subscription::Subscription;
+use store_core::backoff::Backoff;
 
 /// Most keys a listing page may scan (the script reads their expiries in one call).
 const MAX_PAGE_SIZE: usize = 4096;

@@ -28,8 +28,8 @@ use tokio::time::{sleep, Instant, Sleep};
 
 use crate::layout::decode_changes;
 use crate::server::Server;
-use crate::shared::backoff::Backoff;
 use crate::stats::Counters;
+use store_core::backoff::Backoff;
 
 /// How often the subscription is checked with `PING`, for a given request timeout.
 fn ping_interval(timeout: Duration) -> Duration {

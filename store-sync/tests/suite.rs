@@ -3,7 +3,9 @@
 //! stale releases refused, leaders replaced, cancellation leaving nothing behind.
 //!
 //! Each backend module gives `fresh()`: two independent handles on one fresh, empty store
-//! (on PostgreSQL, two connections to one fresh table, as two processes would have).
+//! (on Redis, two connections to one fresh prefix, and on PostgreSQL, two connections to one
+//! fresh table, as two processes would have). On Redis and PostgreSQL a lease is judged by
+//! the server's clock, on memory and file by the process's.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -389,6 +391,21 @@ mod postgres {
     pub async fn fresh() -> (Arc<dyn Storage>, Arc<dyn Storage>, ()) {
         let first = TestStore::fresh().await;
         let second = first.open_again().await;
+        (Arc::new(first), Arc::new(second), ())
+    }
+
+    every_case!();
+}
+
+mod redis {
+    use super::*;
+    use store_redis::testing::test_store;
+
+    /// Two handles on one fresh prefix, each with its own connections and subscription; the
+    /// prefix's keys are deleted when both are gone.
+    pub async fn fresh() -> (Arc<dyn Storage>, Arc<dyn Storage>, ()) {
+        let first = test_store("sync").await;
+        let second = first.another().await;
         (Arc::new(first), Arc::new(second), ())
     }
 

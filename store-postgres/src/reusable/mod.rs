@@ -1,9 +1,5 @@
-//! Pieces every network backend needs, kept apart so they can move to store-core: nothing
-//! here knows PostgreSQL.
-//!
-//! - [`backoff`]: the pause between reconnect attempts (exponential, capped, jittered).
-//! - [`mailbox`]: draining an actor's bounded mailbox in batches, with a cap on what is
-//!   waiting to be dispatched (back-pressure on callers).
+//! Draining an actor's bounded mailbox in batches, with a cap on what is waiting to be
+//! dispatched (back-pressure on callers). Nothing here knows PostgreSQL. The reconnect
+//! backoff is `store_core::backoff`, shared with store-redis.
 
-pub(crate) mod backoff;
 pub(crate) mod mailbox;

@@ -1,7 +1,5 @@
-//! Pieces that every network backend needs, not only Redis: the batching mailbox between
-//! handles and the actor, and the reconnect backoff. They know nothing of Redis, and are
-//! kept here, apart, so that they can move into store-core once the PostgreSQL backend
-//! needs them too.
+//! The batching mailbox between handles and the actor. It knows nothing of Redis; the
+//! reconnect backoff that used to sit beside it is `store_core::backoff`, shared with
+//! store-postgres.
 
-pub mod backoff;
 pub mod mailbox;
