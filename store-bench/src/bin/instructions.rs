@@ -17,6 +17,18 @@
 //! operation then includes a share of each batch's fixed cost and of the task switches.
 //! With `--op cas` the tasks increment one hot counter, and conflicts are retried (each
 //! retry is a get and a cas more); the program prints the number of retries on stderr.
+//!
+//! Counts of 2026-12-01 (instructions per operation, `--count 50000` minus `--count 0`;
+//! cas with `--count 20000`), before and after the write path stopped copying keys and
+//! allocating per-write vectors:
+//!
+//! | operation | tasks | before | after |
+//! |---|---|---|---|
+//! | get | 1 | 1,200 | 1,200 |
+//! | put | 1 | 6,787 | 5,973 |
+//! | put | 64 | 4,747 | 3,857 |
+//! | get + cas_by_version | 1 | 8,145 | 7,329 |
+//! | get + cas_by_version, one hot key, per success | 64 | 143,896 | 135,489 (31.5 retries each) |
 
 use std::sync::Arc;
 
