@@ -186,6 +186,8 @@ async fn expire(storage: &dyn Storage, record: Record) -> Result<Record> {
 struct State {
     /// The version we wrote last.
     version: String,
+    /// Set by a release; the renewal task stops when it sees it.
+    released: bool,
 }
 
 /// A record we hold, kept alive by a renewal task until released or lost.
@@ -210,6 +212,7 @@ impl Hold {
     ) -> Self {
         let state = Arc::new(Mutex::new(State {
             version: version.clone(),
+            released: false,
         }));
         let (lost_tx, lost) = watch::channel(false);
         let (stop, stopped) = oneshot::channel();
@@ -264,8 +267,13 @@ impl Hold {
     }
 }
 
-/// Stops the renewal task, waits for a renewal in flight (so that the version we release is
-/// the last one written), then expires the record if it is still the one we wrote.
+/// Stops the renewal task and expires the record if it is still the one we wrote.
+///
+/// The state lock is what orders the two: a renewal holds it for its whole CAS, so once the
+/// release has it no renewal is in flight and the version it reads is the last one written;
+/// and `released`, set under it, keeps the renewal task from starting another. Waiting for
+/// that task to finish instead would put the release behind every task ready to run (on a
+/// busy runtime, all the woken waiters of the lock it is releasing).
 async fn release(
     storage: &dyn Storage,
     key: &str,
@@ -276,11 +284,11 @@ async fn release(
     if let Some(stop) = stop {
         let _ = stop.send(());
     }
-    if let Some(renewer) = renewer {
-        let _ = renewer.await;
-    }
-    let version = state.lock().await.version.clone();
-    let ours = Record::new(key, Bytes::new()).with_version(version);
+    // The task ends on its own once it sees `stop` or `released`.
+    drop(renewer);
+    let mut current = state.lock().await;
+    current.released = true;
+    let ours = Record::new(key, Bytes::new()).with_version(current.version.clone());
     match expire(storage, ours).await {
         Ok(_) => Ok(()),
         Err(Error::NotFound) => Err(Error::Conflict),
@@ -337,6 +345,9 @@ async fn renew(
         }
         let started = Instant::now();
         let mut current = state.lock().await;
+        if current.released {
+            return;
+        }
         let renewal = Record::new(key.clone(), value.clone())
             .with_ttl(terms.lease)
             .with_version(current.version.clone());
