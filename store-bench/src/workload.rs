@@ -244,6 +244,15 @@ async fn batches<S: Subject>(
 /// cas: every task increments the hot counter with get + cas retry loops. An op is one
 /// successful increment, its latency includes the retries; afterwards the counter must
 /// have grown by exactly the number of increments.
+///
+/// What bounds an actor-based store here: a cas answers only after a mailbox round trip,
+/// and every cas that shares a batch with the winner read the same version, so at most one
+/// increment succeeds per batch; the rest answer `Conflict` and go round again (with the
+/// `get` served in the caller's task). Increments per second are at most round trips per
+/// second, whatever the number of tasks, while a `Mutex<HashMap>` does the same increment
+/// in one short critical section with no hand-off. On one current-thread runtime with 64
+/// tasks (`instructions --op cas --tasks 64`) each increment costs about 31 conflicts;
+/// on two workers, where fewer tasks are in flight at once, about 0.5 to 1.5.
 async fn cas_increments<S: Subject>(
     subject: &Arc<S>,
     tasks: usize,

@@ -40,6 +40,7 @@
 //! - `adapter.rs`: [`StoreAdapter`], the `Store` over any [`Storage`](store_core::Storage):
 //!   scoping, listing, paging, expiry resolution.
 //! - [`envelope`]: how metadata and value share one stored value.
+//! - [`layout`]: where a record lives below the facade (`database/table/key`).
 //! - `scope.rs`: [`Scoped`], go-micro's `store.Scope`: a handle bound to a database/table.
 //! - `stack.rs`: [`Stack`], a built stack: the facade, the versioned API of any
 //!   database/table, the whole storage, and the layers' stats.
@@ -150,6 +151,7 @@
 mod adapter;
 pub mod config;
 pub mod envelope;
+pub mod layout;
 mod options;
 mod record;
 mod scope;

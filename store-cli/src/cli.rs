@@ -1,0 +1,435 @@
+//! The command line: every command and flag, with its help and an example.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde_json::Value;
+
+/// storectl: look inside a store, fix a record, move data between backends, back it up.
+///
+/// The store is the stack a TOML file describes (backend memory, file, redis or postgres,
+/// with optional cache and namespace layers; see the store-compat configuration reference).
+///
+/// ```
+/// use clap::Parser;
+/// let cli = store_cli::Cli::parse_from(["storectl", "-c", "store.toml", "read", "user/1", "-o", "json"]);
+/// assert_eq!(cli.output, store_cli::cli::Output::Json);
+/// assert!(matches!(cli.command, store_cli::cli::Command::Read { .. }));
+/// ```
+#[derive(Debug, Parser)]
+#[command(
+    name = "storectl",
+    version,
+    after_help = "Examples:\n  storectl --config store.toml read user/1\n  \
+                  STORECTL_CONFIG=store.toml storectl list --prefix user/ --output json\n  \
+                  storectl --config old.toml snapshot backup.snap\n  \
+                  storectl --config new.toml restore backup.snap --verify"
+)]
+pub struct Cli {
+    /// The store configuration (TOML).
+    #[arg(
+        long,
+        short = 'c',
+        global = true,
+        env = "STORECTL_CONFIG",
+        value_name = "FILE"
+    )]
+    pub config: Option<PathBuf>,
+    /// How results are printed: a table for people, or one JSON object per line.
+    #[arg(long, short = 'o', global = true, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// How results are printed.
+///
+/// ```
+/// use clap::Parser;
+/// let cli = store_cli::Cli::parse_from(["storectl", "list"]);
+/// assert_eq!(cli.output, store_cli::cli::Output::Table);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// Aligned columns (values that are not UTF-8 as `base64:...`).
+    Table,
+    /// One JSON object per line (values that are not UTF-8 as `value_base64`).
+    Json,
+}
+
+/// The facade's database and table (go-micro's `--database`/`--table`).
+///
+/// ```
+/// use clap::Parser;
+/// use store_cli::cli::Command;
+/// let cli = store_cli::Cli::parse_from(["storectl", "delete", "k", "--database", "shop", "-t", "orders"]);
+/// let Command::Delete { scope, .. } = cli.command else { unreachable!() };
+/// assert_eq!((scope.database.as_deref(), scope.table.as_deref()), (Some("shop"), Some("orders")));
+/// ```
+#[derive(Clone, Debug, Default, Args)]
+pub struct Scope {
+    /// The database (default: micro).
+    #[arg(long, short = 'd', value_name = "D")]
+    pub database: Option<String>,
+    /// The table (default: micro).
+    #[arg(long, short = 't', value_name = "T")]
+    pub table: Option<String>,
+}
+
+/// Where the versioned commands work: a facade scope, or the whole stack.
+///
+/// ```
+/// use clap::Parser;
+/// use store_cli::cli::Command;
+/// let cli = store_cli::Cli::parse_from(["storectl", "get", "micro/micro/k", "--raw"]);
+/// let Command::Get { scope, .. } = cli.command else { unreachable!() };
+/// assert!(scope.raw);
+/// assert!(store_cli::Cli::try_parse_from(["storectl", "get", "k", "--raw", "-t", "t"]).is_err());
+/// ```
+#[derive(Clone, Debug, Default, Args)]
+pub struct VersionedScope {
+    /// Where: the database and table.
+    #[command(flatten)]
+    pub scope: Scope,
+    /// Address the whole stack below the facade (keys as stored: `database/table/key`,
+    /// or anything written there directly) instead of one database and table.
+    #[arg(long, conflicts_with_all = ["database", "table"])]
+    pub raw: bool,
+}
+
+/// A value given on the command line.
+///
+/// ```
+/// use clap::Parser;
+/// use store_cli::cli::Command;
+/// let cli = store_cli::Cli::parse_from(["storectl", "put", "k", "AP8=", "--base64"]);
+/// let Command::Put { value, .. } = cli.command else { unreachable!() };
+/// assert!(value.base64);
+/// ```
+#[derive(Clone, Debug, Args)]
+pub struct ValueArg {
+    /// The value (UTF-8 text, or base64 with --base64).
+    #[arg(value_name = "VALUE")]
+    pub value: String,
+    /// VALUE is standard base64 (for values that are not UTF-8).
+    #[arg(long)]
+    pub base64: bool,
+}
+
+/// The order of a read.
+///
+/// ```
+/// use clap::Parser;
+/// use store_cli::cli::{Command, OrderArg};
+/// let cli = store_cli::Cli::parse_from(["storectl", "list", "--order", "desc"]);
+/// let Command::List { order, .. } = cli.command else { unreachable!() };
+/// assert_eq!(order, OrderArg::Desc);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OrderArg {
+    /// Ascending by key bytes.
+    Asc,
+    /// Descending.
+    Desc,
+}
+
+/// Every command.
+///
+/// ```
+/// use clap::Parser;
+/// use store_cli::cli::Command;
+/// let cli = store_cli::Cli::parse_from(["storectl", "restore", "-", "--verify"]);
+/// assert!(matches!(cli.command, Command::Restore { verify: true, .. }));
+/// ```
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Read a record, or the records whose key starts (--prefix) or ends (--suffix) with KEY.
+    #[command(after_help = "Examples:\n  storectl -c store.toml read user/1\n  \
+                            storectl -c store.toml read user/ --prefix --limit 10 --order desc -t users")]
+    Read {
+        /// The key (with --prefix/--suffix: the text keys start/end with; may be empty).
+        key: String,
+        /// Read every record whose key starts with KEY.
+        #[arg(long)]
+        prefix: bool,
+        /// Read every record whose key ends with KEY.
+        #[arg(long)]
+        suffix: bool,
+        /// At most N records (0: no limit).
+        #[arg(long, default_value_t = 0, value_name = "N")]
+        limit: usize,
+        /// Skip the first N records.
+        #[arg(long, default_value_t = 0, value_name = "N")]
+        offset: usize,
+        /// Key order.
+        #[arg(long, value_enum, default_value_t = OrderArg::Asc)]
+        order: OrderArg,
+        /// Where: the database and table.
+        #[command(flatten)]
+        scope: Scope,
+    },
+    /// Write a record (value, metadata, expiry), replacing any record under KEY.
+    #[command(
+        after_help = "Example:\n  storectl -c store.toml write user/1 alice --ttl 1h --metadata age=37 --metadata 'tags=[\"admin\"]'"
+    )]
+    Write {
+        /// The key.
+        key: String,
+        /// The value.
+        #[command(flatten)]
+        value: ValueArg,
+        /// Time to live, such as 30s, 1h or "1h 30m" (default: never expires).
+        #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+        ttl: Option<Duration>,
+        /// A metadata entry NAME=JSON (a JSON value; text that is not JSON is taken as a
+        /// string). Repeat for more.
+        #[arg(long, short = 'm', value_parser = parse_metadata, value_name = "NAME=JSON")]
+        metadata: Vec<(String, Value)>,
+        /// Where: the database and table.
+        #[command(flatten)]
+        scope: Scope,
+    },
+    /// Delete a record (a missing key is not an error, as in go-micro).
+    #[command(after_help = "Example:\n  storectl -c store.toml delete user/1 --table users")]
+    Delete {
+        /// The key.
+        key: String,
+        /// Where: the database and table.
+        #[command(flatten)]
+        scope: Scope,
+    },
+    /// List keys, optionally those with a prefix and/or suffix.
+    #[command(after_help = "Example:\n  storectl -c store.toml list --prefix user/ --limit 100")]
+    List {
+        /// Only keys that start with P.
+        #[arg(long, default_value = "", value_name = "P")]
+        prefix: String,
+        /// Only keys that end with S.
+        #[arg(long, default_value = "", value_name = "S")]
+        suffix: String,
+        /// At most N keys (0: no limit).
+        #[arg(long, default_value_t = 0, value_name = "N")]
+        limit: usize,
+        /// Skip the first N keys.
+        #[arg(long, default_value_t = 0, value_name = "N")]
+        offset: usize,
+        /// Key order.
+        #[arg(long, value_enum, default_value_t = OrderArg::Asc)]
+        order: OrderArg,
+        /// Where: the database and table.
+        #[command(flatten)]
+        scope: Scope,
+    },
+    /// List the databases that hold records.
+    #[command(after_help = "Example:\n  storectl -c store.toml databases")]
+    Databases,
+    /// List the tables of a database that hold records.
+    #[command(after_help = "Example:\n  storectl -c store.toml tables --database shop")]
+    Tables {
+        /// The database (default: micro).
+        #[arg(long, short = 'd', value_name = "D")]
+        database: Option<String>,
+    },
+    /// Versioned API: a record with its version and expiry (value bytes as stored).
+    #[command(
+        after_help = "Examples:\n  storectl -c store.toml get job-7 --table jobs\n  \
+                            storectl -c store.toml get micro/micro/user/1 --raw"
+    )]
+    Get {
+        /// The key.
+        key: String,
+        /// Where: the database and table.
+        #[command(flatten)]
+        scope: VersionedScope,
+    },
+    /// Versioned API: store a value (replacing any), print its new version.
+    #[command(
+        after_help = "Example:\n  storectl -c store.toml put job-7 queued --ttl 10m --table jobs"
+    )]
+    Put {
+        /// The key.
+        key: String,
+        /// The value.
+        #[command(flatten)]
+        value: ValueArg,
+        /// Time to live (default: never expires).
+        #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+        ttl: Option<Duration>,
+        /// Where: the database and table.
+        #[command(flatten)]
+        scope: VersionedScope,
+    },
+    /// Versioned API: store a value only if KEY has no live record; print its version.
+    #[command(after_help = "Example:\n  storectl -c store.toml create lock/backup me --ttl 1h")]
+    Create {
+        /// The key.
+        key: String,
+        /// The value.
+        #[command(flatten)]
+        value: ValueArg,
+        /// Time to live (default: never expires).
+        #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+        ttl: Option<Duration>,
+        /// Where: the database and table.
+        #[command(flatten)]
+        scope: VersionedScope,
+    },
+    /// Versioned API: replace KEY's value only if its version is still V; print the new one.
+    /// The expiry is replaced too (none unless --ttl).
+    #[command(
+        after_help = "Example:\n  storectl -c store.toml cas job-7 running --version 12 --table jobs"
+    )]
+    Cas {
+        /// The key.
+        key: String,
+        /// The value.
+        #[command(flatten)]
+        value: ValueArg,
+        /// The version the record must still have.
+        #[arg(long, value_name = "V")]
+        version: String,
+        /// Time to live (default: never expires).
+        #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+        ttl: Option<Duration>,
+        /// Where: the database and table.
+        #[command(flatten)]
+        scope: VersionedScope,
+    },
+    /// Versioned API: keys matching a glob (* ? [abc] [a-z] [!a] {a,b} \ escapes), ascending.
+    #[command(after_help = "Examples:\n  storectl -c store.toml keys 'user/*'\n  \
+                            storectl -c store.toml keys '*' --raw")]
+    Keys {
+        /// The glob pattern.
+        pattern: String,
+        /// Where: the database and table.
+        #[command(flatten)]
+        scope: VersionedScope,
+    },
+    /// Versioned API: print KEY's record, then each change as it happens (a write, or the
+    /// deletion or expiry that ends the watch). Quick changes may be seen as one.
+    #[command(
+        after_help = "Example:\n  storectl -c redis.toml watch leader --table elections --count 1"
+    )]
+    Watch {
+        /// The key.
+        key: String,
+        /// Stop after N changes (default: watch until the record is gone).
+        #[arg(long, value_name = "N")]
+        count: Option<u64>,
+        /// Where: the database and table.
+        #[command(flatten)]
+        scope: VersionedScope,
+    },
+    /// Write every live record (value bytes, metadata, time left) to FILE (`-`: stdout).
+    #[command(
+        after_help = "Examples:\n  storectl -c store.toml snapshot backup.snap\n  \
+                            storectl -c store.toml snapshot - --database shop | gzip > shop.snap.gz\n\n\
+                            The format is versioned JSON lines with a checksum per line and an end \
+                            line with the count (see the store-cli docs). A file is written under a \
+                            temporary name and renamed when complete."
+    )]
+    Snapshot {
+        /// The snapshot file, or `-` for stdout.
+        file: PathBuf,
+        /// Only this database.
+        #[arg(long, short = 'd', value_name = "D")]
+        database: Option<String>,
+        /// Only this table (with --database).
+        #[arg(long, short = 't', value_name = "T", requires = "database")]
+        table: Option<String>,
+    },
+    /// Restore a snapshot from FILE (`-`: stdin): checked whole first, nothing written if bad.
+    #[command(
+        after_help = "Examples:\n  storectl -c redis.toml restore backup.snap --verify\n  \
+                            gunzip -c shop.snap.gz | storectl -c store.toml restore -\n\n\
+                            Records replace those with the same keys; others are left alone. \
+                            Each record gets the time it had left when the snapshot was taken. \
+                            From stdin the snapshot is staged in a temporary file (see \
+                            --staging-dir) while it is checked."
+    )]
+    Restore {
+        /// The snapshot file, or `-` for stdin.
+        file: PathBuf,
+        /// Restore while reading and stop at the first bad line, keeping the records before
+        /// it (default: check the whole snapshot first and restore nothing if it is bad).
+        #[arg(long)]
+        partial: bool,
+        /// Read every record back afterwards and compare it with the snapshot.
+        #[arg(long)]
+        verify: bool,
+        /// Where a snapshot read from stdin is staged (default: the temporary directory).
+        #[arg(long, value_name = "DIR")]
+        staging_dir: Option<PathBuf>,
+    },
+    /// What each layer of the stack reports (cache hits, file segments, ...).
+    #[command(after_help = "Example:\n  storectl -c store.toml stats --output json")]
+    Stats,
+    /// Reclaim the space of overwritten, deleted and expired records now (file backend).
+    #[command(after_help = "Example:\n  storectl -c store.toml compact")]
+    Compact,
+}
+
+/// A humantime duration above zero.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(text)
+        .map_err(|e| format!("{e} (accepted: a duration such as 30s, 5m, 1h or \"1h 30m\")"))?;
+    if duration.is_zero() {
+        return Err("must be above zero".into());
+    }
+    Ok(duration)
+}
+
+/// `NAME=JSON`; text after `=` that is not JSON is a string.
+fn parse_metadata(text: &str) -> Result<(String, Value), String> {
+    let (name, json) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?} is not NAME=JSON (such as age=37 or name=alice)"))?;
+    if name.is_empty() {
+        return Err(format!("{text:?}: the name before '=' is empty"));
+    }
+    let value = serde_json::from_str(json).unwrap_or_else(|_| Value::String(json.to_owned()));
+    Ok((name.to_owned(), value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_command_has_an_example() {
+        for command in Cli::command().get_subcommands() {
+            let help = command
+                .get_after_help()
+                .map(|h| h.to_string())
+                .unwrap_or_default();
+            assert!(
+                help.contains("storectl"),
+                "{} has no example",
+                command.get_name()
+            );
+        }
+    }
+
+    #[test]
+    fn metadata_values() {
+        assert_eq!(parse_metadata("n=37").unwrap().1, serde_json::json!(37));
+        assert_eq!(
+            parse_metadata("n=alice").unwrap().1,
+            serde_json::json!("alice")
+        );
+        assert_eq!(
+            parse_metadata("n={\"a\":[1]}").unwrap().1,
+            serde_json::json!({"a": [1]})
+        );
+        assert!(parse_metadata("n").is_err());
+        assert!(parse_metadata("=1").is_err());
+    }
+}

@@ -1,0 +1,56 @@
+//! `storectl`: the operator's command for any store stack a TOML file describes.
+//!
+//! ```text
+//! storectl --config store.toml read user/1
+//! storectl --config store.toml write user/1 alice --ttl 1h --metadata age=37
+//! storectl --config store.toml snapshot backup.snap
+//! storectl --config redis.toml restore backup.snap --verify
+//! ```
+//!
+//! The binary parses its arguments into [`Cli`] and hands them to [`run`]; the pieces it
+//! uses are public so that tests and other tools can use them in-process:
+//!
+//! - [`cli`]: every command and flag (`storectl help COMMAND` prints each with an example);
+//! - [`snapshot`]: the snapshot format (versioned JSON lines with checksums), the streaming
+//!   snapshot and the checked restore;
+//! - [`scopes`]: `databases` and `tables` by skipping through the ordered listing;
+//! - [`value`]: how values are shown (UTF-8 as text, anything else base64 with a marker);
+//! - [`progress`]: the progress bar, drawn only on a terminal;
+//! - [`CliError`]: failures and their exit status.
+//!
+//! # Exit status
+//!
+//! 0 on success; 1 when the store, the configuration, a file or a snapshot fails (the
+//! message on stderr names the key, field, file or line); 2 on a usage error (an unknown
+//! command or flag, a bad value for a flag, no configuration given).
+//!
+//! # Decisions
+//!
+//! - The go-micro commands (`read`, `write`, `delete`, `list`) work on one database and
+//!   table (`--database`/`--table`, default `micro`/`micro`), like `micro store`. The
+//!   versioned commands (`get`, `put`, `create`, `cas`, `keys`, `watch`) work on the same
+//!   keys, or with `--raw` on the whole stack below the facade (keys as stored).
+//! - `snapshot` and `restore` work on the whole stack below the facade (every record, also
+//!   those written there directly), or on one database/table with `snapshot --database`.
+//! - `watch` ends when the record is deleted or expires (waiting for a missing key would
+//!   need polling), and on a missing key fails with exit status 1.
+//! - `write`, `delete`, `compact` print nothing on success; `put`, `create`, `cas` print
+//!   the new version; `snapshot` and `restore` print a summary line on stderr (records,
+//!   time, peak memory) and, with `--output json`, the summary as JSON on stdout.
+//! - A restored record gets the time it had left when the snapshot was taken, counted
+//!   from the restore, and a new version from the target (versions are the target's).
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod cli;
+mod error;
+pub mod progress;
+mod run;
+pub mod scopes;
+pub mod snapshot;
+pub mod value;
+
+pub use cli::Cli;
+pub use error::{CliError, Result};
+pub use run::run;
