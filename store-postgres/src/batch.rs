@@ -109,26 +109,12 @@ async fn read_round(
     keys.dedup();
     let any_get = ops.iter().any(|op| matches!(op, ReadOp::Get(_)));
     let any_list = ops.iter().any(|op| matches!(op, ReadOp::List { .. }));
-    let get = if any_get {
-        Some(
-            client
-                .prepare_cached(&context.statements.get)
-                .await
-                .map_err(failed)?,
-        )
-    } else {
-        None
-    };
-    let list = if any_list {
-        Some(
-            client
-                .prepare_cached(&context.statements.list)
-                .await
-                .map_err(failed)?,
-        )
-    } else {
-        None
-    };
+    let get = prepare_if(client, any_get, &context.statements.get)
+        .await
+        .map_err(failed)?;
+    let list = prepare_if(client, any_list, &context.statements.list)
+        .await
+        .map_err(failed)?;
     let page = crate::sql::LIST_PAGE;
     let get_future = async {
         match &get {
@@ -229,6 +215,19 @@ pub(crate) async fn run_writes(context: Arc<Context>, mut writes: Vec<Write>) {
     }
 }
 
+/// `sql` prepared on `client` (the connection caches it) if `needed`, else `None`.
+async fn prepare_if(
+    client: &deadpool_postgres::Object,
+    needed: bool,
+    sql: &str,
+) -> std::result::Result<Option<Statement>, tokio_postgres::Error> {
+    Ok(if needed {
+        Some(client.prepare_cached(sql).await?)
+    } else {
+        None
+    })
+}
+
 /// The prepared statements a batch of writes needs.
 struct Prepared {
     create: Option<Statement>,
@@ -247,31 +246,26 @@ impl Prepared {
     ) -> std::result::Result<Self, tokio_postgres::Error> {
         let s = &context.statements;
         let needs = |f: fn(&WriteOp) -> bool| ops.iter().any(f);
-        let mut prepared = Prepared {
-            create: None,
-            put: None,
-            put_many: None,
-            cas: None,
-            delete: None,
-            get: None,
-        };
-        if needs(|op| matches!(op, WriteOp::Create(_))) {
-            prepared.create = Some(client.prepare_cached(&s.create).await?);
-            prepared.get = Some(client.prepare_cached(&s.get).await?);
-        }
-        if needs(|op| matches!(op, WriteOp::Put(_))) {
-            prepared.put = Some(client.prepare_cached(&s.put).await?);
-        }
-        if needs(|op| matches!(op, WriteOp::PutMany(_))) {
-            prepared.put_many = Some(client.prepare_cached(&s.put_many).await?);
-        }
-        if needs(|op| matches!(op, WriteOp::Cas(_))) {
-            prepared.cas = Some(client.prepare_cached(&s.cas).await?);
-        }
-        if needs(|op| matches!(op, WriteOp::Delete(_))) {
-            prepared.delete = Some(client.prepare_cached(&s.delete).await?);
-        }
-        Ok(prepared)
+        // A create that meets a row it cannot see reads the live record (`create_again`).
+        let creates = needs(|op| matches!(op, WriteOp::Create(_)));
+        Ok(Prepared {
+            create: prepare_if(client, creates, &s.create).await?,
+            get: prepare_if(client, creates, &s.get).await?,
+            put: prepare_if(client, needs(|op| matches!(op, WriteOp::Put(_))), &s.put).await?,
+            put_many: prepare_if(
+                client,
+                needs(|op| matches!(op, WriteOp::PutMany(_))),
+                &s.put_many,
+            )
+            .await?,
+            cas: prepare_if(client, needs(|op| matches!(op, WriteOp::Cas(_))), &s.cas).await?,
+            delete: prepare_if(
+                client,
+                needs(|op| matches!(op, WriteOp::Delete(_))),
+                &s.delete,
+            )
+            .await?,
+        })
     }
 
     fn statement(&self, op: &WriteOp) -> Option<&Statement> {
