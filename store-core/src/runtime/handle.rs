@@ -4,7 +4,6 @@ use std::any::Any;
 use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
-use futures::StreamExt;
 use tokio::sync::{mpsc, oneshot};
 
 use super::actor::to_record;
@@ -298,15 +297,9 @@ impl Storage for ActorHandle {
                 }
             }
         };
-        Ok(crate::paging::key_stream(first.keys, first.next, fetch)
-            .filter(move |key| {
-                // The actor sends candidates; the pattern runs here, in the lister's task.
-                std::future::ready(match key {
-                    Ok(key) => pattern.matches(key),
-                    Err(_) => true,
-                })
-            })
-            .boxed())
+        // The actor sends candidates; the pattern runs here, in the lister's task.
+        let candidates = crate::paging::key_stream(first.keys, first.next, fetch);
+        Ok(crate::paging::matching(candidates, pattern))
     }
 
     async fn close(&self) -> Result<()> {
