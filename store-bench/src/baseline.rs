@@ -33,7 +33,7 @@ use bytes::Bytes;
 use store_core::{Error, Result};
 use tokio::sync::Notify;
 
-use crate::subject::{unsupported, CasOutcome, Subject};
+use crate::subject::{CasOutcome, Subject};
 
 /// The baselines the runner knows how to build.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -199,6 +199,7 @@ impl<M: SlotMap> MutexMap<M> {
 
 impl<M: SlotMap> Subject for MutexMap<M> {
     type Version = u64;
+    const NAME: &'static str = M::NAME;
 
     async fn load(&self, entries: Vec<(String, Bytes)>) -> Result<()> {
         let mut state = self.lock();
@@ -292,6 +293,7 @@ impl MokaMap {
 
 impl Subject for MokaMap {
     type Version = ();
+    const NAME: &'static str = "moka";
 
     async fn load(&self, entries: Vec<(String, Bytes)>) -> Result<()> {
         for (key, value) in entries {
@@ -308,22 +310,6 @@ impl Subject for MokaMap {
     async fn put(&self, key: &str, value: Bytes) -> Result<()> {
         self.cache.insert(key.to_owned(), value).await;
         Ok(())
-    }
-
-    async fn get_versioned(&self, _key: &str) -> Result<(Bytes, ())> {
-        Err(unsupported("moka", "versioned reads"))
-    }
-
-    async fn cas(&self, _key: &str, _expected: (), _value: Bytes) -> Result<CasOutcome> {
-        Err(unsupported("moka", "cas"))
-    }
-
-    async fn wait_change(&self, _key: &str, _version: &()) -> Result<()> {
-        Err(unsupported("moka", "wait"))
-    }
-
-    async fn list_prefix(&self, _prefix: &str) -> Result<usize> {
-        Err(unsupported("moka", "list"))
     }
 
     async fn close(&self) -> Result<()> {

@@ -24,7 +24,7 @@ use redb::TableDefinition;
 use store_core::{Error, Result};
 
 use crate::scratch::StoreDir;
-use crate::subject::{unsupported, CasOutcome, Subject};
+use crate::subject::{CasOutcome, Subject};
 
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T> + Send + 'static,
@@ -127,6 +127,7 @@ impl FsyncLog {
 
 impl Subject for FsyncLog {
     type Version = u64;
+    const NAME: &'static str = "fdatasync-log";
 
     async fn load(&self, entries: Vec<(String, Bytes)>) -> Result<()> {
         let state = Arc::clone(&self.state);
@@ -172,14 +173,6 @@ impl Subject for FsyncLog {
             Some(_) => CasOutcome::Stored,
             None => CasOutcome::Conflict,
         })
-    }
-
-    async fn wait_change(&self, _key: &str, _version: &u64) -> Result<()> {
-        Err(unsupported("fdatasync-log", "wait"))
-    }
-
-    async fn list_prefix(&self, _prefix: &str) -> Result<usize> {
-        Err(unsupported("fdatasync-log", "list"))
     }
 
     async fn close(&self) -> Result<()> {
@@ -234,6 +227,7 @@ impl RedbTable {
 
 impl Subject for RedbTable {
     type Version = ();
+    const NAME: &'static str = "redb";
 
     async fn load(&self, entries: Vec<(String, Bytes)>) -> Result<()> {
         let db = Arc::clone(&self.db);
@@ -259,22 +253,6 @@ impl Subject for RedbTable {
         let db = Arc::clone(&self.db);
         let entry = [(key.to_owned(), value)];
         blocking(move || Self::insert_all(&db, &entry)).await
-    }
-
-    async fn get_versioned(&self, _key: &str) -> Result<(Bytes, ())> {
-        Err(unsupported("redb", "versioned reads"))
-    }
-
-    async fn cas(&self, _key: &str, _expected: (), _value: Bytes) -> Result<CasOutcome> {
-        Err(unsupported("redb", "cas"))
-    }
-
-    async fn wait_change(&self, _key: &str, _version: &()) -> Result<()> {
-        Err(unsupported("redb", "wait"))
-    }
-
-    async fn list_prefix(&self, _prefix: &str) -> Result<usize> {
-        Err(unsupported("redb", "list"))
     }
 
     async fn close(&self) -> Result<()> {

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use tokio::sync::Barrier;
+use tokio::task::coop::consume_budget;
 
 use crate::BoxError;
 
@@ -116,6 +117,19 @@ impl Recorder {
     pub fn record_many(&mut self, start: Instant, end: Instant, count: u64) {
         self.record(start, end);
         self.stats.ops += count.saturating_sub(1);
+    }
+
+    /// Ends one pass of a timed loop: counts the `count` operations of a call that took
+    /// from `start` to `end` (see [`Recorder::record_many`]) and returns whether the run is
+    /// over. If it is not, lets the other tasks on this worker run now and then first, as
+    /// tokio's own resources do, so that N tasks really run concurrently.
+    pub async fn lap(&mut self, start: Instant, end: Instant, count: u64) -> bool {
+        self.record_many(start, end, count);
+        if self.expired(end) {
+            return true;
+        }
+        consume_budget().await;
+        false
     }
 
     /// Counts one retried attempt.

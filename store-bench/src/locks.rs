@@ -41,7 +41,6 @@ use futures::future::BoxFuture;
 use store_core::{Error, Record, Result, Storage};
 use store_sync::{Lock, LockGuard, LockOptions};
 use tokio::sync::watch;
-use tokio::task::coop::consume_budget;
 
 use crate::cli::Workload;
 use crate::harness::{run_tasks, Measurement, Recorder, TaskStats};
@@ -271,11 +270,9 @@ async fn uncontended<L: LockSubject>(
                 let held = L::acquire(&lock).await?;
                 L::release(&lock, held).await?;
                 let end = Instant::now();
-                recorder.record(start, end);
-                if recorder.expired(end) {
+                if recorder.lap(start, end, 1).await {
                     return Ok(recorder.finish());
                 }
-                consume_budget().await;
             }
         }
     })

@@ -18,7 +18,7 @@ use bytes::Bytes;
 use redis::aio::ConnectionManager;
 use store_core::{Error, Result};
 
-use crate::subject::{unsupported, CasOutcome, Subject};
+use crate::subject::{CasOutcome, Subject};
 
 const CAS_SCRIPT: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -68,6 +68,7 @@ impl PlainRedis {
 
 impl Subject for PlainRedis {
     type Version = Bytes;
+    const NAME: &'static str = "redis-plain";
 
     async fn load(&self, entries: Vec<(String, Bytes)>) -> Result<()> {
         let mut pipe = redis::pipe();
@@ -118,10 +119,6 @@ impl Subject for PlainRedis {
         } else {
             CasOutcome::Conflict
         })
-    }
-
-    async fn wait_change(&self, _key: &str, _version: &Bytes) -> Result<()> {
-        Err(unsupported("redis-plain", "wait"))
     }
 
     async fn list_prefix(&self, prefix: &str) -> Result<usize> {

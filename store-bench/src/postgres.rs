@@ -15,11 +15,11 @@
 //! No notifications, no expiry, no batching across callers: the plain single-row cost.
 
 use bytes::Bytes;
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use store_core::{Error, Result};
-use tokio_postgres::NoTls;
+use tokio_postgres::{NoTls, Row, Statement};
 
-use crate::subject::{unsupported, CasOutcome, Subject};
+use crate::subject::{CasOutcome, Subject};
 
 /// Connections in the baseline's pool: the store's default pool size.
 pub const POOL_SIZE: usize = 8;
@@ -80,45 +80,53 @@ impl PlainPostgres {
         Ok(Self { pool, table })
     }
 
-    async fn client(&self) -> Result<deadpool_postgres::Object> {
+    async fn client(&self) -> Result<Object> {
         self.pool.get().await.map_err(|e| backend("pool", e))
+    }
+
+    /// A pooled connection with `sql` prepared on it; errors name `what`.
+    async fn prepared(&self, what: &str, sql: &str) -> Result<(Object, Statement)> {
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(sql)
+            .await
+            .map_err(|e| backend(what, e))?;
+        Ok((client, statement))
+    }
+
+    /// The row of `key` with `columns`; `NotFound` when there is none.
+    async fn row(&self, columns: &str, key: &str) -> Result<Row> {
+        let sql = format!("SELECT {columns} FROM \"{}\" WHERE key = $1", self.table);
+        let (client, statement) = self.prepared("get", &sql).await?;
+        client
+            .query_opt(&statement, &[&key])
+            .await
+            .map_err(|e| backend("get", e))?
+            .ok_or(Error::NotFound)
     }
 }
 
 impl Subject for PlainPostgres {
     type Version = i64;
+    const NAME: &'static str = "tokio-postgres";
 
     async fn load(&self, entries: Vec<(String, Bytes)>) -> Result<()> {
         self.put_many(entries).await
     }
 
     async fn get(&self, key: &str) -> Result<Bytes> {
-        let client = self.client().await?;
-        let sql = format!("SELECT value FROM \"{}\" WHERE key = $1", self.table);
-        let statement = client
-            .prepare_cached(&sql)
-            .await
-            .map_err(|e| backend("get", e))?;
-        let row = client
-            .query_opt(&statement, &[&key])
-            .await
-            .map_err(|e| backend("get", e))?
-            .ok_or(Error::NotFound)?;
+        let row = self.row("value", key).await?;
         Ok(Bytes::from(row.get::<_, Vec<u8>>(0)))
     }
 
     async fn put(&self, key: &str, value: Bytes) -> Result<i64> {
-        let client = self.client().await?;
         let sql = format!(
             "INSERT INTO \"{t}\" AS t (key, value, version) VALUES ($1, $2, 1) \
              ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, version = t.version + 1 \
              RETURNING version",
             t = self.table
         );
-        let statement = client
-            .prepare_cached(&sql)
-            .await
-            .map_err(|e| backend("put", e))?;
+        let (client, statement) = self.prepared("put", &sql).await?;
         let row = client
             .query_one(&statement, &[&key, &&value[..]])
             .await
@@ -127,17 +135,13 @@ impl Subject for PlainPostgres {
     }
 
     async fn put_many(&self, entries: Vec<(String, Bytes)>) -> Result<()> {
-        let client = self.client().await?;
         let sql = format!(
             "INSERT INTO \"{t}\" AS t (key, value, version) \
              SELECT k, v, 1 FROM unnest($1::text[], $2::bytea[]) AS r(k, v) \
              ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, version = t.version + 1",
             t = self.table
         );
-        let statement = client
-            .prepare_cached(&sql)
-            .await
-            .map_err(|e| backend("put_many", e))?;
+        let (client, statement) = self.prepared("put_many", &sql).await?;
         // Sorted and unique, as any careful batch writer does (no deadlock between
         // concurrent batches, no row hit twice).
         let mut entries = entries;
@@ -153,33 +157,16 @@ impl Subject for PlainPostgres {
     }
 
     async fn get_versioned(&self, key: &str) -> Result<(Bytes, i64)> {
-        let client = self.client().await?;
-        let sql = format!(
-            "SELECT value, version FROM \"{}\" WHERE key = $1",
-            self.table
-        );
-        let statement = client
-            .prepare_cached(&sql)
-            .await
-            .map_err(|e| backend("get", e))?;
-        let row = client
-            .query_opt(&statement, &[&key])
-            .await
-            .map_err(|e| backend("get", e))?
-            .ok_or(Error::NotFound)?;
+        let row = self.row("value, version", key).await?;
         Ok((Bytes::from(row.get::<_, Vec<u8>>(0)), row.get(1)))
     }
 
     async fn cas(&self, key: &str, expected: i64, value: Bytes) -> Result<CasOutcome> {
-        let client = self.client().await?;
         let sql = format!(
             "UPDATE \"{}\" SET value = $2, version = version + 1 WHERE key = $1 AND version = $3",
             self.table
         );
-        let statement = client
-            .prepare_cached(&sql)
-            .await
-            .map_err(|e| backend("cas", e))?;
+        let (client, statement) = self.prepared("cas", &sql).await?;
         let changed = client
             .execute(&statement, &[&key, &&value[..], &expected])
             .await
@@ -189,14 +176,6 @@ impl Subject for PlainPostgres {
         } else {
             CasOutcome::Conflict
         })
-    }
-
-    async fn wait_change(&self, _key: &str, _version: &i64) -> Result<()> {
-        Err(unsupported("tokio-postgres", "wait"))
-    }
-
-    async fn list_prefix(&self, _prefix: &str) -> Result<usize> {
-        Err(unsupported("tokio-postgres", "list"))
     }
 
     async fn close(&self) -> Result<()> {

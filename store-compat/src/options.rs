@@ -25,6 +25,78 @@
 
 use std::time::{Duration, SystemTime};
 
+// The builder methods that several option structs share are written once, here: where a
+// call goes (`database`, `table`: every struct) and how its matches are paged (`limit`,
+// `offset`, `order`: reads and lists). A macro, because the alternatives break callers: a
+// trait would have to be imported to call them, and a shared inner struct would move the
+// public fields.
+
+/// `database` and `table` setters for `$ty`, documented with `$database` / `$table`.
+macro_rules! scope_setters {
+    ($ty:ident, $database:literal, $table:literal) => {
+        impl $ty {
+            #[doc = $database]
+            ///
+            /// ```
+            #[doc = concat!("assert_eq!(store_compat::", stringify!($ty), "::default().database(\"db\").database, \"db\");")]
+            /// ```
+            pub fn database(mut self, database: impl Into<String>) -> Self {
+                self.database = database.into();
+                self
+            }
+
+            #[doc = $table]
+            ///
+            /// ```
+            #[doc = concat!("assert_eq!(store_compat::", stringify!($ty), "::default().table(\"t\").table, \"t\");")]
+            /// ```
+            pub fn table(mut self, table: impl Into<String>) -> Self {
+                self.table = table.into();
+                self
+            }
+        }
+    };
+}
+
+/// `limit`, `offset` and `order` setters for `$ty`, whose matches are `$things`; `$call`
+/// names go-micro's options (`store.ReadLimit`, `store.ListLimit`, ...).
+macro_rules! paging_setters {
+    ($ty:ident, $things:literal, $call:literal) => {
+        impl $ty {
+            #[doc = concat!("Returns at most `limit` ", $things, "; 0 means no limit (go-micro's `store.", $call, "Limit`).")]
+            ///
+            /// ```
+            #[doc = concat!("assert_eq!(store_compat::", stringify!($ty), "::default().limit(5).limit, 5);")]
+            /// ```
+            pub fn limit(mut self, limit: usize) -> Self {
+                self.limit = limit;
+                self
+            }
+
+            #[doc = concat!("Skips the first `offset` matching ", $things, " (go-micro's `store.", $call, "Offset`).")]
+            ///
+            /// ```
+            #[doc = concat!("assert_eq!(store_compat::", stringify!($ty), "::default().offset(2).offset, 2);")]
+            /// ```
+            pub fn offset(mut self, offset: usize) -> Self {
+                self.offset = offset;
+                self
+            }
+
+            #[doc = concat!("Sets the order of the matching ", $things, ".")]
+            ///
+            /// ```
+            #[doc = concat!("use store_compat::{Order, ", stringify!($ty), "};")]
+            #[doc = concat!("assert_eq!(", stringify!($ty), "::default().order(Order::Descending).order, Order::Descending);")]
+            /// ```
+            pub fn order(mut self, order: Order) -> Self {
+                self.order = order;
+                self
+            }
+        }
+    };
+}
+
 /// The database used when neither [`Store::init`](crate::Store::init) nor a call names one
 /// (go-micro's `DefaultDatabase`).
 ///
@@ -73,27 +145,11 @@ impl Default for Options {
     }
 }
 
-impl Options {
-    /// Sets the database (go-micro's `store.Database`).
-    ///
-    /// ```
-    /// assert_eq!(store_compat::Options::default().database("db").database, "db");
-    /// ```
-    pub fn database(mut self, database: impl Into<String>) -> Self {
-        self.database = database.into();
-        self
-    }
-
-    /// Sets the table (go-micro's `store.Table`).
-    ///
-    /// ```
-    /// assert_eq!(store_compat::Options::default().table("t").table, "t");
-    /// ```
-    pub fn table(mut self, table: impl Into<String>) -> Self {
-        self.table = table.into();
-        self
-    }
-}
+scope_setters!(
+    Options,
+    "Sets the database (go-micro's `store.Database`).",
+    "Sets the table (go-micro's `store.Table`)."
+);
 
 /// The order in which prefix/suffix reads and lists return keys (before offset and limit).
 ///
@@ -169,58 +225,14 @@ impl ReadOptions {
         self.suffix = true;
         self
     }
-
-    /// Returns at most `limit` records; 0 means no limit (go-micro's `store.ReadLimit`).
-    ///
-    /// ```
-    /// assert_eq!(store_compat::ReadOptions::default().limit(5).limit, 5);
-    /// ```
-    pub fn limit(mut self, limit: usize) -> Self {
-        self.limit = limit;
-        self
-    }
-
-    /// Skips the first `offset` matching records (go-micro's `store.ReadOffset`).
-    ///
-    /// ```
-    /// assert_eq!(store_compat::ReadOptions::default().offset(2).offset, 2);
-    /// ```
-    pub fn offset(mut self, offset: usize) -> Self {
-        self.offset = offset;
-        self
-    }
-
-    /// Sets the order of the matching records.
-    ///
-    /// ```
-    /// use store_compat::{Order, ReadOptions};
-    /// assert_eq!(ReadOptions::default().order(Order::Descending).order, Order::Descending);
-    /// ```
-    pub fn order(mut self, order: Order) -> Self {
-        self.order = order;
-        self
-    }
-
-    /// Reads from `database` instead of the store's default.
-    ///
-    /// ```
-    /// assert_eq!(store_compat::ReadOptions::default().database("db").database, "db");
-    /// ```
-    pub fn database(mut self, database: impl Into<String>) -> Self {
-        self.database = database.into();
-        self
-    }
-
-    /// Reads from `table` instead of the store's default.
-    ///
-    /// ```
-    /// assert_eq!(store_compat::ReadOptions::default().table("t").table, "t");
-    /// ```
-    pub fn table(mut self, table: impl Into<String>) -> Self {
-        self.table = table.into();
-        self
-    }
 }
+
+scope_setters!(
+    ReadOptions,
+    "Reads from `database` instead of the store's default.",
+    "Reads from `table` instead of the store's default."
+);
+paging_setters!(ReadOptions, "records", "Read");
 
 /// Options for one [`Store::write`](crate::Store::write).
 ///
@@ -275,27 +287,13 @@ impl WriteOptions {
         self.expiry = Some(at);
         self
     }
-
-    /// Writes to `database` instead of the store's default.
-    ///
-    /// ```
-    /// assert_eq!(store_compat::WriteOptions::default().database("db").database, "db");
-    /// ```
-    pub fn database(mut self, database: impl Into<String>) -> Self {
-        self.database = database.into();
-        self
-    }
-
-    /// Writes to `table` instead of the store's default.
-    ///
-    /// ```
-    /// assert_eq!(store_compat::WriteOptions::default().table("t").table, "t");
-    /// ```
-    pub fn table(mut self, table: impl Into<String>) -> Self {
-        self.table = table.into();
-        self
-    }
 }
+
+scope_setters!(
+    WriteOptions,
+    "Writes to `database` instead of the store's default.",
+    "Writes to `table` instead of the store's default."
+);
 
 /// Options for one [`Store::list`](crate::Store::list).
 ///
@@ -349,58 +347,14 @@ impl ListOptions {
         self.suffix = suffix.into();
         self
     }
-
-    /// Returns at most `limit` keys; 0 means no limit (go-micro's `store.ListLimit`).
-    ///
-    /// ```
-    /// assert_eq!(store_compat::ListOptions::default().limit(5).limit, 5);
-    /// ```
-    pub fn limit(mut self, limit: usize) -> Self {
-        self.limit = limit;
-        self
-    }
-
-    /// Skips the first `offset` matching keys (go-micro's `store.ListOffset`).
-    ///
-    /// ```
-    /// assert_eq!(store_compat::ListOptions::default().offset(2).offset, 2);
-    /// ```
-    pub fn offset(mut self, offset: usize) -> Self {
-        self.offset = offset;
-        self
-    }
-
-    /// Sets the order of the matching keys.
-    ///
-    /// ```
-    /// use store_compat::{ListOptions, Order};
-    /// assert_eq!(ListOptions::default().order(Order::Descending).order, Order::Descending);
-    /// ```
-    pub fn order(mut self, order: Order) -> Self {
-        self.order = order;
-        self
-    }
-
-    /// Lists `database` instead of the store's default.
-    ///
-    /// ```
-    /// assert_eq!(store_compat::ListOptions::default().database("db").database, "db");
-    /// ```
-    pub fn database(mut self, database: impl Into<String>) -> Self {
-        self.database = database.into();
-        self
-    }
-
-    /// Lists `table` instead of the store's default.
-    ///
-    /// ```
-    /// assert_eq!(store_compat::ListOptions::default().table("t").table, "t");
-    /// ```
-    pub fn table(mut self, table: impl Into<String>) -> Self {
-        self.table = table.into();
-        self
-    }
 }
+
+scope_setters!(
+    ListOptions,
+    "Lists `database` instead of the store's default.",
+    "Lists `table` instead of the store's default."
+);
+paging_setters!(ListOptions, "keys", "List");
 
 /// Options for one [`Store::delete`](crate::Store::delete).
 ///
@@ -418,24 +372,8 @@ pub struct DeleteOptions {
     pub table: String,
 }
 
-impl DeleteOptions {
-    /// Deletes from `database` instead of the store's default.
-    ///
-    /// ```
-    /// assert_eq!(store_compat::DeleteOptions::default().database("db").database, "db");
-    /// ```
-    pub fn database(mut self, database: impl Into<String>) -> Self {
-        self.database = database.into();
-        self
-    }
-
-    /// Deletes from `table` instead of the store's default.
-    ///
-    /// ```
-    /// assert_eq!(store_compat::DeleteOptions::default().table("t").table, "t");
-    /// ```
-    pub fn table(mut self, table: impl Into<String>) -> Self {
-        self.table = table.into();
-        self
-    }
-}
+scope_setters!(
+    DeleteOptions,
+    "Deletes from `database` instead of the store's default.",
+    "Deletes from `table` instead of the store's default."
+);

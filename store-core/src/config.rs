@@ -399,6 +399,35 @@ pub fn text<'de, D: Deserializer<'de>>(
     }
 }
 
+/// Reads a text value that `check` accepts (a name, a table, ...). Either way the error
+/// quotes the value and says what is `accepted`.
+///
+/// ```
+/// use serde::de::IntoDeserializer;
+/// use store_core::config::checked_text;
+/// const ACCEPTED: &str = "accepted is a name of A-Z a-z 0-9 . _ -";
+/// let valid = |name: &str| store_core::validate_name(name).is_ok();
+/// let e: Result<String, serde::de::value::Error> =
+///     checked_text("a/b".into_deserializer(), "redis.prefix", ACCEPTED, valid);
+/// assert_eq!(e.unwrap_err().to_string(), format!("field `redis.prefix` = \"a/b\": {ACCEPTED}"));
+/// let ok: Result<String, serde::de::value::Error> =
+///     checked_text("orders".into_deserializer(), "redis.prefix", ACCEPTED, valid);
+/// assert_eq!(ok.unwrap(), "orders");
+/// ```
+pub fn checked_text<'de, D: Deserializer<'de>>(
+    deserializer: D,
+    field: &str,
+    accepted: &str,
+    check: impl FnOnce(&str) -> bool,
+) -> Result<String, D::Error> {
+    let value = text(deserializer, field, accepted)?;
+    if check(&value) {
+        Ok(value)
+    } else {
+        Err(invalid(field, Scalar::Str(value), accepted))
+    }
+}
+
 /// A value as an operator wrote it, whatever its type, so that messages can quote it.
 ///
 /// ```

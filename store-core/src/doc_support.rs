@@ -26,20 +26,19 @@ impl Engine for DocEngine {
     fn meta(&mut self, key: &str) -> Option<EntryMeta> {
         self.0.get(key).map(EntryMeta::from)
     }
-    fn apply(&mut self, batch: Vec<Mutation>) -> Result<Vec<Bytes>> {
-        let mut values = Vec::new();
+    fn apply(&mut self, batch: &[Mutation], published: &mut Vec<Bytes>) -> Result<()> {
         for mutation in batch {
             match mutation {
                 Mutation::Put { key, entry } => {
-                    values.push(entry.value.clone());
-                    self.0.insert(key, entry);
+                    published.push(entry.value.clone());
+                    self.0.insert(key.clone(), entry.clone());
                 }
                 other => {
                     self.0.remove(other.key());
                 }
             }
         }
-        Ok(values)
+        Ok(())
     }
     fn scan(
         &mut self,

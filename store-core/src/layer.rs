@@ -21,7 +21,7 @@ use std::pin::Pin;
 
 use async_trait::async_trait;
 
-use crate::{KeyStream, Record, Result, Stats, Storage};
+use crate::Storage;
 
 /// A storage that wraps another and forwards every call it does not override.
 ///
@@ -75,120 +75,10 @@ pub trait Layer: Send + Sync + 'static {
     /// The wrapped storage, which receives every call the layer does not override.
     fn inner(&self) -> &Self::Inner;
 
-    /// See [`Storage::create`].
-    fn create<'s, 'a>(&'s self, record: Record) -> Boxed<'a, Result<String>>
-    where
-        's: 'a,
-        Self: 'a,
-    {
-        self.inner().create(record)
-    }
-    /// See [`Storage::get`].
-    fn get<'s, 'k, 'a>(&'s self, key: &'k str) -> Boxed<'a, Result<Record>>
-    where
-        's: 'a,
-        'k: 'a,
-        Self: 'a,
-    {
-        self.inner().get(key)
-    }
-    /// See [`Storage::get_many`].
-    fn get_many<'s, 'k, 'l, 'a>(
-        &'s self,
-        keys: &'k [&'l str],
-    ) -> Boxed<'a, Result<Vec<Option<Record>>>>
-    where
-        's: 'a,
-        'k: 'a,
-        'l: 'a,
-        Self: 'a,
-    {
-        self.inner().get_many(keys)
-    }
-    /// See [`Storage::put`].
-    fn put<'s, 'a>(&'s self, record: Record) -> Boxed<'a, Result<Record>>
-    where
-        's: 'a,
-        Self: 'a,
-    {
-        self.inner().put(record)
-    }
-    /// See [`Storage::put_many`].
-    fn put_many<'s, 'a>(&'s self, records: Vec<Record>) -> Boxed<'a, Result<()>>
-    where
-        's: 'a,
-        Self: 'a,
-    {
-        self.inner().put_many(records)
-    }
-    /// See [`Storage::cas_by_version`].
-    fn cas_by_version<'s, 'a>(&'s self, record: Record) -> Boxed<'a, Result<Record>>
-    where
-        's: 'a,
-        Self: 'a,
-    {
-        self.inner().cas_by_version(record)
-    }
-    /// See [`Storage::delete`].
-    fn delete<'s, 'k, 'a>(&'s self, key: &'k str) -> Boxed<'a, Result<()>>
-    where
-        's: 'a,
-        'k: 'a,
-        Self: 'a,
-    {
-        self.inner().delete(key)
-    }
-    /// See [`Storage::wait_for_version_change`].
-    fn wait_for_version_change<'s, 'k, 'v, 'a>(
-        &'s self,
-        key: &'k str,
-        version: &'v str,
-    ) -> Boxed<'a, Result<()>>
-    where
-        's: 'a,
-        'k: 'a,
-        'v: 'a,
-        Self: 'a,
-    {
-        self.inner().wait_for_version_change(key, version)
-    }
-    /// See [`Storage::list_keys`].
-    fn list_keys<'s, 'p, 'a>(&'s self, pattern: &'p str) -> Boxed<'a, Result<KeyStream>>
-    where
-        's: 'a,
-        'p: 'a,
-        Self: 'a,
-    {
-        self.inner().list_keys(pattern)
-    }
-    /// See [`Storage::close`].
-    fn close<'s, 'a>(&'s self) -> Boxed<'a, Result<()>>
-    where
-        's: 'a,
-        Self: 'a,
-    {
-        self.inner().close()
-    }
-    /// See [`Storage::describe`]. A layer that adds something worth naming overrides it.
-    fn describe(&self) -> String {
-        self.inner().describe()
-    }
-    /// See [`Storage::stats`]. A layer with figures of its own puts them first.
-    fn stats<'s, 'a>(&'s self) -> Boxed<'a, Result<Stats>>
-    where
-        's: 'a,
-        Self: 'a,
-    {
-        self.inner().stats()
-    }
-    /// See [`Storage::compact`].
-    fn compact<'s, 'a>(&'s self) -> Boxed<'a, Result<()>>
-    where
-        's: 'a,
-        Self: 'a,
-    {
-        self.inner().compact()
-    }
+    // One provided method per `Storage` call, forwarding to the inner store; a layer
+    // overrides the calls it changes. `describe` and `stats` are overridden by layers that
+    // add something worth naming or figures of their own (put first).
+    crate::storage::forward_storage!(self, Storage, self.inner());
 }
 
 /// The future every `Storage` and `Layer` call returns (what `async_trait` makes of an `async fn`).
@@ -197,105 +87,5 @@ pub(crate) type Boxed<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 // Written out rather than with `#[async_trait]`, which would box the layer's (already
 // boxed) future a second time.
 impl<L: Layer> Storage for L {
-    fn create<'s, 'a>(&'s self, record: Record) -> Boxed<'a, Result<String>>
-    where
-        's: 'a,
-        Self: 'a,
-    {
-        Layer::create(self, record)
-    }
-    fn get<'s, 'k, 'a>(&'s self, key: &'k str) -> Boxed<'a, Result<Record>>
-    where
-        's: 'a,
-        'k: 'a,
-        Self: 'a,
-    {
-        Layer::get(self, key)
-    }
-    fn get_many<'s, 'k, 'l, 'a>(
-        &'s self,
-        keys: &'k [&'l str],
-    ) -> Boxed<'a, Result<Vec<Option<Record>>>>
-    where
-        's: 'a,
-        'k: 'a,
-        'l: 'a,
-        Self: 'a,
-    {
-        Layer::get_many(self, keys)
-    }
-    fn put<'s, 'a>(&'s self, record: Record) -> Boxed<'a, Result<Record>>
-    where
-        's: 'a,
-        Self: 'a,
-    {
-        Layer::put(self, record)
-    }
-    fn put_many<'s, 'a>(&'s self, records: Vec<Record>) -> Boxed<'a, Result<()>>
-    where
-        's: 'a,
-        Self: 'a,
-    {
-        Layer::put_many(self, records)
-    }
-    fn cas_by_version<'s, 'a>(&'s self, record: Record) -> Boxed<'a, Result<Record>>
-    where
-        's: 'a,
-        Self: 'a,
-    {
-        Layer::cas_by_version(self, record)
-    }
-    fn delete<'s, 'k, 'a>(&'s self, key: &'k str) -> Boxed<'a, Result<()>>
-    where
-        's: 'a,
-        'k: 'a,
-        Self: 'a,
-    {
-        Layer::delete(self, key)
-    }
-    fn wait_for_version_change<'s, 'k, 'v, 'a>(
-        &'s self,
-        key: &'k str,
-        version: &'v str,
-    ) -> Boxed<'a, Result<()>>
-    where
-        's: 'a,
-        'k: 'a,
-        'v: 'a,
-        Self: 'a,
-    {
-        Layer::wait_for_version_change(self, key, version)
-    }
-    fn list_keys<'s, 'p, 'a>(&'s self, pattern: &'p str) -> Boxed<'a, Result<KeyStream>>
-    where
-        's: 'a,
-        'p: 'a,
-        Self: 'a,
-    {
-        Layer::list_keys(self, pattern)
-    }
-    fn close<'s, 'a>(&'s self) -> Boxed<'a, Result<()>>
-    where
-        's: 'a,
-        Self: 'a,
-    {
-        Layer::close(self)
-    }
-    fn describe(&self) -> String {
-        Layer::describe(self)
-    }
-    fn stats<'s, 'a>(&'s self) -> Boxed<'a, Result<Stats>>
-    where
-        's: 'a,
-        Self: 'a,
-    {
-        Layer::stats(self)
-    }
-    fn compact<'s, 'a>(&'s self) -> Boxed<'a, Result<()>>
-    where
-        's: 'a,
-        Self: 'a,
-    {
-        Layer::compact(self)
-    }
+    crate::storage::forward_storage!(self, Layer, self);
 }

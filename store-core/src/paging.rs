@@ -1,10 +1,11 @@
 //! Listing in pages: one stream shape for every backend.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use futures::StreamExt;
 
-use crate::{KeyStream, Result};
+use crate::{KeyStream, Pattern, Result};
 
 /// Turns a paged listing into a [`KeyStream`]: yields the keys of `first`, then calls
 /// `fetch(cursor)` for the next page whenever the consumer has taken every key of the
@@ -71,6 +72,37 @@ where
                 }
             }
         }
+    })
+    .boxed()
+}
+
+/// Keeps the keys of `keys` that `pattern` matches; errors pass through.
+///
+/// For a backend that pages through a key range (the pattern's literal prefix) and leaves
+/// the rest of the pattern to the lister: the matching then runs in the task that consumes
+/// the stream, so an expensive pattern costs its own caller, not the actor or the server
+/// that every caller shares.
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use std::sync::Arc;
+/// use futures::TryStreamExt;
+/// use store_core::paging::{key_stream, matching};
+/// use store_core::Pattern;
+///
+/// let pattern = Arc::new(Pattern::new("jobs/*/done").unwrap());
+/// let candidates = ["jobs/1/done", "jobs/1/queued", "jobs/2/done"].map(String::from).to_vec();
+/// let page = key_stream(candidates, None, |_| async { Ok((Vec::new(), None)) });
+/// let keys: Vec<String> = matching(page, pattern).try_collect().await.unwrap();
+/// assert_eq!(keys, ["jobs/1/done", "jobs/2/done"]);
+/// # });
+/// ```
+pub fn matching(keys: KeyStream, pattern: Arc<Pattern>) -> KeyStream {
+    keys.filter(move |key| {
+        std::future::ready(match key {
+            Ok(key) => pattern.matches(key),
+            Err(_) => true,
+        })
     })
     .boxed()
 }

@@ -4,7 +4,6 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::layer::Boxed;
 use crate::{Error, Record, Result, Stats};
 
 /// A stream of keys in ascending byte order, fetched lazily in pages.
@@ -146,119 +145,142 @@ pub trait Storage: Send + Sync + 'static {
     }
 }
 
-/// Implements `Storage` for a smart pointer by handing back the pointee's future (no boxed
-/// future of its own; the signatures are the ones `async_trait` gives `Storage`).
+/// Writes out every [`Storage`] call as a method that hands back `$via::call($to, ..)`'s
+/// future as it is (no boxed future of its own). The signatures are the ones `async_trait`
+/// gives `Storage`, so they serve both an `impl Storage` block and the provided methods of
+/// [`Layer`](crate::Layer), whose implementers override them with plain `async fn`s.
 ///
-/// Smart pointers implement `Storage` directly rather than through [`Layer`](crate::Layer):
-/// inside a layer's `impl Layer` block the `Layer` trait is in scope, so calling a method on
-/// an inner `Arc<dyn Storage>` that implemented both traits would be ambiguous.
-macro_rules! forward_pointer {
-    ($($impl_head:tt)*) => {
-        impl $($impl_head)* {
-            fn create<'s, 'a>(&'s self, record: Record) -> Boxed<'a, Result<String>>
-            where
-                's: 'a,
-                Self: 'a,
-            {
-                (**self).create(record)
-            }
-            fn get<'s, 'k, 'a>(&'s self, key: &'k str) -> Boxed<'a, Result<Record>>
-            where
-                's: 'a,
-                'k: 'a,
-                Self: 'a,
-            {
-                (**self).get(key)
-            }
-            fn get_many<'s, 'k, 'l, 'a>(
-                &'s self,
-                keys: &'k [&'l str],
-            ) -> Boxed<'a, Result<Vec<Option<Record>>>>
-            where
-                's: 'a,
-                'k: 'a,
-                'l: 'a,
-                Self: 'a,
-            {
-                (**self).get_many(keys)
-            }
-            fn put<'s, 'a>(&'s self, record: Record) -> Boxed<'a, Result<Record>>
-            where
-                's: 'a,
-                Self: 'a,
-            {
-                (**self).put(record)
-            }
-            fn put_many<'s, 'a>(&'s self, records: Vec<Record>) -> Boxed<'a, Result<()>>
-            where
-                's: 'a,
-                Self: 'a,
-            {
-                (**self).put_many(records)
-            }
-            fn cas_by_version<'s, 'a>(&'s self, record: Record) -> Boxed<'a, Result<Record>>
-            where
-                's: 'a,
-                Self: 'a,
-            {
-                (**self).cas_by_version(record)
-            }
-            fn delete<'s, 'k, 'a>(&'s self, key: &'k str) -> Boxed<'a, Result<()>>
-            where
-                's: 'a,
-                'k: 'a,
-                Self: 'a,
-            {
-                (**self).delete(key)
-            }
-            fn wait_for_version_change<'s, 'k, 'v, 'a>(
-                &'s self,
-                key: &'k str,
-                version: &'v str,
-            ) -> Boxed<'a, Result<()>>
-            where
-                's: 'a,
-                'k: 'a,
-                'v: 'a,
-                Self: 'a,
-            {
-                (**self).wait_for_version_change(key, version)
-            }
-            fn list_keys<'s, 'p, 'a>(&'s self, pattern: &'p str) -> Boxed<'a, Result<KeyStream>>
-            where
-                's: 'a,
-                'p: 'a,
-                Self: 'a,
-            {
-                (**self).list_keys(pattern)
-            }
-            fn close<'s, 'a>(&'s self) -> Boxed<'a, Result<()>>
-            where
-                's: 'a,
-                Self: 'a,
-            {
-                (**self).close()
-            }
-            fn describe(&self) -> String {
-                (**self).describe()
-            }
-            fn stats<'s, 'a>(&'s self) -> Boxed<'a, Result<Stats>>
-            where
-                's: 'a,
-                Self: 'a,
-            {
-                (**self).stats()
-            }
-            fn compact<'s, 'a>(&'s self) -> Boxed<'a, Result<()>>
-            where
-                's: 'a,
-                Self: 'a,
-            {
-                (**self).compact()
-            }
+/// The one list of forwarded calls: the `Layer` defaults (to the inner store), the blanket
+/// `impl Storage for L: Layer` (to the layer's methods) and the smart pointers below (to the
+/// pointee) all use it, so a call added to `Storage` is added here once. `$this` is the
+/// caller's `self`, passed in so that `$to` may use it.
+macro_rules! forward_storage {
+    ($this:ident, $via:ident, $to:expr) => {
+        #[doc = "See [`Storage::create`](crate::Storage::create)."]
+        fn create<'s, 'a>(&'s $this, record: $crate::Record) -> $crate::layer::Boxed<'a, $crate::Result<String>>
+        where
+            's: 'a,
+            Self: 'a,
+        {
+            $via::create($to, record)
+        }
+        #[doc = "See [`Storage::get`](crate::Storage::get)."]
+        fn get<'s, 'k, 'a>(&'s $this, key: &'k str) -> $crate::layer::Boxed<'a, $crate::Result<$crate::Record>>
+        where
+            's: 'a,
+            'k: 'a,
+            Self: 'a,
+        {
+            $via::get($to, key)
+        }
+        #[doc = "See [`Storage::get_many`](crate::Storage::get_many)."]
+        fn get_many<'s, 'k, 'l, 'a>(
+            &'s $this,
+            keys: &'k [&'l str],
+        ) -> $crate::layer::Boxed<'a, $crate::Result<Vec<Option<$crate::Record>>>>
+        where
+            's: 'a,
+            'k: 'a,
+            'l: 'a,
+            Self: 'a,
+        {
+            $via::get_many($to, keys)
+        }
+        #[doc = "See [`Storage::put`](crate::Storage::put)."]
+        fn put<'s, 'a>(&'s $this, record: $crate::Record) -> $crate::layer::Boxed<'a, $crate::Result<$crate::Record>>
+        where
+            's: 'a,
+            Self: 'a,
+        {
+            $via::put($to, record)
+        }
+        #[doc = "See [`Storage::put_many`](crate::Storage::put_many)."]
+        fn put_many<'s, 'a>(&'s $this, records: Vec<$crate::Record>) -> $crate::layer::Boxed<'a, $crate::Result<()>>
+        where
+            's: 'a,
+            Self: 'a,
+        {
+            $via::put_many($to, records)
+        }
+        #[doc = "See [`Storage::cas_by_version`](crate::Storage::cas_by_version)."]
+        fn cas_by_version<'s, 'a>(&'s $this, record: $crate::Record) -> $crate::layer::Boxed<'a, $crate::Result<$crate::Record>>
+        where
+            's: 'a,
+            Self: 'a,
+        {
+            $via::cas_by_version($to, record)
+        }
+        #[doc = "See [`Storage::delete`](crate::Storage::delete)."]
+        fn delete<'s, 'k, 'a>(&'s $this, key: &'k str) -> $crate::layer::Boxed<'a, $crate::Result<()>>
+        where
+            's: 'a,
+            'k: 'a,
+            Self: 'a,
+        {
+            $via::delete($to, key)
+        }
+        #[doc = "See [`Storage::wait_for_version_change`](crate::Storage::wait_for_version_change)."]
+        fn wait_for_version_change<'s, 'k, 'v, 'a>(
+            &'s $this,
+            key: &'k str,
+            version: &'v str,
+        ) -> $crate::layer::Boxed<'a, $crate::Result<()>>
+        where
+            's: 'a,
+            'k: 'a,
+            'v: 'a,
+            Self: 'a,
+        {
+            $via::wait_for_version_change($to, key, version)
+        }
+        #[doc = "See [`Storage::list_keys`](crate::Storage::list_keys)."]
+        fn list_keys<'s, 'p, 'a>(&'s $this, pattern: &'p str) -> $crate::layer::Boxed<'a, $crate::Result<$crate::KeyStream>>
+        where
+            's: 'a,
+            'p: 'a,
+            Self: 'a,
+        {
+            $via::list_keys($to, pattern)
+        }
+        #[doc = "See [`Storage::close`](crate::Storage::close)."]
+        fn close<'s, 'a>(&'s $this) -> $crate::layer::Boxed<'a, $crate::Result<()>>
+        where
+            's: 'a,
+            Self: 'a,
+        {
+            $via::close($to)
+        }
+        #[doc = "See [`Storage::describe`](crate::Storage::describe)."]
+        fn describe(&$this) -> String {
+            $via::describe($to)
+        }
+        #[doc = "See [`Storage::stats`](crate::Storage::stats)."]
+        fn stats<'s, 'a>(&'s $this) -> $crate::layer::Boxed<'a, $crate::Result<$crate::Stats>>
+        where
+            's: 'a,
+            Self: 'a,
+        {
+            $via::stats($to)
+        }
+        #[doc = "See [`Storage::compact`](crate::Storage::compact)."]
+        fn compact<'s, 'a>(&'s $this) -> $crate::layer::Boxed<'a, $crate::Result<()>>
+        where
+            's: 'a,
+            Self: 'a,
+        {
+            $via::compact($to)
         }
     };
 }
+pub(crate) use forward_storage;
 
-forward_pointer!(<S: Storage + ?Sized> Storage for Arc<S>);
-forward_pointer!(Storage for Box<dyn Storage>);
+// Smart pointers implement `Storage` directly rather than through [`Layer`](crate::Layer):
+// inside a layer's `impl Layer` block the `Layer` trait is in scope, so calling a method on
+// an inner `Arc<dyn Storage>` that implemented both traits would be ambiguous.
+impl<S: Storage + ?Sized> Storage for Arc<S> {
+    forward_storage!(self, Storage, &**self);
+}
+
+impl Storage for Box<dyn Storage> {
+    forward_storage!(self, Storage, &**self);
+}

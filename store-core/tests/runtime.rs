@@ -107,26 +107,25 @@ impl Engine for TestEngine {
         self.entries.get(key).map(EntryMeta::from)
     }
 
-    fn apply(&mut self, batch: Vec<Mutation>) -> Result<Vec<Bytes>> {
+    fn apply(&mut self, batch: &[Mutation], published: &mut Vec<Bytes>) -> Result<()> {
         self.probe.applies.fetch_add(1, Ordering::SeqCst);
-        let mut values = Vec::new();
         for mutation in batch {
             match mutation {
                 Mutation::Put { key, entry } => {
-                    values.push(entry.value.clone());
-                    self.entries.insert(key, entry);
+                    published.push(entry.value.clone());
+                    self.entries.insert(key.clone(), entry.clone());
                 }
                 Mutation::Delete { key } => {
-                    self.entries.remove(&key);
+                    self.entries.remove(key);
                 }
                 Mutation::Expire { key } => {
                     self.probe.expired.fetch_add(1, Ordering::SeqCst);
-                    self.entries.remove(&key);
+                    self.entries.remove(key);
                 }
                 other => panic!("unknown mutation {other:?}"),
             }
         }
-        Ok(values)
+        Ok(())
     }
 
     fn sync(&mut self) -> Result<()> {

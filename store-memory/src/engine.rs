@@ -21,7 +21,8 @@ use store_core::{Error, Result};
 /// use store_core::runtime::{Engine, Entry, Mutation};
 /// let mut engine = store_memory::MemoryEngine::default();
 /// let entry = Entry { value: "v".into(), version: 1, expires_at: None };
-/// let published = engine.apply(vec![Mutation::Put { key: "k".into(), entry: entry.clone() }]).unwrap();
+/// let mut published = Vec::new();
+/// engine.apply(&[Mutation::Put { key: "k".into(), entry: entry.clone() }], &mut published).unwrap();
 /// assert_eq!(published, vec![entry.value.clone()]);
 /// assert_eq!(engine.get("k").unwrap(), Some(entry));
 /// ```
@@ -47,7 +48,7 @@ impl Engine for MemoryEngine {
         self.entries.get(key).map(EntryMeta::from)
     }
 
-    fn apply(&mut self, batch: Vec<Mutation>) -> Result<Vec<Bytes>> {
+    fn apply(&mut self, batch: &[Mutation], published: &mut Vec<Bytes>) -> Result<()> {
         // Nothing here can fail half-way, except meeting a kind of mutation this engine does
         // not know (added to store-core later): refuse the whole batch before changing anything.
         if let Some(unknown) = batch.iter().find(|m| {
@@ -60,17 +61,17 @@ impl Engine for MemoryEngine {
                 "the memory engine does not know the mutation {unknown:?}"
             )));
         }
-        let mut published = Vec::with_capacity(batch.len());
         for mutation in batch {
             match mutation {
                 Mutation::Put { key, entry } => {
                     published.push(entry.value.clone());
                     match self.entries.get_mut(key.as_str()) {
-                        Some(slot) => *slot = entry,
+                        Some(slot) => slot.clone_from(entry),
                         None => {
-                            let key: Arc<str> = key.into();
+                            // The only copy of the key this engine makes: one per new key.
+                            let key: Arc<str> = key.as_str().into();
                             self.order.insert(key.clone());
-                            self.entries.insert(key, entry);
+                            self.entries.insert(key, entry.clone());
                         }
                     }
                 }
@@ -81,7 +82,7 @@ impl Engine for MemoryEngine {
                 }
             }
         }
-        Ok(published)
+        Ok(())
     }
 
     fn entries(&mut self, visit: &mut dyn FnMut(&str, EntryMeta, Bytes)) -> Result<()> {

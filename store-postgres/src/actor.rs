@@ -185,18 +185,15 @@ fn take<T>(queue: &mut Vec<T>, max: usize) -> Vec<T> {
 }
 
 async fn stats(context: &Context, counters: &Counters, waiters: usize) -> Result<Stats> {
-    let client = context.connection().await?;
-    let size = context
-        .bounded(&client, async {
+    let (rows, bytes) = context
+        .with_connection(async |client| {
             let row = client
                 .query_one(&context.statements.size, &[])
                 .await
                 .map_err(|e| crate::errors::from_postgres(&context.describe, &e))?;
             Ok((row.get::<_, i64>(0), row.get::<_, i64>(1)))
         })
-        .await;
-    context.release(client, &size);
-    let (rows, bytes) = size?;
+        .await?;
     let status = context.pool.status();
     let get = Counters::get;
     let detail = context

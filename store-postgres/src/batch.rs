@@ -77,16 +77,9 @@ async fn pipeline<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
 pub(crate) async fn run_reads(context: Arc<Context>, reads: Vec<Read>) {
     let (ops, replies): (Vec<ReadOp>, Vec<ReadReply>) =
         reads.into_iter().map(|r| (r.op, r.reply)).unzip();
-    let outcome = match context.connection().await {
-        Err(error) => Err(error),
-        Ok(client) => {
-            let outcome = context
-                .bounded(&client, read_round(&context, &client, &ops))
-                .await;
-            context.release(client, &outcome);
-            outcome
-        }
-    };
+    let outcome = context
+        .with_connection(async |client| read_round(&context, client, &ops).await)
+        .await;
     match outcome {
         Err(error) => replies
             .into_iter()
@@ -116,26 +109,12 @@ async fn read_round(
     keys.dedup();
     let any_get = ops.iter().any(|op| matches!(op, ReadOp::Get(_)));
     let any_list = ops.iter().any(|op| matches!(op, ReadOp::List { .. }));
-    let get = if any_get {
-        Some(
-            client
-                .prepare_cached(&context.statements.get)
-                .await
-                .map_err(failed)?,
-        )
-    } else {
-        None
-    };
-    let list = if any_list {
-        Some(
-            client
-                .prepare_cached(&context.statements.list)
-                .await
-                .map_err(failed)?,
-        )
-    } else {
-        None
-    };
+    let get = prepare_if(client, any_get, &context.statements.get)
+        .await
+        .map_err(failed)?;
+    let list = prepare_if(client, any_list, &context.statements.list)
+        .await
+        .map_err(failed)?;
     let page = crate::sql::LIST_PAGE;
     let get_future = async {
         match &get {
@@ -210,16 +189,9 @@ pub(crate) async fn run_writes(context: Arc<Context>, mut writes: Vec<Write>) {
     writes.sort_by(|a, b| a.op.first_key().cmp(b.op.first_key()));
     let (ops, replies): (Vec<WriteOp>, Vec<_>) =
         writes.into_iter().map(|w| (w.op, w.reply)).unzip();
-    let outcome = match context.connection().await {
-        Err(error) => Err(error),
-        Ok(client) => {
-            let outcome = context
-                .bounded(&client, write_round(&context, &client, &ops))
-                .await;
-            context.release(client, &outcome);
-            outcome
-        }
-    };
+    let outcome = context
+        .with_connection(async |client| write_round(&context, client, &ops).await)
+        .await;
     match outcome {
         Err(error) => replies
             .into_iter()
@@ -243,6 +215,19 @@ pub(crate) async fn run_writes(context: Arc<Context>, mut writes: Vec<Write>) {
     }
 }
 
+/// `sql` prepared on `client` (the connection caches it) if `needed`, else `None`.
+async fn prepare_if(
+    client: &deadpool_postgres::Object,
+    needed: bool,
+    sql: &str,
+) -> std::result::Result<Option<Statement>, tokio_postgres::Error> {
+    Ok(if needed {
+        Some(client.prepare_cached(sql).await?)
+    } else {
+        None
+    })
+}
+
 /// The prepared statements a batch of writes needs.
 struct Prepared {
     create: Option<Statement>,
@@ -261,31 +246,26 @@ impl Prepared {
     ) -> std::result::Result<Self, tokio_postgres::Error> {
         let s = &context.statements;
         let needs = |f: fn(&WriteOp) -> bool| ops.iter().any(f);
-        let mut prepared = Prepared {
-            create: None,
-            put: None,
-            put_many: None,
-            cas: None,
-            delete: None,
-            get: None,
-        };
-        if needs(|op| matches!(op, WriteOp::Create(_))) {
-            prepared.create = Some(client.prepare_cached(&s.create).await?);
-            prepared.get = Some(client.prepare_cached(&s.get).await?);
-        }
-        if needs(|op| matches!(op, WriteOp::Put(_))) {
-            prepared.put = Some(client.prepare_cached(&s.put).await?);
-        }
-        if needs(|op| matches!(op, WriteOp::PutMany(_))) {
-            prepared.put_many = Some(client.prepare_cached(&s.put_many).await?);
-        }
-        if needs(|op| matches!(op, WriteOp::Cas(_))) {
-            prepared.cas = Some(client.prepare_cached(&s.cas).await?);
-        }
-        if needs(|op| matches!(op, WriteOp::Delete(_))) {
-            prepared.delete = Some(client.prepare_cached(&s.delete).await?);
-        }
-        Ok(prepared)
+        // A create that meets a row it cannot see reads the live record (`create_again`).
+        let creates = needs(|op| matches!(op, WriteOp::Create(_)));
+        Ok(Prepared {
+            create: prepare_if(client, creates, &s.create).await?,
+            get: prepare_if(client, creates, &s.get).await?,
+            put: prepare_if(client, needs(|op| matches!(op, WriteOp::Put(_))), &s.put).await?,
+            put_many: prepare_if(
+                client,
+                needs(|op| matches!(op, WriteOp::PutMany(_))),
+                &s.put_many,
+            )
+            .await?,
+            cas: prepare_if(client, needs(|op| matches!(op, WriteOp::Cas(_))), &s.cas).await?,
+            delete: prepare_if(
+                client,
+                needs(|op| matches!(op, WriteOp::Delete(_))),
+                &s.delete,
+            )
+            .await?,
+        })
     }
 
     fn statement(&self, op: &WriteOp) -> Option<&Statement> {

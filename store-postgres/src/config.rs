@@ -104,27 +104,15 @@ mod fields {
     }
 
     pub(super) fn table<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-        let table = config::text(d, "postgres.table", TABLE)?;
-        match crate::validate_table(&table) {
-            Ok(()) => Ok(table),
-            Err(_) => Err(config::invalid(
-                "postgres.table",
-                format_args!("{table:?}"),
-                TABLE,
-            )),
-        }
+        config::checked_text(d, "postgres.table", TABLE, |table| {
+            crate::validate_table(table).is_ok()
+        })
     }
 
     pub(super) fn schema<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-        let schema = config::text(d, "postgres.schema", SCHEMA)?;
-        match crate::names::validate_schema(&schema) {
-            Ok(()) => Ok(schema),
-            Err(_) => Err(config::invalid(
-                "postgres.schema",
-                format_args!("{schema:?}"),
-                SCHEMA,
-            )),
-        }
+        config::checked_text(d, "postgres.schema", SCHEMA, |schema| {
+            crate::names::validate_schema(schema).is_ok()
+        })
     }
 
     pub(super) fn pool_size<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {

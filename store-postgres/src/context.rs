@@ -58,6 +58,19 @@ impl Context {
             .map_err(|error| errors::from_pool(&self.describe, error))
     }
 
+    /// Runs `round` on a pooled connection, bounded by the operation timeout (see
+    /// [`Context::bounded`]), and gives the connection back or drops it (see
+    /// [`Context::release`]): what every round of statements does.
+    pub async fn with_connection<T>(
+        &self,
+        round: impl AsyncFnOnce(&Object) -> Result<T>,
+    ) -> Result<T> {
+        let client = self.connection().await?;
+        let outcome = self.bounded(&client, round(&client)).await;
+        self.release(client, &outcome);
+        outcome
+    }
+
     /// Runs `round` on `client`, bounded by the operation timeout. On timeout the server
     /// is asked to cancel what the connection runs (a statement waiting on a lock would
     /// otherwise go on, and could still commit, long after its callers were answered), and

@@ -261,15 +261,9 @@ mod fields {
     }
 
     pub fn prefix<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-        let prefix = config::text(d, "redis.prefix", PREFIX_ACCEPTED)?;
-        match store_core::validate_name(&prefix) {
-            Ok(()) => Ok(prefix),
-            Err(_) => Err(config::invalid(
-                "redis.prefix",
-                Scalar::Str(prefix),
-                PREFIX_ACCEPTED,
-            )),
-        }
+        config::checked_text(d, "redis.prefix", PREFIX_ACCEPTED, |prefix| {
+            store_core::validate_name(prefix).is_ok()
+        })
     }
 
     pub fn connect_timeout<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {

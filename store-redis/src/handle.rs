@@ -4,7 +4,6 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use futures::StreamExt;
 use store_core::watch::{self, Watchers};
 use store_core::{
     validate_key, validate_name, ComponentStats, Error, Figure, KeyStream, Pattern, Record, Result,
@@ -420,16 +419,10 @@ impl Storage for RedisStorage {
                 }
             }
         };
-        Ok(store_core::paging::key_stream(first, next, fetch)
-            .filter(move |key| {
-                // The server sends the keys in the range; the pattern runs here, in the
-                // lister's task, with our gobwas matcher (Redis's glob syntax differs).
-                std::future::ready(match key {
-                    Ok(key) => pattern.matches(key),
-                    Err(_) => true,
-                })
-            })
-            .boxed())
+        // The server sends the keys in the range; the pattern runs here, in the lister's
+        // task, with our gobwas matcher (Redis's glob syntax differs).
+        let candidates = store_core::paging::key_stream(first, next, fetch);
+        Ok(store_core::paging::matching(candidates, pattern))
     }
 
     async fn close(&self) -> Result<()> {

@@ -148,15 +148,10 @@ pub struct StoreConfig {
 }
 
 fn namespace<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    let name = store_core::config::text(d, "namespace", NAMESPACE_ACCEPTED)?;
-    match store_core::validate_name(&name) {
-        Ok(()) => Ok(Some(name)),
-        Err(_) => Err(store_core::config::invalid(
-            "namespace",
-            format_args!("{name:?}"),
-            NAMESPACE_ACCEPTED,
-        )),
-    }
+    store_core::config::checked_text(d, "namespace", NAMESPACE_ACCEPTED, |name| {
+        store_core::validate_name(name).is_ok()
+    })
+    .map(Some)
 }
 
 impl StoreConfig {

@@ -31,6 +31,10 @@ pub(crate) struct Actor<E: Engine> {
     pending: Vec<Pending>,
     /// What this batch changed, published to readers once it is durable.
     changes: Vec<Change<E::Value>>,
+    /// Buffers lent to the engine by each write and kept for the next one, so that a put
+    /// allocates neither its one-mutation batch nor the engine's list of value handles.
+    mutations: Vec<Mutation>,
+    values: Vec<E::Value>,
     view: Arc<View<E::Value>>,
     /// Answers to engine requests and maintenance wake-ups from outside a batch.
     outbox: Arc<Outbox>,
@@ -73,6 +77,8 @@ impl<E: Engine> Actor<E> {
             expiry,
             pending: Vec::new(),
             changes: Vec::new(),
+            mutations: Vec::new(),
+            values: Vec::new(),
             view,
             dirty: false,
         })
@@ -158,11 +164,20 @@ impl<E: Engine> Actor<E> {
                         Ok(_) => tracing::trace!(operation = name, key, wrote, "applied"),
                         Err(error) => log_failure(name, key.as_deref(), error),
                     }
+                    let returns_key = matches!(result, Ok(Reply::Stored { .. }));
                     self.pending.push(Pending {
                         reply,
                         result,
                         wrote,
                     });
+                    if returns_key {
+                        // The write's one change is the last one: its key comes back to
+                        // this reply once it is published.
+                        let index = self.pending.len() - 1;
+                        if let Some(change) = self.changes.last_mut() {
+                            change.return_key_to(index);
+                        }
+                    }
                 }
             }
         }
@@ -203,7 +218,16 @@ impl<E: Engine> Actor<E> {
                 self.changes.clear();
             }
         }
-        self.view.publish(self.changes.drain(..));
+        let pending = &mut self.pending;
+        self.view.publish(self.changes.drain(..), |index, key| {
+            if let Some(Pending {
+                result: Ok(Reply::Stored { key: slot, .. }),
+                ..
+            }) = pending.get_mut(index)
+            {
+                *slot = key;
+            }
+        });
         for Pending { reply, result, .. } in self.pending.drain(..) {
             let _ = reply.send(result);
         }
@@ -259,9 +283,9 @@ impl<E: Engine> Actor<E> {
                         Err(error) => (Err(error), false),
                     };
                 }
-                (self.put_one(record, now).map(Reply::Version), true)
+                (self.put_one(record, now).map(Reply::stored), true)
             }
-            Op::Put(record) => (self.put_one(record, now).map(Reply::Version), true),
+            Op::Put(record) => (self.put_one(record, now).map(Reply::stored), true),
             Op::PutMany(records) => (self.put_many(records, now).map(|()| Reply::Unit), true),
             Op::Cas(record) => {
                 let Some(meta) = self.live_meta(&record.key, now) else {
@@ -270,13 +294,15 @@ impl<E: Engine> Actor<E> {
                 if !version_is(meta.version, &record.version) {
                     return (Err(Error::Conflict), false);
                 }
-                (self.put_one(record, now).map(Reply::Version), true)
+                (self.put_one(record, now).map(Reply::stored), true)
             }
             Op::Delete(key) => {
                 if self.live_meta(&key, now).is_none() {
                     return (Err(Error::NotFound), false);
                 }
-                let result = self.write(vec![Mutation::Delete { key }], now);
+                let mut batch = self.mutation_buffer();
+                batch.push(Mutation::Delete { key });
+                let result = self.write(batch, now);
                 (result.map(|()| Reply::Unit), true)
             }
             Op::ListPage { pattern, after } => (self.list_page(&pattern, after, now), false),
@@ -319,14 +345,31 @@ impl<E: Engine> Actor<E> {
             version,
             expires_at: record.expires_at,
         };
-        self.write(
-            vec![Mutation::Put {
-                key: record.key,
-                entry,
-            }],
-            now,
-        )?;
+        let mut batch = self.mutation_buffer();
+        batch.push(Mutation::Put {
+            key: record.key,
+            entry,
+        });
+        self.write(batch, now)?;
         Ok(version)
+    }
+
+    /// An empty batch to fill for [`Actor::write`], which hands it back when done.
+    fn mutation_buffer(&mut self) -> Vec<Mutation> {
+        std::mem::take(&mut self.mutations)
+    }
+
+    /// Keeps emptied buffers for the next write, unless a large `put_many` grew them.
+    fn recycle(&mut self, mut batch: Vec<Mutation>, mut values: Vec<E::Value>) {
+        const KEEP: usize = 64;
+        batch.clear();
+        values.clear();
+        if batch.capacity() <= KEEP {
+            self.mutations = batch;
+        }
+        if values.capacity() <= KEEP {
+            self.values = values;
+        }
     }
 
     fn put_many(&mut self, records: Vec<Record>, now: SystemTime) -> Result<()> {
@@ -358,51 +401,58 @@ impl<E: Engine> Actor<E> {
 
     /// Applies mutations (each key at most once), notes what to publish, and keeps the
     /// expiry index and waiters in step with them.
-    fn write(&mut self, batch: Vec<Mutation>, now: SystemTime) -> Result<()> {
+    ///
+    /// The engine borrows the batch; its keys then move into the changes to publish, so a
+    /// write copies no key (the engine copies one only when it stores a new key).
+    fn write(&mut self, mut batch: Vec<Mutation>, now: SystemTime) -> Result<()> {
         let expiring =
             |m: &Mutation| matches!(m, Mutation::Put { entry, .. } if entry.expires_at.is_some());
         let track = !self.expiry.is_empty() || self.waiters.len() > 0 || batch.iter().any(expiring);
-        // What each mutation leaves behind: for a put its version and expiry.
-        let after: Vec<(String, Option<EntryMeta>)> = batch
-            .iter()
-            .map(|m| match m {
-                Mutation::Put { key, entry } => (key.clone(), Some(EntryMeta::from(entry))),
-                _ => (m.key().to_owned(), None),
-            })
-            .collect();
         let before: Vec<Option<EntryMeta>> = if track {
             batch.iter().map(|m| self.engine.meta(m.key())).collect()
         } else {
             Vec::new()
         };
-        let mut values = self.engine.apply(batch)?.into_iter();
+        let mut values = std::mem::take(&mut self.values);
+        if let Err(error) = self.engine.apply(&batch, &mut values) {
+            self.recycle(batch, values);
+            return Err(error);
+        }
         self.dirty = true;
-        for (i, (key, meta)) in after.into_iter().enumerate() {
+        let mut handles = values.drain(..);
+        for (i, mutation) in batch.drain(..).enumerate() {
+            // What the mutation leaves behind: for a put its version and expiry.
+            let (key, meta) = match mutation {
+                Mutation::Put { key, entry } => (key, Some(EntryMeta::from(&entry))),
+                Mutation::Delete { key } | Mutation::Expire { key } => (key, None),
+            };
             if track {
                 let old = before[i];
                 self.track(&key, old, meta, now);
             }
             let change = match meta {
-                Some(meta) => match values.next() {
-                    Some(value) => Change::Put {
+                Some(meta) => match handles.next() {
+                    Some(value) => Change::put(
                         key,
-                        slot: Slot {
+                        Slot {
                             version: meta.version,
                             expires_at: meta.expires_at,
                             value,
                         },
-                    },
+                    ),
                     // An engine that returned too few handles: readers must not see a stale
                     // value, so the key goes from the view and its reads reach the actor.
                     None => {
                         tracing::error!(key, "the engine returned no value handle for a put");
-                        Change::Remove { key }
+                        Change::remove(key)
                     }
                 },
-                None => Change::Remove { key },
+                None => Change::remove(key),
             };
             self.changes.push(change);
         }
+        drop(handles);
+        self.recycle(batch, values);
         Ok(())
     }
 

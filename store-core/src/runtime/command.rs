@@ -67,13 +67,27 @@ impl Op {
 /// caller's task, not on the actor that every caller shares.
 pub(crate) enum Reply {
     Unit,
-    /// The version a create, put or cas stored.
-    Version(u64),
+    /// What a create, put or cas stored: the caller's own key, handed back once the write
+    /// is published (so neither the handle nor the actor copies it), and the new version.
+    Stored {
+        key: String,
+        version: u64,
+    },
     /// A get: the key the caller sent, and the live entry.
     Entry(String, Entry),
     /// A get_many: the keys the caller sent, and their live entries.
     Entries(Vec<String>, Vec<Option<Entry>>),
     Page(Page),
+}
+
+impl Reply {
+    /// A write's reply before publication: the key is filled in when it comes back.
+    pub(crate) fn stored(version: u64) -> Self {
+        Reply::Stored {
+            key: String::new(),
+            version,
+        }
+    }
 }
 
 /// One page of `list_keys`: live keys in order that may match (the handle applies the

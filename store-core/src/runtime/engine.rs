@@ -146,19 +146,18 @@ pub struct Moved<V> {
 ///     fn meta(&mut self, key: &str) -> Option<EntryMeta> {
 ///         self.0.get(key).map(EntryMeta::from)
 ///     }
-///     fn apply(&mut self, batch: Vec<Mutation>) -> store_core::Result<Vec<Bytes>> {
-///         let mut values = Vec::new();
+///     fn apply(&mut self, batch: &[Mutation], published: &mut Vec<Bytes>) -> store_core::Result<()> {
 ///         for m in batch {
 ///             match m {
 ///                 Mutation::Put { key, entry } => {
-///                     values.push(entry.value.clone());
-///                     self.0.insert(key, entry);
+///                     published.push(entry.value.clone());
+///                     self.0.insert(key.clone(), entry.clone());
 ///                 }
-///                 Mutation::Delete { key } | Mutation::Expire { key } => { self.0.remove(&key); }
+///                 Mutation::Delete { key } | Mutation::Expire { key } => { self.0.remove(key); }
 ///                 _ => unreachable!("no other mutations exist yet"),
 ///             }
 ///         }
-///         Ok(values)
+///         Ok(())
 ///     }
 ///     fn scan(&mut self, from: Bound<&str>, prefix: &str,
 ///             visit: &mut dyn FnMut(&str, &EntryMeta) -> bool) -> store_core::Result<()> {
@@ -202,9 +201,14 @@ pub trait Engine: Send + 'static {
     fn meta(&mut self, key: &str) -> Option<EntryMeta>;
 
     /// Applies `batch` in order, atomically: on `Err`, none of it is visible, now or after
-    /// a restart. Returns one value handle per [`Mutation::Put`] in `batch`, in order: what
-    /// readers will load once the batch is durable and published.
-    fn apply(&mut self, batch: Vec<Mutation>) -> Result<Vec<Self::Value>>;
+    /// a restart. Pushes onto `published` one value handle per [`Mutation::Put`] in
+    /// `batch`, in order: what readers will load once the batch is durable and published
+    /// (on `Err` the runtime discards whatever was pushed).
+    ///
+    /// The batch is lent, not given: the runtime keeps the keys for the read view, so an
+    /// engine copies a key only where it keeps one (a key it has not stored before).
+    /// Cloning an entry's value is a reference count.
+    fn apply(&mut self, batch: &[Mutation], published: &mut Vec<Self::Value>) -> Result<()>;
 
     /// Makes everything applied so far durable. Called once per batch of commands that
     /// wrote anything (group commit); replies are sent, and the batch published to readers,

@@ -4,7 +4,6 @@ use std::any::Any;
 use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
-use futures::StreamExt;
 use tokio::sync::{mpsc, oneshot};
 
 use super::actor::to_record;
@@ -151,12 +150,32 @@ fn unexpected(operation: &str) -> Error {
     Error::Backend(format!("the actor sent an unexpected reply to {operation}"))
 }
 
+/// The record a put or cas stored, from the key the actor handed back.
+fn stored(
+    key: String,
+    value: bytes::Bytes,
+    version: u64,
+    expires_at: Option<std::time::SystemTime>,
+    operation: &str,
+) -> Result<Record> {
+    // Keys are never empty: an empty one means the key did not come back (a bug).
+    if key.is_empty() {
+        return Err(unexpected(operation));
+    }
+    Ok(Record {
+        key,
+        value,
+        version: version.to_string(),
+        expires_at,
+    })
+}
+
 #[async_trait]
 impl Storage for ActorHandle {
     async fn create(&self, record: Record) -> Result<String> {
         validate_key(&record.key)?;
         match self.call(Op::Create(record)).await? {
-            Reply::Version(version) => Ok(version.to_string()),
+            Reply::Stored { version, .. } => Ok(version.to_string()),
             _ => Err(unexpected("create")),
         }
     }
@@ -208,16 +227,11 @@ impl Storage for ActorHandle {
 
     async fn put(&self, record: Record) -> Result<Record> {
         validate_key(&record.key)?;
-        // Keep what the reply needs here, so the actor only answers with a version.
-        let (key, value, expires_at) =
-            (record.key.clone(), record.value.clone(), record.expires_at);
+        // Keep the value (a reference count) and expiry here; the actor hands the key back
+        // with the version, so it is never copied.
+        let (value, expires_at) = (record.value.clone(), record.expires_at);
         match self.call(Op::Put(record)).await? {
-            Reply::Version(version) => Ok(Record {
-                key,
-                value,
-                version: version.to_string(),
-                expires_at,
-            }),
+            Reply::Stored { key, version } => stored(key, value, version, expires_at, "put"),
             _ => Err(unexpected("put")),
         }
     }
@@ -238,15 +252,11 @@ impl Storage for ActorHandle {
 
     async fn cas_by_version(&self, record: Record) -> Result<Record> {
         validate_key(&record.key)?;
-        let (key, value, expires_at) =
-            (record.key.clone(), record.value.clone(), record.expires_at);
+        let (value, expires_at) = (record.value.clone(), record.expires_at);
         match self.call(Op::Cas(record)).await? {
-            Reply::Version(version) => Ok(Record {
-                key,
-                value,
-                version: version.to_string(),
-                expires_at,
-            }),
+            Reply::Stored { key, version } => {
+                stored(key, value, version, expires_at, "cas_by_version")
+            }
             _ => Err(unexpected("cas_by_version")),
         }
     }
@@ -287,15 +297,9 @@ impl Storage for ActorHandle {
                 }
             }
         };
-        Ok(crate::paging::key_stream(first.keys, first.next, fetch)
-            .filter(move |key| {
-                // The actor sends candidates; the pattern runs here, in the lister's task.
-                std::future::ready(match key {
-                    Ok(key) => pattern.matches(key),
-                    Err(_) => true,
-                })
-            })
-            .boxed())
+        // The actor sends candidates; the pattern runs here, in the lister's task.
+        let candidates = crate::paging::key_stream(first.keys, first.next, fetch);
+        Ok(crate::paging::matching(candidates, pattern))
     }
 
     async fn close(&self) -> Result<()> {

@@ -59,10 +59,44 @@ pub(crate) struct Slot<V> {
 }
 
 /// One effect of a batch, to publish once the batch is durable.
+///
+/// `reply` names the pending reply (by its index in the batch's replies) that gets the key
+/// back once it is published: a put's caller receives its own key in the stored record,
+/// so the key is never copied on its way through the actor.
 pub(crate) enum Change<V> {
-    Put { key: String, slot: Slot<V> },
-    Remove { key: String },
+    Put {
+        key: String,
+        slot: Slot<V>,
+        reply: Option<usize>,
+    },
+    Remove {
+        key: String,
+        reply: Option<usize>,
+    },
     Moved(Moved<V>),
+}
+
+impl<V> Change<V> {
+    /// A put of `slot` under `key`.
+    pub(crate) fn put(key: String, slot: Slot<V>) -> Self {
+        Change::Put {
+            key,
+            slot,
+            reply: None,
+        }
+    }
+
+    /// A removal of `key`.
+    pub(crate) fn remove(key: String) -> Self {
+        Change::Remove { key, reply: None }
+    }
+
+    /// Hands the key back to the pending reply `index` after publication.
+    pub(crate) fn return_key_to(&mut self, index: usize) {
+        if let Change::Put { reply, .. } | Change::Remove { reply, .. } = self {
+            *reply = Some(index);
+        }
+    }
 }
 
 /// A shard, aligned so that neighbouring shards' locks do not share a cache line. Its table
@@ -109,8 +143,13 @@ impl<V: StoredValue> View<V> {
         move |(key, _)| self.hasher.hash_one(&**key)
     }
 
-    /// Publishes a batch's effects as one step for readers.
-    pub(crate) fn publish(&self, changes: impl IntoIterator<Item = Change<V>>) {
+    /// Publishes a batch's effects as one step for readers, then hands the keys that
+    /// changes asked for back to `returned` (with the reply index the change named).
+    pub(crate) fn publish(
+        &self,
+        changes: impl IntoIterator<Item = Change<V>>,
+        mut returned: impl FnMut(usize, String),
+    ) {
         let mut changes = changes.into_iter().peekable();
         if changes.peek().is_none() {
             return;
@@ -118,19 +157,39 @@ impl<V: StoredValue> View<V> {
         self.epoch.fetch_add(1, Ordering::SeqCst);
         for change in changes {
             match change {
-                Change::Put { key, slot } => {
+                Change::Put { key, slot, reply } => {
                     let (hash, mut table) = self.write(&key);
                     match table.entry(hash, |(k, _)| **k == *key, self.rehash()) {
                         TableEntry::Occupied(mut existing) => existing.get_mut().1 = slot,
                         TableEntry::Vacant(vacant) => {
-                            vacant.insert((key.into_boxed_str(), slot));
+                            // A new key: the view keeps a copy only if the caller wants
+                            // the key back.
+                            match reply {
+                                Some(index) => {
+                                    vacant.insert((key.as_str().into(), slot));
+                                    drop(table);
+                                    returned(index, key);
+                                }
+                                None => {
+                                    vacant.insert((key.into_boxed_str(), slot));
+                                }
+                            }
+                            continue;
                         }
                     }
+                    drop(table);
+                    if let Some(index) = reply {
+                        returned(index, key);
+                    }
                 }
-                Change::Remove { key } => {
+                Change::Remove { key, reply } => {
                     let (hash, mut table) = self.write(&key);
                     if let Ok(found) = table.find_entry(hash, |(k, _)| **k == *key) {
                         found.remove();
+                    }
+                    drop(table);
+                    if let Some(index) = reply {
+                        returned(index, key);
                     }
                 }
                 Change::Moved(moved) => {
@@ -280,20 +339,22 @@ mod tests {
     use super::*;
 
     fn put(key: &str, version: u64) -> Change<Bytes> {
-        Change::Put {
-            key: key.to_owned(),
-            slot: Slot {
+        Change::put(
+            key.to_owned(),
+            Slot {
                 version,
                 expires_at: None,
                 value: Bytes::from_static(b"v"),
             },
-        }
+        )
     }
+
+    fn ignore(_: usize, _: String) {}
 
     #[test]
     fn a_closed_view_answers_closed_not_missing() {
         let view = View::<Bytes>::new();
-        view.publish([put("k", 1)]);
+        view.publish([put("k", 1)], ignore);
         assert_eq!(view.get("k").unwrap().unwrap().unwrap().version, 1);
         view.clear();
         // The key existed until the store closed: "missing" would be a lie.
@@ -309,16 +370,36 @@ mod tests {
         let view = View::<Bytes>::new();
         let entries = (0..1000)
             .map(|i| {
-                let Change::Put { key, slot } = put(&format!("k{i}"), i) else {
+                let Change::Put { key, slot, .. } = put(&format!("k{i}"), i) else {
                     unreachable!()
                 };
                 (key, slot)
             })
             .collect();
         view.fill(entries);
-        view.publish([put("k7", 5000), Change::Remove { key: "k8".into() }]);
+        view.publish([put("k7", 5000), Change::remove("k8".into())], ignore);
         assert_eq!(view.get("k7").unwrap().unwrap().unwrap().version, 5000);
         assert!(view.get("k8").unwrap().unwrap().is_none());
         assert_eq!(view.get("k999").unwrap().unwrap().unwrap().version, 999);
+    }
+
+    #[test]
+    fn keys_asked_for_come_back_after_publication() {
+        let view = View::<Bytes>::new();
+        let mut fresh = put("new", 1);
+        fresh.return_key_to(0);
+        let mut removed = Change::remove("gone".into());
+        removed.return_key_to(2);
+        let mut returned = Vec::new();
+        view.publish([fresh, put("quiet", 2), removed], |i, key| {
+            returned.push((i, key))
+        });
+        assert_eq!(returned, [(0, "new".to_owned()), (2, "gone".to_owned())]);
+        let mut again = put("new", 3);
+        again.return_key_to(5);
+        view.publish([again], |i, key| returned.push((i, key)));
+        assert_eq!(returned[2], (5, "new".to_owned()));
+        assert_eq!(view.get("new").unwrap().unwrap().unwrap().version, 3);
+        assert_eq!(view.get("quiet").unwrap().unwrap().unwrap().version, 2);
     }
 }

@@ -414,8 +414,8 @@ impl Engine for FileEngine {
         self.index.get(key).map(IndexEntry::meta)
     }
 
-    fn apply(&mut self, batch: Vec<Mutation>) -> Result<Vec<FileValue>> {
-        self.apply_batch(batch)
+    fn apply(&mut self, batch: &[Mutation], published: &mut Vec<FileValue>) -> Result<()> {
+        self.apply_batch(batch, published)
     }
 
     fn sync(&mut self) -> Result<()> {

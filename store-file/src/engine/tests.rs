@@ -27,6 +27,14 @@ fn put(key: &str, value: &str, version: u64, expires_at: Option<SystemTime>) -> 
     }
 }
 
+impl FileEngine {
+    /// Applies `batch` and returns the handles it published.
+    fn apply_all(&mut self, batch: Vec<Mutation>) -> Result<Vec<FileValue>> {
+        let mut published = Vec::new();
+        self.apply(&batch, &mut published).map(|()| published)
+    }
+}
+
 fn compact(engine: &mut FileEngine) {
     engine.start_compaction(Vec::new(), false);
     while engine.compacting() {
@@ -42,7 +50,7 @@ fn compaction_reclaims_expired_records_the_runtime_has_not_removed_yet() {
     let past = SystemTime::now() - Duration::from_secs(1);
     let mut engine = open(dir.path(), 0);
     engine
-        .apply(vec![
+        .apply_all(vec![
             put("live", "kept", 1, None),
             put("dead", "gone", 2, Some(past)),
         ])
@@ -60,7 +68,7 @@ fn compaction_reclaims_expired_records_the_runtime_has_not_removed_yet() {
     assert_eq!(&engine.get("live").unwrap().unwrap().value[..], b"kept");
     // The runtime's timer then removes it.
     engine
-        .apply(vec![Mutation::Expire { key: "dead".into() }])
+        .apply_all(vec![Mutation::Expire { key: "dead".into() }])
         .unwrap();
     engine.close().unwrap();
     drop(engine);
@@ -100,7 +108,7 @@ fn deadlines_never_stay_due_when_there_is_nothing_to_do() {
 fn reads_see_unwritten_frames_and_a_failed_apply_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let mut engine = open(dir.path(), 0);
-    engine.apply(vec![put("a", "1", 1, None)]).unwrap();
+    engine.apply_all(vec![put("a", "1", 1, None)]).unwrap();
     // Not written yet: served from the buffer.
     assert_eq!(&engine.get("a").unwrap().unwrap().value[..], b"1");
     let before = (engine.buf.len(), engine.live_bytes, engine.index.len());
@@ -116,7 +124,10 @@ fn reads_see_unwritten_frames_and_a_failed_apply_changes_nothing() {
             },
         },
     ];
-    assert!(matches!(engine.apply(batch), Err(Error::InvalidValue(_))));
+    assert!(matches!(
+        engine.apply_all(batch),
+        Err(Error::InvalidValue(_))
+    ));
     assert_eq!(
         before,
         (engine.buf.len(), engine.live_bytes, engine.index.len())
@@ -131,15 +142,15 @@ fn reads_see_unwritten_frames_and_a_failed_apply_changes_nothing() {
 fn a_failed_write_rolls_the_index_and_the_file_back() {
     let dir = tempfile::tempdir().unwrap();
     let mut engine = open(dir.path(), 1024);
-    engine.apply(vec![put("a", "1", 1, None)]).unwrap();
+    engine.apply_all(vec![put("a", "1", 1, None)]).unwrap();
     engine.sync().unwrap();
     let len = engine.active_segment().unwrap().len;
     let live = engine.live_bytes;
     engine
-        .apply(vec![put("a", "2", 2, None), put("b", "3", 3, None)])
+        .apply_all(vec![put("a", "2", 2, None), put("b", "3", 3, None)])
         .unwrap();
     engine
-        .apply(vec![Mutation::Delete { key: "a".into() }])
+        .apply_all(vec![Mutation::Delete { key: "a".into() }])
         .unwrap();
     // Swap the active segment's file for a read-only handle: the write fails.
     let path = engine.active_segment().unwrap().path.clone();

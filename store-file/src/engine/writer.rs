@@ -24,7 +24,11 @@ const BUFFER_KEEP: usize = 8 << 20;
 
 impl FileEngine {
     /// Encodes `batch` as one frame into the write buffer and applies it to the index.
-    pub(super) fn apply_batch(&mut self, batch: Vec<Mutation>) -> Result<Vec<FileValue>> {
+    pub(super) fn apply_batch(
+        &mut self,
+        batch: &[Mutation],
+        published: &mut Vec<FileValue>,
+    ) -> Result<()> {
         self.check_writable()?;
         // Encode the whole batch as one frame first; the index changes only once it fits.
         let frame_start = self.buf.len();
@@ -32,7 +36,7 @@ impl FileEngine {
         self.buf.resize(frame_start + FRAME_HEADER_LEN, 0);
         let mut placed: Vec<Option<(usize, u32)>> = Vec::with_capacity(batch.len());
         let mut count = 0u32;
-        for mutation in &batch {
+        for mutation in batch {
             let at = self.buf.len();
             let encoded = match mutation {
                 Mutation::Put { entry, .. } if entry.version > MAX_VERSION => {
@@ -77,10 +81,9 @@ impl FileEngine {
             }
         }
         let payload_len = self.buf.len() - frame_start - FRAME_HEADER_LEN;
-        let mut published = Vec::new();
         if count == 0 {
             self.buf.truncate(frame_start);
-            return Ok(published);
+            return Ok(());
         }
         if payload_len > MAX_FRAME_PAYLOAD {
             self.buf.truncate(frame_start);
@@ -96,13 +99,13 @@ impl FileEngine {
         let cache = self.options.cache_values_up_to;
         let active = self.active_segment()?;
         let (active_id, active_file, active_number) = (self.active, active.file.clone(), active.id);
-        for (mutation, place) in batch.into_iter().zip(placed) {
+        for (mutation, place) in batch.iter().zip(placed) {
             let Some((at, len)) = place else { continue };
             match mutation {
                 Mutation::Put { key, entry } => {
                     self.last_version = self.last_version.max(entry.version);
                     let offset = frame_offset + at as u64;
-                    let value = (entry.value.len() <= cache).then_some(entry.value);
+                    let value = (entry.value.len() <= cache).then(|| entry.value.clone());
                     published.push(match &value {
                         Some(value) => FileValue::Inline(value.clone()),
                         None => FileValue::OnDisk {
@@ -133,7 +136,7 @@ impl FileEngine {
                     if let Some(old) = &old {
                         self.live_bytes -= old.live_len();
                     }
-                    self.undo.push((key, old));
+                    self.undo.push((key.clone(), old));
                 }
                 other => {
                     let key = other.key().to_owned();
@@ -144,7 +147,7 @@ impl FileEngine {
                 }
             }
         }
-        Ok(published)
+        Ok(())
     }
 
     /// Undoes every frame applied since the last successful write: the index goes back to
