@@ -14,6 +14,7 @@ use crate::actor::{Actor, Context};
 use crate::command::{Op, RedisCaller, Reply};
 use crate::layout::Layout;
 use crate::options::RedisOptions;
+use crate::read::Reader;
 use crate::script;
 use crate::server::Server;
 use crate::shared::mailbox;
@@ -54,6 +55,9 @@ pub struct RedisStorage {
 
 struct Inner {
     caller: RedisCaller,
+    /// Single-key reads, in the caller's task (see `read.rs`).
+    reader: Reader,
+    server: Arc<Server>,
     watchers: Arc<Watchers>,
     address: String,
     prefix: String,
@@ -121,10 +125,21 @@ impl RedisStorage {
         let server = Arc::new(Server::new(&options.url)?);
         let mut links = Vec::with_capacity(options.connections.max(1));
         for _ in 0..options.connections.max(1) {
-            links.push(server.connect(&options).await?);
+            links.push(
+                server
+                    .connect(&options, Some(options.request_timeout))
+                    .await?,
+            );
         }
         load_script(&server, &mut links[0], &options).await?;
         let layout = Layout::new(&options.prefix, server.db);
+        // The reader bounds each read itself (see `read.rs`), so its connection needs no
+        // timer of its own per command.
+        let reader = Reader::new(
+            server.connect(&options, None).await?,
+            &layout,
+            options.request_timeout,
+        );
         let watchers = Arc::new(Watchers::default());
         let counters = Arc::new(Counters::default());
         let subscription = Subscription::open(
@@ -156,6 +171,8 @@ impl RedisStorage {
         Ok(Self {
             inner: Arc::new(Inner {
                 caller,
+                reader,
+                server: server.clone(),
                 watchers,
                 address: server.address.clone(),
                 prefix: options.prefix,
@@ -195,15 +212,18 @@ impl RedisStorage {
         self.inner.caller.call(op).await
     }
 
+    /// The live record under `key` (already validated), read in the caller's task.
+    async fn read(&self, key: &str) -> Result<Option<Record>> {
+        self.inner.caller.check_open()?;
+        self.inner.reader.get(&self.inner.server, key).await
+    }
+
     /// The live version and expiry of `key`, for waiters.
     async fn current(&self, key: &str) -> Result<watch::Current> {
-        match self.call(Op::Get(vec![key.to_owned()])).await? {
-            Reply::Records(mut records) => Ok(records
-                .pop()
-                .flatten()
-                .map(|record| (record.version, record.expires_at))),
-            other => Err(unexpected("wait_for_version_change", other)),
-        }
+        Ok(self
+            .read(key)
+            .await?
+            .map(|record| (record.version, record.expires_at)))
     }
 
     /// [`current`](Self::current), retried with backoff while the server is unreachable.
@@ -304,10 +324,7 @@ impl Storage for RedisStorage {
 
     async fn get(&self, key: &str) -> Result<Record> {
         validate_key(key)?;
-        match self.call(Op::Get(vec![key.to_owned()])).await? {
-            Reply::Records(mut records) => records.pop().flatten().ok_or(Error::NotFound),
-            other => Err(unexpected("get", other)),
-        }
+        self.read(key).await?.ok_or(Error::NotFound)
     }
 
     async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Record>>> {
@@ -426,7 +443,10 @@ impl Storage for RedisStorage {
     }
 
     async fn close(&self) -> Result<()> {
-        match self.inner.caller.call_unbounded(Op::Close).await? {
+        let closed = self.inner.caller.call_unbounded(Op::Close).await;
+        // The read connection goes too, whether this call closed the store or an earlier one.
+        self.inner.reader.close();
+        match closed? {
             Reply::Done => Ok(()),
             other => Err(unexpected("close", other)),
         }

@@ -5,7 +5,7 @@
 //!
 //! | key                 | type       | holds                                                 |
 //! |---------------------|------------|-------------------------------------------------------|
-//! | `{orders}:r:<key>`  | hash       | one record: `v` value, `n` version, `x` expiry (µs)   |
+//! | `{orders}:r:<key>`  | string     | one record: `<x> <n> <v>`: expiry (µs, or empty), version, value |
 //! | `{orders}:idx`      | sorted set | every stored key, score 0: byte order by `ZRANGEBYLEX`|
 //! | `{orders}:exp`      | sorted set | keys with an expiry, scored by it: the reaper's queue |
 //! | `{orders}:meta`     | hash       | `e` version epoch, `n` version counter                |

@@ -25,7 +25,10 @@
 //! # Layout of the crate
 //!
 //! - `handle.rs`: [`RedisStorage`], the cloneable handle: validates every call, sends it to
-//!   the actor, and waits (`wait_for_version_change`) with `store_core::watch`.
+//!   the actor (or, for a single-key read, to `read.rs`), and waits
+//!   (`wait_for_version_change`) with `store_core::watch`.
+//! - `read.rs`: single-key reads in the caller's task, one `GET` each, and why they are
+//!   linearizable.
 //! - `actor.rs`: the one task that owns the connections and the subscription. It drains its
 //!   mailbox (`recv_many`), sends each batch as one pipeline, answers each call, and runs
 //!   the reaper.
@@ -94,9 +97,21 @@
 //! connection manager, which reconnects with backoff) and the subscription; handles are
 //! cheap clones that send calls through a bounded mailbox. Up to
 //! `connections × pipelines_per_connection` pipelines are in flight; calls that arrive
-//! meanwhile go in the next, larger, batch. Reads go through the actor too: there is no
-//! local copy that could be stale, which is what makes every call linearizable across
-//! processes (the server is the single order).
+//! meanwhile go in the next, larger, batch.
+//!
+//! **Single-key reads in the caller's task.** `get` (and a waiter's re-check) skips the
+//! actor: it sends one `GET` of the record on a connection of its own, which the `redis`
+//! crate multiplexes across tasks, and costs what a plain `GET` costs (the benchmark's
+//! `redis-plain` baseline). A record with an expiry takes one more round trip, `TIME` then
+//! `GET`, to judge it on the server's clock. There is still no local copy that could be
+//! stale: the server is the single order, so a read sent after a write's answer sees it,
+//! whichever connection either used (`read.rs` has the argument). `get_many` goes through
+//! the actor, where one script call reads every key in one atomic step.
+//!
+//! **A record is one string.** `<expiry> <version> <value>` under `{prefix}:r:<key>`, not a
+//! hash of three fields: a read is then answered with one bulk string, and the value is the
+//! tail of the buffer it arrived in, with no copy. Parsing a three-field array cost the
+//! client as much again as the rest of a read.
 //!
 //! **Faults never hang a caller.** Every call is bounded by the request timeout (time in
 //! the mailbox included) and fails with `Unavailable` naming the address, and a call whose
@@ -124,7 +139,10 @@
 //!   data, as it would be for any Redis user.
 //! - Values up to 512 MiB ([`MAX_VALUE_LEN`], Redis's limit), keys up to
 //!   `store_core::MAX_KEY_LEN` bytes.
-//! - Do not write to a store's keys with other tools: the script trusts their shape.
+//! - Do not write to a store's keys with other tools. A read of a key that holds something
+//!   other than a record fails with `Corrupt` (or the server's `WRONGTYPE`) naming the key;
+//!   a write replaces it, but a key the store did not create stays out of its key index, so
+//!   listings do not show it until it is deleted and written again.
 
 #![forbid(unsafe_code)]
 
@@ -134,6 +152,7 @@ mod config;
 mod handle;
 mod layout;
 mod options;
+mod read;
 mod script;
 mod server;
 mod shared;

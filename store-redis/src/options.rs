@@ -45,7 +45,8 @@ pub struct RedisOptions {
     /// invisible either way). Default 1 s.
     pub reaper_interval: Option<Duration>,
     /// Connections the actor spreads its pipelines over. One multiplexed connection keeps
-    /// a loopback or LAN server busy; more help on links with a long round trip.
+    /// a loopback or LAN server busy; more help on links with a long round trip. Single-key
+    /// reads use one more connection of their own, and the change subscription another.
     /// Default 1.
     pub connections: usize,
     /// Pipelines sent and not yet answered, per connection, before the actor waits for one

@@ -5,15 +5,19 @@
 -- KEYS[1] meta hash (e: version epoch, n: version counter)
 -- KEYS[2] index sorted set (every stored key, score 0, read in byte order with ZRANGEBYLEX)
 -- KEYS[3] expiry sorted set (keys with an expiry, scored by it in microseconds)
--- KEYS[4..] the record hash of each operation that names a key, in operation order
+-- KEYS[4..] the record of each operation that names a key, in operation order
 -- ARGV[1] change channel, ARGV[2] epoch tag of the calling process, ARGV[3] record key root
--- ARGV[4..] operations, each an opcode followed by its arguments
+-- ARGV[4] how many versions the batch may need (one per record it may write)
+-- ARGV[5..] operations, each an opcode followed by its arguments
 --
--- A record hash has v (value), n (version) and x (expiry in microseconds since the Unix
--- epoch, or '' for none). A record is live while x is '' or later than now.
+-- A record is one string, "<x> <n> <v>": its expiry (microseconds since the Unix epoch, or
+-- '' for none), its version, and its value. A record is live while x is '' or later than
+-- now. One string rather than a hash of three fields, so that a read outside the script
+-- (read.rs) is one GET answered with one bulk string, which costs the server and the client
+-- what a plain GET costs; an array of three fields costs the client twice the parsing.
 
 local meta, idx, expiry = KEYS[1], KEYS[2], KEYS[3]
-local channel, tag, root = ARGV[1], ARGV[2], ARGV[3]
+local channel, tag, root, slots = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 
 -- The server's clock, in microseconds, kept as a string for commands (a Lua number would be
 -- printed with 14 significant digits) and as a number (exact below 2^53) for comparisons.
@@ -25,11 +29,38 @@ local function expired(x)
   return x ~= '' and tonumber(x) <= now
 end
 
+-- The first HEAD bytes of a record hold its header: an expiry of at most 16 digits and a
+-- version of at most 46 bytes (16 digits, '-', an 8-character tag, '.', up to 19 digits).
+local HEAD = 128
+
+-- The expiry and version at the start of record string s, or nil if s is not a record (only
+-- another tool writes such a thing; reads report it, writes replace it).
+local function header(s)
+  local i = string.find(s, ' ', 1, true)
+  if not i then
+    return nil
+  end
+  local j = string.find(s, ' ', i + 1, true)
+  if not j or j == i + 1 then
+    return nil
+  end
+  local x = string.sub(s, 1, i - 1)
+  if x ~= '' and not string.find(x, '^%d+$') then
+    return nil
+  end
+  return x, string.sub(s, i + 1, j - 1)
+end
+
 -- Versions are "<epoch>.<counter>". The epoch is made when the meta hash is missing: on a new
 -- store, or after the server lost its data (a restart without persistence, a flush). It is
 -- the server's time in microseconds and the caller's random tag, so a new epoch differs from
 -- every earlier one and the counter may start again from 1 without reusing a version.
-local epoch
+--
+-- The batch takes the counter values of every write it may make with one HINCRBY, at its
+-- first write. Writes that do not happen (a lost cas, a create that finds a record) leave
+-- gaps in the counter, which are harmless: versions are opaque and only compared for
+-- equality.
+local epoch, next_n, last_n
 local function next_version()
   if not epoch then
     epoch = redis.call('HGET', meta, 'e')
@@ -38,11 +69,28 @@ local function next_version()
       redis.call('HSET', meta, 'e', epoch, 'n', 0)
     end
   end
-  local n = redis.call('HINCRBY', meta, 'n', 1)
+  if not next_n or next_n > last_n then
+    local want = math.max(slots, 1)
+    last_n = redis.call('HINCRBY', meta, 'n', want)
+    next_n = last_n - want + 1
+  end
+  local n = next_n
+  next_n = n + 1
   return epoch .. '.' .. string.format('%d', n)
 end
 
 local changed = {}
+
+-- Whether the expiry queue may hold keys. Checked once per batch, when a write first needs to
+-- know: a store whose records have no expiry then never pays for taking keys out of the
+-- queue (a ZREM for every put would cost about a fifth of the put).
+local queue_used
+local function may_be_queued()
+  if queue_used == nil then
+    queue_used = redis.call('ZCARD', expiry) > 0
+  end
+  return queue_used
+end
 
 local function remove(rk, key)
   redis.call('DEL', rk)
@@ -52,76 +100,100 @@ end
 
 -- Stores value and expiry under a new version. A record whose expiry has already passed is
 -- written and expired at once: whatever was there is removed, and nothing stays.
-local function store(rk, key, value, x)
+--
+-- old_x is what the caller knows of the key: the live record's expiry ('' for none) when it
+-- read one (cas), false when it found no live record (create), nil when it did not look
+-- (put). It saves commands: a live record is in the index already, and a record without an
+-- expiry is not in the expiry queue. A put tries SET XX first, which succeeds for a key
+-- that exists (and so is in the index) without a lookup of its own.
+local function store(rk, key, value, x, old_x)
   local version = next_version()
   if expired(x) then
     remove(rk, key)
   else
-    if redis.call('HSET', rk, 'v', value, 'n', version, 'x', x) > 0 then
-      -- A new hash (fields were added): the key enters the index.
+    local record = x .. ' ' .. version .. ' ' .. value
+    if old_x then
+      redis.call('SET', rk, record)
+    elseif old_x == false or not redis.call('SET', rk, record, 'XX') then
+      redis.call('SET', rk, record)
       redis.call('ZADD', idx, 0, key)
     end
-    if x == '' then
-      redis.call('ZREM', expiry, key)
-    else
+    if x ~= '' then
       redis.call('ZADD', expiry, x, key)
+      queue_used = true
+    elseif old_x ~= '' and may_be_queued() then
+      redis.call('ZREM', expiry, key)
     end
   end
   changed[#changed + 1] = key
   return version
 end
 
--- The live record's {v, n, x}, or nil.
-local function live(rk)
-  local r = redis.call('HMGET', rk, 'v', 'n', 'x')
-  if not r[1] or not r[2] or not r[3] or expired(r[3]) then
+-- What a read answers: the record string unless it is missing or expired (a string that is
+-- not a record is answered too, for the caller to report).
+local function readable(rk)
+  local s = redis.call('GET', rk)
+  if not s then
     return nil
   end
-  return r
+  local x = header(s)
+  if x and expired(x) then
+    return nil
+  end
+  return s
 end
 
--- The live record's version, or nil (without reading the value).
+-- The live record's string, or nil.
+local function live(rk)
+  local s = readable(rk)
+  if s and header(s) then
+    return s
+  end
+  return nil
+end
+
+-- The live record's version and expiry, or nil (reading only the header, not the value).
 local function live_version(rk)
-  local r = redis.call('HMGET', rk, 'n', 'x')
-  if not r[1] or not r[2] or expired(r[2]) then
+  local x, n = header(redis.call('GETRANGE', rk, 0, HEAD - 1))
+  if not x or expired(x) then
     return nil
   end
-  return r[1]
+  return n, x
 end
 
 local out = {}
-local a, k = 4, 4
+local a, k = 5, 4
 local nargs = #ARGV
 while a <= nargs do
   local op = ARGV[a]
   if op == 'g' then
-    -- get: {v, n, x} or 0
-    out[#out + 1] = live(KEYS[k]) or 0
+    -- get: the record string, or 0
+    out[#out + 1] = readable(KEYS[k]) or 0
     a, k = a + 1, k + 1
   elseif op == 'p' then
     -- put key value x: version
     out[#out + 1] = store(KEYS[k], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3])
     a, k = a + 4, k + 1
   elseif op == 'c' then
-    -- create key value x: {1, version} or {0, v, n, x} (the live record)
+    -- create key value x: {1, version} or {0, record string} (the live record)
     local rk = KEYS[k]
     local r = live(rk)
     if r then
-      out[#out + 1] = {0, r[1], r[2], r[3]}
+      out[#out + 1] = {0, r}
     else
-      out[#out + 1] = {1, store(rk, ARGV[a + 1], ARGV[a + 2], ARGV[a + 3])}
+      out[#out + 1] = {1, store(rk, ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], false)}
     end
     a, k = a + 4, k + 1
   elseif op == 's' then
     -- cas key value x expected: {1, version}, {0} missing or expired, {2} other version
     local rk = KEYS[k]
-    local current = live_version(rk)
+    local current, old_x = live_version(rk)
     if not current then
       out[#out + 1] = {0}
     elseif current ~= ARGV[a + 4] then
       out[#out + 1] = {2}
     else
-      out[#out + 1] = {1, store(rk, ARGV[a + 1], ARGV[a + 2], ARGV[a + 3])}
+      out[#out + 1] = {1, store(rk, ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], old_x)}
     end
     a, k = a + 5, k + 1
   elseif op == 'm' then
@@ -170,12 +242,14 @@ while a <= nargs do
     for i = 1, #due do
       local key = due[i]
       local rk = root .. key
-      local x = redis.call('HGET', rk, 'x')
-      if not x then
+      local s = redis.call('GETRANGE', rk, 0, HEAD - 1)
+      local x = header(s)
+      if s == '' then
         -- No record (lost to eviction): drop the stale index entries.
         redis.call('ZREM', idx, key)
         redis.call('ZREM', expiry, key)
-      elseif x == '' then
+      elseif not x or x == '' then
+        -- No expiry, or not a record (written by another tool): not the reaper's to remove.
         redis.call('ZREM', expiry, key)
       elseif expired(x) then
         remove(rk, key)

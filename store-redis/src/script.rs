@@ -11,6 +11,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use bytes::Buf;
 use redis::{Cmd, RedisWrite, Value};
 use store_core::{Error, Record, Result};
 
@@ -75,12 +76,13 @@ pub(crate) fn weight(op: &Op) -> usize {
     }
 }
 
-/// Writes `root` followed by `key` as one argument, without an intermediate buffer.
-fn record_key(cmd: &mut Cmd, layout: &Layout, key: &str) {
+/// Writes `root` (a layout's `record_root`) followed by `key` as one argument, without an
+/// intermediate buffer: the name of `key`'s record.
+pub(crate) fn record_key(cmd: &mut Cmd, root: &[u8], key: &str) {
     use std::io::Write;
     let mut arg = cmd.writer_for_next_arg();
     // Writing to the command's own buffer cannot fail.
-    let _ = arg.write_all(&layout.record_root);
+    let _ = arg.write_all(root);
     let _ = arg.write_all(key.as_bytes());
 }
 
@@ -100,6 +102,14 @@ pub(crate) fn encode<'a>(
             Op::ListPage { .. } | Op::Stats | Op::Close => 0,
         })
         .sum();
+    let writes: usize = ops
+        .clone()
+        .map(|op| match op {
+            Op::Create(_) | Op::Put(_) | Op::Cas(_) => 1,
+            Op::PutMany(records) => records.len(),
+            Op::Get(_) | Op::Delete(_) | Op::ListPage { .. } | Op::Stats | Op::Close => 0,
+        })
+        .sum();
     let mut cmd = redis::cmd("EVALSHA");
     cmd.arg(sha).arg(3 + keys);
     cmd.arg(&layout.meta[..])
@@ -107,18 +117,23 @@ pub(crate) fn encode<'a>(
         .arg(&layout.expiry[..]);
     for op in ops.clone() {
         match op {
-            Op::Get(keys) => keys.iter().for_each(|k| record_key(&mut cmd, layout, k)),
-            Op::Create(r) | Op::Put(r) | Op::Cas(r) => record_key(&mut cmd, layout, &r.key),
-            Op::Delete(key) => record_key(&mut cmd, layout, key),
+            Op::Get(keys) => keys
+                .iter()
+                .for_each(|k| record_key(&mut cmd, &layout.record_root, k)),
+            Op::Create(r) | Op::Put(r) | Op::Cas(r) => {
+                record_key(&mut cmd, &layout.record_root, &r.key)
+            }
+            Op::Delete(key) => record_key(&mut cmd, &layout.record_root, key),
             Op::PutMany(records) => records
                 .iter()
-                .for_each(|r| record_key(&mut cmd, layout, &r.key)),
+                .for_each(|r| record_key(&mut cmd, &layout.record_root, &r.key)),
             Op::ListPage { .. } | Op::Stats | Op::Close => {}
         }
     }
     cmd.arg(&layout.channel[..])
         .arg(tag)
-        .arg(&layout.record_root[..]);
+        .arg(&layout.record_root[..])
+        .arg(writes);
     for op in ops {
         match op {
             Op::Get(keys) => {
@@ -169,7 +184,8 @@ pub(crate) fn encode_reap(sha: &str, layout: &Layout, tag: &str, limit: usize) -
         .arg(&layout.expiry[..]);
     cmd.arg(&layout.channel[..])
         .arg(tag)
-        .arg(&layout.record_root[..]);
+        .arg(&layout.record_root[..])
+        .arg(0);
     cmd.arg("r").arg(limit);
     cmd
 }
@@ -210,7 +226,7 @@ pub(crate) fn decode(op: &Op, results: &mut impl Iterator<Item = Value>) -> Resu
             match int(next(&mut answer, name)?, name)? {
                 1 => Ok(Reply::Created(Ok(string(next(&mut answer, name)?, name)?))),
                 _ => {
-                    let live = decode_record(&record.key, Value::Array(answer.collect()))?
+                    let live = decode_record(&record.key, next(&mut answer, name)?)?
                         .ok_or_else(|| corrupt("create: conflict without a record".into()))?;
                     Ok(Reply::Created(Err(Box::new(live))))
                 }
@@ -260,30 +276,46 @@ pub(crate) fn decode(op: &Op, results: &mut impl Iterator<Item = Value>) -> Resu
     }
 }
 
-/// `{v, n, x}` as a record under `key`, or `None` for the script's `0` (missing or expired).
-fn decode_record(key: &str, value: Value) -> Result<Option<Record>> {
-    match value {
-        Value::Int(0) | Value::Nil => Ok(None),
-        Value::Array(fields) if fields.len() == 3 => {
-            let mut fields = fields.into_iter();
-            let value = match next(&mut fields, "get")? {
-                Value::BulkString(v) => bytes(v),
-                other => return Err(unexpected("get", &other)),
-            };
-            let version = string(next(&mut fields, "get")?, "get")?;
-            let expires_at = match next(&mut fields, "get")? {
-                Value::BulkString(x) => decode_expiry(&x)?,
-                other => return Err(unexpected("get", &other)),
-            };
-            Ok(Some(Record {
-                key: key.to_owned(),
-                value,
-                version,
-                expires_at,
-            }))
-        }
-        other => Err(unexpected("get", &other)),
+/// A record string (`<x> <n> <v>`, see `script.lua`) as the record under `key`; `None` for
+/// the script's `0` (missing or expired) or a missing key (`Nil`).
+///
+/// The value is the string's tail, kept in the buffer the reply arrived in (no copy).
+pub(crate) fn decode_record(key: &str, value: Value) -> Result<Option<Record>> {
+    let text = match value {
+        Value::Int(0) | Value::Nil => return Ok(None),
+        Value::BulkString(text) => text,
+        other => return Err(unexpected("get", &other)),
+    };
+    let Some((expiry, version, start)) = split_record(&text) else {
+        return Err(corrupt(format!(
+            "the record of key {key:?} is not in store-redis's format (it starts {:?})",
+            preview(&text)
+        )));
+    };
+    let expires_at = decode_expiry(expiry)?;
+    let version = std::str::from_utf8(version)
+        .map_err(|e| corrupt(format!("the version of key {key:?} is not UTF-8 ({e})")))?
+        .to_owned();
+    let mut value = bytes(text);
+    value.advance(start);
+    Ok(Some(Record {
+        key: key.to_owned(),
+        value,
+        version,
+        expires_at,
+    }))
+}
+
+/// The expiry and version of a record string, and where its value starts; `None` if the
+/// string is not a record (the same rule as the script's `header`).
+fn split_record(text: &[u8]) -> Option<(&[u8], &[u8], usize)> {
+    let first = text.iter().position(|b| *b == b' ')?;
+    let length = text[first + 1..].iter().position(|b| *b == b' ')?;
+    let (expiry, version) = (&text[..first], &text[first + 1..first + 1 + length]);
+    if version.is_empty() || !expiry.iter().all(u8::is_ascii_digit) {
+        return None;
     }
+    Some((expiry, version, first + 2 + length))
 }
 
 /// The number of answers a batch of `ops` expects (to check the script's reply).
@@ -355,6 +387,33 @@ mod tests {
         let far = UNIX_EPOCH + Duration::from_secs(1 << 40);
         assert_eq!(encode_expiry(Some(far)), MAX_MICROS.to_string());
         assert!(decode_expiry(b"soon").is_err());
+    }
+
+    #[test]
+    fn record_strings_decode_and_foreign_strings_are_reported_with_their_key() {
+        let text = |s: &[u8]| Value::BulkString(s.to_vec());
+        let record = decode_record("k", text(b" e-1.7 a value with spaces"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(record.key, "k");
+        assert_eq!(record.version, "e-1.7");
+        assert_eq!(&record.value[..], b"a value with spaces");
+        assert_eq!(record.expires_at, None);
+        let expiring = decode_record("k", text(b"1764600000123456 e-1.8 "))
+            .unwrap()
+            .unwrap();
+        assert!(expiring.value.is_empty());
+        assert_eq!(
+            expiring.expires_at,
+            Some(UNIX_EPOCH + Duration::from_micros(1_764_600_000_123_456))
+        );
+        assert_eq!(decode_record("k", Value::Nil).unwrap(), None);
+        assert_eq!(decode_record("k", Value::Int(0)).unwrap(), None);
+        for foreign in [&b"plain value"[..], b"", b"12 ", b"  v", b"soon e-1.1 v"] {
+            let error = decode_record("the/key", text(foreign)).unwrap_err();
+            assert!(matches!(error, Error::Corrupt(_)), "{foreign:?}: {error}");
+            assert!(error.to_string().contains("\"the/key\""), "{error}");
+        }
     }
 
     #[test]

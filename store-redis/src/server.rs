@@ -53,11 +53,17 @@ impl Server {
     }
 
     /// A connection manager (a multiplexed connection that reconnects with backoff),
-    /// connected once within the connect timeout.
-    pub async fn connect(&self, options: &RedisOptions) -> Result<ConnectionManager, Error> {
+    /// connected once within the connect timeout. Each command on it fails after
+    /// `response_timeout` without an answer; `None` leaves bounding the wait to the caller
+    /// (which must then do it, as it must anyway for the time a reconnect takes).
+    pub async fn connect(
+        &self,
+        options: &RedisOptions,
+        response_timeout: Option<Duration>,
+    ) -> Result<ConnectionManager, Error> {
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(options.connect_timeout))
-            .set_response_timeout(Some(options.request_timeout))
+            .set_response_timeout(response_timeout)
             .set_min_delay(options.reconnect_min)
             .set_max_delay(options.reconnect_max)
             // A round of attempts with doubling delays; a call waits for it at most its

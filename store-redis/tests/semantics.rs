@@ -392,3 +392,53 @@ async fn an_idle_subscription_answers_its_pings_and_stays_up() {
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn values_put_into_the_prefix_by_another_tool_are_reported_with_their_key() {
+    let store = test_store("foreign").await;
+    let root = format!("{{{}}}:r:", store.store().prefix());
+    let client = redis::Client::open(testing::server_url()).unwrap();
+    let mut redis = client.get_multiplexed_async_connection().await.unwrap();
+    // A plain string (another tool's SET) and a hash (the shape records had before they
+    // became one string), both where a record of this store would live.
+    let (foreign, hash) = (format!("{root}foreign"), format!("{root}hash"));
+    redis::cmd("SET")
+        .arg(&foreign)
+        .arg("not a record")
+        .exec_async(&mut redis)
+        .await
+        .unwrap();
+    redis::cmd("HSET")
+        .arg(&hash)
+        .arg("v")
+        .arg("1")
+        .exec_async(&mut redis)
+        .await
+        .unwrap();
+
+    let error = store.get("foreign").await.unwrap_err();
+    assert!(matches!(error, Error::Corrupt(_)), "{error}");
+    assert!(error.to_string().contains("\"foreign\""), "{error}");
+    let error = store.get_many(&["a", "foreign"]).await.unwrap_err();
+    assert!(matches!(error, Error::Corrupt(_)), "{error}");
+    assert!(error.to_string().contains("\"foreign\""), "{error}");
+    let error = store.get("hash").await.unwrap_err();
+    assert!(error.to_string().contains("\"hash\""), "{error}");
+    assert!(error.to_string().contains("WRONGTYPE"), "{error}");
+
+    // Writes replace what is there, and the store reads its own record back.
+    for key in ["foreign", "hash"] {
+        let stored = store.put(Record::new(key, "ours")).await.unwrap();
+        let read = store.get(key).await.unwrap();
+        assert_eq!(
+            (&read.value[..], read.version),
+            (&b"ours"[..], stored.version)
+        );
+    }
+    redis::cmd("DEL")
+        .arg(&foreign)
+        .arg(&hash)
+        .exec_async(&mut redis)
+        .await
+        .unwrap();
+}

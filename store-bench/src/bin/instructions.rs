@@ -42,6 +42,12 @@ enum Op {
     GetMany,
     Cas,
     CacheHit,
+    /// `get` on `store_redis::RedisStorage` (the local server, a fresh prefix).
+    RedisGet,
+    /// `put` on `store_redis::RedisStorage`.
+    RedisPut,
+    /// `GET` through the `redis` crate alone: the redis target's baseline.
+    RedisPlainGet,
 }
 
 fn parse_args() -> (Op, u64, u64) {
@@ -58,7 +64,13 @@ fn parse_args() -> (Op, u64, u64) {
                     Some("get_many") => Op::GetMany,
                     Some("cas") => Op::Cas,
                     Some("cache_hit") => Op::CacheHit,
-                    other => panic!("--op get|put|get_many|cas|cache_hit, not {other:?}"),
+                    Some("redis_get") => Op::RedisGet,
+                    Some("redis_put") => Op::RedisPut,
+                    Some("redis_plain_get") => Op::RedisPlainGet,
+                    other => panic!(
+                        "--op get|put|get_many|cas|cache_hit|redis_get|redis_put|redis_plain_get, \
+                         not {other:?}"
+                    ),
                 }
             }
             "--count" => count = args.next().and_then(|n| n.parse().ok()).expect("--count N"),
@@ -82,12 +94,22 @@ fn main() {
         .build()
         .expect("runtime");
     runtime.block_on(async {
+        if let Op::RedisPlainGet = op {
+            return plain_redis_gets(count).await;
+        }
+        let url = store_redis::testing::server_url();
+        let prefix = store_redis::testing::fresh_name("instructions");
         let memory = store_memory::MemoryStorage::new();
         let store: Arc<dyn Storage> = match op {
             Op::CacheHit => Arc::new(store_cache::CachedStorage::new(
                 memory,
                 store_cache::CacheOptions::default(),
             )),
+            Op::RedisGet | Op::RedisPut => Arc::new(
+                store_redis::RedisStorage::connect(&url, &prefix)
+                    .await
+                    .expect("a Redis server at STORE_TEST_REDIS_URL or 127.0.0.1:6379"),
+            ),
             _ => Arc::new(memory),
         };
         let keys: Vec<String> = (0..1000).map(|i| format!("bench/key/{i:06}")).collect();
@@ -122,17 +144,52 @@ fn main() {
             eprintln!("retries: {retries}");
         }
         store.close().await.expect("close");
+        if let Op::RedisGet | Op::RedisPut = op {
+            store_redis::testing::delete_prefix(&url, &prefix).expect("remove the prefix");
+        }
     });
+}
+
+/// `count` plain `GET`s of 1,000 keys under a fresh prefix, which is removed afterwards.
+async fn plain_redis_gets(count: u64) {
+    let url = store_redis::testing::server_url();
+    let client = redis::Client::open(url.as_str()).expect("a Redis URL");
+    let mut connection = redis::aio::ConnectionManager::new(client)
+        .await
+        .expect("a Redis server at STORE_TEST_REDIS_URL or 127.0.0.1:6379");
+    let prefix = format!(
+        "{}:",
+        store_redis::testing::fresh_name("instructions-plain")
+    );
+    let mut load = redis::pipe();
+    for i in 0..1000 {
+        load.set(format!("{prefix}bench/key/{i:06}"), vec![7u8; 100])
+            .ignore();
+    }
+    load.exec_async(&mut connection).await.expect("load");
+    for i in 0..count {
+        let value: Option<Vec<u8>> = redis::cmd("GET")
+            .arg(format!("{prefix}bench/key/{:06}", i % 1000))
+            .query_async(&mut connection.clone())
+            .await
+            .expect("get");
+        drop(Bytes::from(value.expect("a loaded key")));
+    }
+    let mut clean = redis::pipe();
+    for i in 0..1000 {
+        clean.del(format!("{prefix}bench/key/{i:06}")).ignore();
+    }
+    clean.exec_async(&mut connection).await.expect("clean up");
 }
 
 /// Runs operation number `i`; returns how many times a cas had to be retried.
 async fn run_one(op: Op, store: &dyn Storage, keys: &[String], value: &Bytes, i: u64) -> u64 {
     let key = &keys[(i % 1000) as usize];
     match op {
-        Op::Get | Op::CacheHit => {
+        Op::Get | Op::CacheHit | Op::RedisGet => {
             store.get(key).await.expect("get");
         }
-        Op::Put => {
+        Op::Put | Op::RedisPut => {
             store
                 .put(Record::new(key.clone(), value.clone()))
                 .await
@@ -142,6 +199,7 @@ async fn run_one(op: Op, store: &dyn Storage, keys: &[String], value: &Bytes, i:
             let other = &keys[((i + 1) % 1000) as usize];
             store.get_many(&[key, other]).await.expect("get_many");
         }
+        Op::RedisPlainGet => unreachable!("plain_redis_gets runs these"),
         Op::Cas => {
             // Every cas goes to the first key: with several tasks, a hot key.
             let key = &keys[0];
