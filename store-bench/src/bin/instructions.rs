@@ -12,6 +12,9 @@
 //! Everything runs on one current-thread tokio runtime (the memory store's actor included),
 //! so there are no thread hand-offs in the count: it is the work of the code path itself.
 //!
+//! `--threads N` runs on a multi-threaded runtime of N workers instead, for `perf` rather
+//! than callgrind: the profile of the store alone, without a baseline in the same run.
+//!
 //! `--tasks N` (default 1) splits the operations over N concurrent tasks on that runtime,
 //! so the actor takes several commands per batch, as it does under load: the count per
 //! operation then includes a share of each batch's fixed cost and of the task switches.
@@ -50,10 +53,11 @@ enum Op {
     RedisPlainGet,
 }
 
-fn parse_args() -> (Op, u64, u64) {
+fn parse_args() -> (Op, u64, u64, usize) {
     let mut op = Op::Get;
     let mut count = 100_000;
     let mut tasks = 1;
+    let mut threads = 0;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -81,18 +85,31 @@ fn parse_args() -> (Op, u64, u64) {
                     .filter(|n| *n > 0)
                     .expect("--tasks N (N > 0)")
             }
+            "--threads" => {
+                threads = args
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .expect("--threads N")
+            }
             other => panic!("unknown argument {other:?}"),
         }
     }
-    (op, count, tasks)
+    (op, count, tasks, threads)
 }
 
 fn main() {
-    let (op, count, tasks) = parse_args();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let (op, count, tasks, threads) = parse_args();
+    let runtime = match threads {
+        0 => tokio::runtime::Builder::new_current_thread(),
+        n => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.worker_threads(n);
+            builder
+        }
+    }
+    .enable_all()
+    .build()
+    .expect("runtime");
     runtime.block_on(async {
         if let Op::RedisPlainGet = op {
             return plain_redis_gets(count).await;
