@@ -1,6 +1,6 @@
-//! Two processes on one store: this test binary re-executes itself as a child (selected by
-//! the `STORE_REDIS_CHILD` environment variable) and the two work on the same prefix of the
-//! test server at once:
+//! Two processes on one store: this test binary re-executes itself as a child (see
+//! `store_redis::testing::process`) and the two work on the same prefix of the test server
+//! at once:
 //!
 //! - `cas`: both increment one counter with get + `cas_by_version`; every successful CAS
 //!   wrote a value nobody else wrote (exactly one winner per version), and the counter ends
@@ -13,143 +13,39 @@
 //! Run by `cargo test` like any test binary (it has its own `main`, `harness = false`), and
 //! it ends with a `N passed, M failed` line.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use store_core::{Error, Figure, Record, Storage};
-use store_redis::testing::{self, PrefixGuard};
+use store_redis::testing;
+use store_redis::testing::process::{self, say, ChildProcess, Scenario};
 use store_redis::RedisStorage;
 
-const ROLE: &str = "STORE_REDIS_CHILD";
-const PREFIX: &str = "STORE_REDIS_CHILD_PREFIX";
 /// How long any one scenario may run before it is declared hung.
 const SCENARIO_LIMIT: Duration = Duration::from_secs(60);
 
 fn main() {
-    match std::env::var(ROLE) {
-        Ok(role) => child_main(&role),
-        Err(_) => parent_main(),
+    match process::child_role() {
+        Some(role) => child_main(&role),
+        None => {
+            let scenarios: [(&str, Scenario); 3] = [
+                ("cas_has_one_winner_per_version_across_processes", cas),
+                (
+                    "waiters_wake_on_the_other_process_writes_deletes_and_expiries",
+                    waits,
+                ),
+                (
+                    "put_many_is_never_seen_torn_from_the_other_process",
+                    put_many,
+                ),
+            ];
+            process::run_scenarios("two_process", "two-process", &scenarios);
+        }
     }
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime")
 }
 
 // ---------------------------------------------------------------------------------------
 // Parent
 // ---------------------------------------------------------------------------------------
-
-fn parent_main() {
-    let url = testing::server_url();
-    testing::require_server(&url);
-    type Scenario = fn(&str) -> Result<(), String>;
-    let scenarios: [(&str, Scenario); 3] = [
-        ("cas_has_one_winner_per_version_across_processes", cas),
-        (
-            "waiters_wake_on_the_other_process_writes_deletes_and_expiries",
-            waits,
-        ),
-        (
-            "put_many_is_never_seen_torn_from_the_other_process",
-            put_many,
-        ),
-    ];
-    let (mut passed, mut failed) = (0, 0);
-    for (name, scenario) in scenarios {
-        let prefix = testing::fresh_name("two-process");
-        let _guard = PrefixGuard::new(&url, &prefix);
-        let started = Instant::now();
-        match scenario(&prefix) {
-            Ok(()) => {
-                passed += 1;
-                println!("test {name} ... ok ({:.1?})", started.elapsed());
-            }
-            Err(why) => {
-                failed += 1;
-                println!("test {name} ... FAILED\n    {why}");
-            }
-        }
-    }
-    println!("\ntwo_process: {passed} passed, {failed} failed");
-    if failed > 0 {
-        std::process::exit(1);
-    }
-}
-
-/// The child process, with its stdout piped to the parent and killed if dropped unfinished.
-struct ChildProcess {
-    child: Child,
-    lines: std::sync::mpsc::Receiver<String>,
-}
-
-impl ChildProcess {
-    fn spawn(role: &str, prefix: &str, args: &[String]) -> Self {
-        let mut child = Command::new(std::env::current_exe().expect("the test binary's path"))
-            .args(args)
-            .env(ROLE, role)
-            .env(PREFIX, prefix)
-            .env(testing::URL_VARIABLE, testing::server_url())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("re-executing the test binary");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Self { child, lines }
-    }
-
-    /// The child's next line of output, within `limit`.
-    fn line(&self, limit: Duration) -> Result<String, String> {
-        self.lines
-            .recv_timeout(limit)
-            .map_err(|_| format!("the child said nothing within {limit:?}"))
-    }
-
-    /// Waits for the child to exit successfully, within `limit`.
-    fn finish(mut self, limit: Duration) -> Result<Vec<String>, String> {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(status) = self.child.try_wait().map_err(|e| e.to_string())? {
-                let rest: Vec<String> = self.lines.try_iter().collect();
-                // Lines may still be in flight from the reader thread.
-                let mut rest = rest;
-                while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(200)) {
-                    rest.push(line);
-                }
-                return if status.success() {
-                    Ok(rest)
-                } else {
-                    Err(format!("the child failed ({status}); it said {rest:?}"))
-                };
-            }
-            if Instant::now() > deadline {
-                return Err(format!("the child did not finish within {limit:?}"));
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-impl Drop for ChildProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 async fn open(prefix: &str) -> RedisStorage {
     RedisStorage::connect(&testing::server_url(), prefix)
@@ -197,7 +93,7 @@ async fn increments(store: &RedisStorage, per_task: usize) -> Result<Vec<u64>, E
 const PER_TASK: usize = 100;
 
 fn cas(prefix: &str) -> Result<(), String> {
-    runtime().block_on(async {
+    process::runtime().block_on(async {
         let store = open(prefix).await;
         store
             .put(Record::new("counter", "0"))
@@ -244,7 +140,7 @@ fn cas(prefix: &str) -> Result<(), String> {
 }
 
 fn waits(prefix: &str) -> Result<(), String> {
-    runtime().block_on(async {
+    process::runtime().block_on(async {
         let store = open(prefix).await;
         let put = |key: &'static str, ttl: Option<Duration>| {
             let store = store.clone();
@@ -289,7 +185,7 @@ const ATOMIC_KEYS: usize = 40;
 const ROUNDS: u64 = 300;
 
 fn put_many(prefix: &str) -> Result<(), String> {
-    runtime().block_on(async {
+    process::runtime().block_on(async {
         let store = open(prefix).await;
         let round = |n: u64| -> Vec<Record> {
             (0..ATOMIC_KEYS)
@@ -330,33 +226,17 @@ fn put_many(prefix: &str) -> Result<(), String> {
 // ---------------------------------------------------------------------------------------
 
 fn child_main(role: &str) {
-    let prefix = std::env::var(PREFIX).expect("the parent passes the prefix");
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let outcome = runtime().block_on(async {
-        tokio::time::timeout(SCENARIO_LIMIT, async {
-            let store = open(&prefix).await;
-            let result = match role {
-                "cas" => child_cas(&store).await,
-                "waiter" => child_waiter(&store, &args).await,
-                "reader" => child_reader(&store).await,
-                other => Err(format!("unknown role {other:?}")),
-            };
-            let _ = store.close().await;
-            result
-        })
-        .await
-        .unwrap_or_else(|_| Err(format!("the {role} child timed out")))
+    process::run_child(role, SCENARIO_LIMIT, |prefix, args| async move {
+        let store = open(&prefix).await;
+        let result = match role {
+            "cas" => child_cas(&store).await,
+            "waiter" => child_waiter(&store, &args).await,
+            "reader" => child_reader(&store).await,
+            other => Err(format!("unknown role {other:?}")),
+        };
+        let _ = store.close().await;
+        result
     });
-    if let Err(why) = outcome {
-        eprintln!("child {role}: {why}");
-        std::process::exit(1);
-    }
-}
-
-fn say(line: &str) {
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{line}");
-    let _ = out.flush();
 }
 
 async fn child_cas(store: &RedisStorage) -> Result<(), String> {

@@ -1,6 +1,5 @@
 //! Locks across processes on Redis: this test binary re-executes itself as child processes
-//! (selected by the `STORE_SYNC_CHILD` environment variable) that share one fresh prefix of
-//! the test server.
+//! (see `store_redis::testing::process`) that share one fresh prefix of the test server.
 //!
 //! - `counter`: three processes, each with two tasks, take one lock in turn and increment a
 //!   counter record with a plain get + put (a read-modify-write that loses updates unless
@@ -15,18 +14,15 @@
 //! it ends with a `N passed, M failed` line.
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use store_core::{Record, Storage};
-use store_redis::testing::{self, PrefixGuard};
+use store_redis::testing;
+use store_redis::testing::process::{self, say, ChildProcess, Scenario};
 use store_redis::RedisStorage;
 use store_sync::{Lock, LockOptions};
 
-const ROLE: &str = "STORE_SYNC_CHILD";
-const PREFIX: &str = "STORE_SYNC_CHILD_PREFIX";
 /// How long any one scenario may run before it is declared hung.
 const SCENARIO_LIMIT: Duration = Duration::from_secs(20);
 
@@ -43,141 +39,27 @@ const KILLED_LEASE: Duration = Duration::from_millis(1500);
 const TAKEOVER_SLACK: Duration = Duration::from_secs(3);
 
 fn main() {
-    match std::env::var(ROLE) {
-        Ok(role) => child_main(&role),
-        Err(_) => parent_main(),
+    match process::child_role() {
+        Some(role) => child_main(&role),
+        None => {
+            let scenarios: [(&str, Scenario); 2] = [
+                (
+                    "a_counter_behind_one_lock_ends_exact_across_processes",
+                    counter,
+                ),
+                (
+                    "a_killed_holders_lock_goes_to_the_waiting_process_when_its_lease_lapses",
+                    killed_holder,
+                ),
+            ];
+            process::run_scenarios("two_process", "sync-two-process", &scenarios);
+        }
     }
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime")
 }
 
 // ---------------------------------------------------------------------------------------
 // Parent
 // ---------------------------------------------------------------------------------------
-
-fn parent_main() {
-    let url = testing::server_url();
-    testing::require_server(&url);
-    type Scenario = fn(&str) -> Result<(), String>;
-    let scenarios: [(&str, Scenario); 2] = [
-        (
-            "a_counter_behind_one_lock_ends_exact_across_processes",
-            counter,
-        ),
-        (
-            "a_killed_holders_lock_goes_to_the_waiting_process_when_its_lease_lapses",
-            killed_holder,
-        ),
-    ];
-    let (mut passed, mut failed) = (0, 0);
-    for (name, scenario) in scenarios {
-        let prefix = testing::fresh_name("sync-two-process");
-        let _guard = PrefixGuard::new(&url, &prefix);
-        let started = Instant::now();
-        match scenario(&prefix) {
-            Ok(()) => {
-                passed += 1;
-                println!("test {name} ... ok ({:.1?})", started.elapsed());
-            }
-            Err(why) => {
-                failed += 1;
-                println!("test {name} ... FAILED\n    {why}");
-            }
-        }
-    }
-    println!("\ntwo_process: {passed} passed, {failed} failed");
-    if failed > 0 {
-        std::process::exit(1);
-    }
-}
-
-/// A child process with its stdout piped to the parent; killed (SIGKILL) if dropped
-/// unfinished.
-struct ChildProcess {
-    child: Child,
-    lines: std::sync::mpsc::Receiver<String>,
-}
-
-impl ChildProcess {
-    fn spawn(role: &str, prefix: &str) -> Self {
-        let mut child = Command::new(std::env::current_exe().expect("the test binary's path"))
-            .env(ROLE, role)
-            .env(PREFIX, prefix)
-            .env(testing::URL_VARIABLE, testing::server_url())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("re-executing the test binary");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Self { child, lines }
-    }
-
-    /// The child's next line of output, within `limit`.
-    fn line(&self, limit: Duration) -> Result<String, String> {
-        self.lines
-            .recv_timeout(limit)
-            .map_err(|_| format!("the child said nothing within {limit:?}"))
-    }
-
-    /// The child's next line, which must start with `word`; returns the rest.
-    fn expect(&self, word: &str, limit: Duration) -> Result<String, String> {
-        let line = self.line(limit)?;
-        line.strip_prefix(word)
-            .map(|rest| rest.trim().to_owned())
-            .ok_or_else(|| format!("expected {word:?} from the child, it said {line:?}"))
-    }
-
-    /// SIGKILL: the process ends at once, without running any of its code.
-    fn kill(&mut self) -> Result<(), String> {
-        self.child.kill().map_err(|e| format!("killing: {e}"))?;
-        self.child.wait().map_err(|e| format!("reaping: {e}"))?;
-        Ok(())
-    }
-
-    /// Waits for the child to exit successfully, within `limit`; returns its remaining
-    /// lines.
-    fn finish(mut self, limit: Duration) -> Result<Vec<String>, String> {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(status) = self.child.try_wait().map_err(|e| e.to_string())? {
-                // Lines may still be in flight from the reader thread, which ends with the
-                // child's stdout.
-                let rest: Vec<String> = self.lines.iter().collect();
-                return if status.success() {
-                    Ok(rest)
-                } else {
-                    Err(format!("the child failed ({status}); it said {rest:?}"))
-                };
-            }
-            if Instant::now() > deadline {
-                return Err(format!("the child did not finish within {limit:?}"));
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-impl Drop for ChildProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 async fn open(prefix: &str) -> Result<Arc<dyn Storage>, String> {
     let store = RedisStorage::connect(&testing::server_url(), prefix)
@@ -187,7 +69,7 @@ async fn open(prefix: &str) -> Result<Arc<dyn Storage>, String> {
 }
 
 fn counter(prefix: &str) -> Result<(), String> {
-    runtime().block_on(async {
+    process::runtime().block_on(async {
         let store = open(prefix).await?;
         for key in ["counter", "go"] {
             store
@@ -196,11 +78,11 @@ fn counter(prefix: &str) -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
         }
         let children: Vec<ChildProcess> = (0..PROCESSES)
-            .map(|_| ChildProcess::spawn("counter", prefix))
+            .map(|_| ChildProcess::spawn("counter", prefix, &[]))
             .collect();
         // Start together: each child says when it is connected, then waits for "go" to change.
         for child in &children {
-            tokio::task::block_in_place(|| child.expect("ready", SCENARIO_LIMIT))?;
+            tokio::task::block_in_place(|| child.expect_line("ready", SCENARIO_LIMIT))?;
         }
         store
             .put(Record::new("go", "1"))
@@ -240,18 +122,19 @@ fn counter(prefix: &str) -> Result<(), String> {
 }
 
 fn killed_holder(prefix: &str) -> Result<(), String> {
-    runtime().block_on(async {
-        let mut holder = ChildProcess::spawn("holder", prefix);
-        let held_token = tokio::task::block_in_place(|| holder.expect("holding", SCENARIO_LIMIT))?;
+    process::runtime().block_on(async {
+        let mut holder = ChildProcess::spawn("holder", prefix, &[]);
+        let held_token =
+            tokio::task::block_in_place(|| holder.expect_line("holding", SCENARIO_LIMIT))?;
         // The lease started no later than this.
         let held_at = Instant::now();
-        let waiter = ChildProcess::spawn("waiter", prefix);
+        let waiter = ChildProcess::spawn("waiter", prefix, &[]);
         // The waiter has seen the lock held (try_acquire said no) and is queued in acquire.
-        tokio::task::block_in_place(|| waiter.expect("waiting", SCENARIO_LIMIT))?;
+        tokio::task::block_in_place(|| waiter.expect_line("waiting", SCENARIO_LIMIT))?;
         let killed_at = Instant::now();
         holder.kill()?;
         let taken_token =
-            tokio::task::block_in_place(|| waiter.expect("acquired", SCENARIO_LIMIT))?;
+            tokio::task::block_in_place(|| waiter.expect_line("acquired", SCENARIO_LIMIT))?;
         let taken_at = Instant::now();
         if taken_token == held_token {
             return Err(format!(
@@ -294,32 +177,17 @@ fn killed_holder(prefix: &str) -> Result<(), String> {
 // ---------------------------------------------------------------------------------------
 
 fn child_main(role: &str) {
-    let prefix = std::env::var(PREFIX).expect("the parent passes the prefix");
-    let outcome = runtime().block_on(async {
-        tokio::time::timeout(SCENARIO_LIMIT, async {
-            let store = open(&prefix).await?;
-            let result = match role {
-                "counter" => child_counter(&store).await,
-                "holder" => child_holder(&store).await,
-                "waiter" => child_waiter(&store).await,
-                other => Err(format!("unknown role {other:?}")),
-            };
-            let _ = store.close().await;
-            result
-        })
-        .await
-        .unwrap_or_else(|_| Err(format!("the {role} child timed out")))
+    process::run_child(role, SCENARIO_LIMIT, |prefix, _args| async move {
+        let store = open(&prefix).await?;
+        let result = match role {
+            "counter" => child_counter(&store).await,
+            "holder" => child_holder(&store).await,
+            "waiter" => child_waiter(&store).await,
+            other => Err(format!("unknown role {other:?}")),
+        };
+        let _ = store.close().await;
+        result
     });
-    if let Err(why) = outcome {
-        eprintln!("child {role}: {why}");
-        std::process::exit(1);
-    }
-}
-
-fn say(line: &str) {
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{line}");
-    let _ = out.flush();
 }
 
 async fn child_counter(store: &Arc<dyn Storage>) -> Result<(), String> {

@@ -8,11 +8,13 @@
 //!   restart in fault tests.
 //! - [`fresh_name`], [`free_port`], [`ChildServer`]: the parts that are not Redis-specific
 //!   (the PostgreSQL backend's tests need them too).
+//! - [`process`]: test binaries that re-execute themselves as child processes working on
+//!   the same prefix as the parent (the two-process tests of this crate and store-sync).
 //!
 //! Tests never run `FLUSHALL` or `FLUSHDB`: they delete only their own prefix's keys.
 
 mod names;
-mod process;
+pub mod process;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,10 +1,50 @@
-//! Child server processes for tests: a free port, a process that is killed when its guard
-//! is dropped, and waiting until it answers. Nothing here is Redis-specific; the PostgreSQL
-//! backend's fault tests need the same.
+//! Child processes for tests.
+//!
+//! - Servers: a free port, a server process that is killed when its guard is dropped, and
+//!   waiting until it answers ([`free_port`], [`ChildServer`]). Nothing there is
+//!   Redis-specific; the PostgreSQL backend's fault tests need the same.
+//! - Multi-process tests: a test binary (`harness = false`) that re-executes itself as
+//!   children which open the same store as the parent ([`child_role`], [`run_scenarios`],
+//!   [`ChildProcess`], [`run_child`], [`say`]). The parent runs each scenario on a fresh
+//!   prefix of the test server; a child learns its role and the prefix from the
+//!   environment and talks to the parent in lines on its stdout.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use store_redis::testing::process::{self, ChildProcess, Scenario};
+//!
+//! const LIMIT: Duration = Duration::from_secs(20);
+//!
+//! /// The parent's side: start a child on the scenario's prefix and read what it says.
+//! fn child_answers(prefix: &str) -> Result<(), String> {
+//!     let child = ChildProcess::spawn("echo", prefix, &["hello".to_owned()]);
+//!     let word = child.expect_line("echo", LIMIT)?;
+//!     child.finish(LIMIT)?;
+//!     if word == "hello" { Ok(()) } else { Err(format!("the child said {word:?}")) }
+//! }
+//!
+//! fn main() {
+//!     match process::child_role() {
+//!         Some(role) => process::run_child(&role, LIMIT, |_prefix, args| async move {
+//!             process::say(&format!("echo {}", args.join(" ")));
+//!             Ok(())
+//!         }),
+//!         None => {
+//!             let scenarios: [(&str, Scenario); 1] = [("a_child_answers", child_answers)];
+//!             process::run_scenarios("echo", "echo", &scenarios);
+//!         }
+//!     }
+//! }
+//! ```
 
+use std::future::Future;
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
+
+use super::PrefixGuard;
 
 /// A TCP port on 127.0.0.1 that nothing listens on right now.
 ///
@@ -101,4 +141,291 @@ impl Drop for ChildServer {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// The environment variable that tells a re-executed test binary which role it plays.
+///
+/// ```no_run
+/// // What `ChildProcess::spawn("reader", ..)` sets for the child:
+/// std::env::set_var(store_redis::testing::process::ROLE_VARIABLE, "reader");
+/// assert_eq!(store_redis::testing::process::child_role().as_deref(), Some("reader"));
+/// ```
+pub const ROLE_VARIABLE: &str = "STORE_TEST_CHILD_ROLE";
+
+/// The environment variable that passes a child the prefix of the scenario's store.
+///
+/// ```no_run
+/// let prefix = std::env::var(store_redis::testing::process::PREFIX_VARIABLE);
+/// # let _ = prefix;
+/// ```
+pub const PREFIX_VARIABLE: &str = "STORE_TEST_CHILD_PREFIX";
+
+/// One scenario of a multi-process test: it runs on the store prefix it is given (fresh,
+/// and deleted afterwards) and says why it failed.
+///
+/// ```no_run
+/// use store_redis::testing::process::Scenario;
+/// fn nothing(_prefix: &str) -> Result<(), String> {
+///     Ok(())
+/// }
+/// let scenario: Scenario = nothing;
+/// # let _ = scenario;
+/// ```
+pub type Scenario = fn(&str) -> Result<(), String>;
+
+/// The role this process plays when [`ChildProcess::spawn`] started it; `None` in the parent.
+///
+/// ```no_run
+/// match store_redis::testing::process::child_role() {
+///     Some(role) => println!("a child playing {role}"),
+///     None => println!("the parent"),
+/// }
+/// ```
+pub fn child_role() -> Option<String> {
+    std::env::var(ROLE_VARIABLE).ok()
+}
+
+/// The runtime of a parent's scenario or of a child: two workers, so that a task blocked
+/// on the other process (in `block_in_place`) leaves one to drive the store.
+///
+/// ```no_run
+/// let answer = store_redis::testing::process::runtime().block_on(async { 42 });
+/// assert_eq!(answer, 42);
+/// ```
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("testing: cannot build a tokio runtime: {e}"))
+}
+
+/// Runs each scenario on a fresh prefix of the test server named after `label` (its keys
+/// are deleted afterwards), printing a line per scenario like libtest's and then
+/// `TITLE: N passed, M failed`; exits with status 1 if any failed. Panics, saying how to
+/// start one, if there is no server.
+///
+/// ```no_run
+/// use store_redis::testing::process::{run_scenarios, Scenario};
+/// fn nothing(_prefix: &str) -> Result<(), String> {
+///     Ok(())
+/// }
+/// let scenarios: [(&str, Scenario); 1] = [("nothing_fails", nothing)];
+/// run_scenarios("two_process", "two-process", &scenarios);
+/// ```
+pub fn run_scenarios(title: &str, label: &str, scenarios: &[(&str, Scenario)]) {
+    let url = super::server_url();
+    super::require_server(&url);
+    let (mut passed, mut failed) = (0, 0);
+    for (name, scenario) in scenarios {
+        let prefix = super::fresh_name(label);
+        let _guard = PrefixGuard::new(&url, &prefix);
+        let started = Instant::now();
+        match scenario(&prefix) {
+            Ok(()) => {
+                passed += 1;
+                println!("test {name} ... ok ({:.1?})", started.elapsed());
+            }
+            Err(why) => {
+                failed += 1;
+                println!("test {name} ... FAILED\n    {why}");
+            }
+        }
+    }
+    println!("\n{title}: {passed} passed, {failed} failed");
+    if failed > 0 {
+        std::process::exit(1);
+    }
+}
+
+/// This test binary re-executed as a child playing `role`, its stdout piped to the parent
+/// line by line; killed (SIGKILL) if dropped unfinished.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// let child = store_redis::testing::process::ChildProcess::spawn("reader", "test-prefix", &[]);
+/// let first = child.line(Duration::from_secs(20))?;
+/// let rest = child.finish(Duration::from_secs(20))?;
+/// # let _ = (first, rest);
+/// # Ok::<(), String>(())
+/// ```
+#[derive(Debug)]
+pub struct ChildProcess {
+    child: Child,
+    lines: Receiver<String>,
+}
+
+impl ChildProcess {
+    /// Starts the child `role` on the store `prefix` of the test server, with `args`.
+    /// Panics if the test binary cannot be re-executed.
+    ///
+    /// ```no_run
+    /// let child = store_redis::testing::process::ChildProcess::spawn("waiter", "test-prefix", &["7".to_owned()]);
+    /// # let _ = child;
+    /// ```
+    pub fn spawn(role: &str, prefix: &str, args: &[String]) -> Self {
+        let program = std::env::current_exe()
+            .unwrap_or_else(|e| panic!("testing: the test binary's path: {e}"));
+        let mut child = Command::new(&program)
+            .args(args)
+            .env(ROLE_VARIABLE, role)
+            .env(PREFIX_VARIABLE, prefix)
+            .env(super::URL_VARIABLE, super::server_url())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("testing: re-executing {}: {e}", program.display()));
+        let stdout = child
+            .stdout
+            .take()
+            .expect("stdout was set to Stdio::piped() above");
+        let (tx, lines) = std::sync::mpsc::channel();
+        // The thread ends, and so disconnects the channel, when the child's stdout closes:
+        // that is how `finish` learns that every line has arrived.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self { child, lines }
+    }
+
+    /// The child's next line of output, within `limit`.
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// # let child = store_redis::testing::process::ChildProcess::spawn("cas", "test-prefix", &[]);
+    /// let ready = child.line(Duration::from_secs(20))?;
+    /// # let _ = ready;
+    /// # Ok::<(), String>(())
+    /// ```
+    pub fn line(&self, limit: Duration) -> Result<String, String> {
+        self.lines
+            .recv_timeout(limit)
+            .map_err(|_| format!("the child said nothing within {limit:?}"))
+    }
+
+    /// The child's next line, which must start with `word`, within `limit`; returns the
+    /// rest of the line, trimmed.
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// # let child = store_redis::testing::process::ChildProcess::spawn("holder", "test-prefix", &[]);
+    /// let token = child.expect_line("holding", Duration::from_secs(20))?;
+    /// # let _ = token;
+    /// # Ok::<(), String>(())
+    /// ```
+    pub fn expect_line(&self, word: &str, limit: Duration) -> Result<String, String> {
+        let line = self.line(limit)?;
+        line.strip_prefix(word)
+            .map(|rest| rest.trim().to_owned())
+            .ok_or_else(|| format!("expected {word:?} from the child, it said {line:?}"))
+    }
+
+    /// Kills the child with SIGKILL (it ends at once, without running any of its code)
+    /// and reaps it.
+    ///
+    /// ```no_run
+    /// # let mut child = store_redis::testing::process::ChildProcess::spawn("holder", "test-prefix", &[]);
+    /// child.kill()?;
+    /// # Ok::<(), String>(())
+    /// ```
+    pub fn kill(&mut self) -> Result<(), String> {
+        self.child.kill().map_err(|e| format!("killing: {e}"))?;
+        self.child.wait().map_err(|e| format!("reaping: {e}"))?;
+        Ok(())
+    }
+
+    /// Waits, within `limit`, for the child to close its stdout and exit successfully;
+    /// returns the lines it said that were not read yet.
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// # let child = store_redis::testing::process::ChildProcess::spawn("cas", "test-prefix", &[]);
+    /// let lines = child.finish(Duration::from_secs(20))?;
+    /// # let _ = lines;
+    /// # Ok::<(), String>(())
+    /// ```
+    pub fn finish(mut self, limit: Duration) -> Result<Vec<String>, String> {
+        let deadline = Instant::now() + limit;
+        let mut rest = Vec::new();
+        loop {
+            match self
+                .lines
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            {
+                Ok(line) => rest.push(line),
+                Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => {
+                    return Err(format!(
+                        "the child did not finish within {limit:?}; it said {rest:?}"
+                    ));
+                }
+            }
+        }
+        // Its stdout is closed, so the child is exiting (a child ends its own work within
+        // its `run_child` limit).
+        let status = self.child.wait().map_err(|e| format!("reaping: {e}"))?;
+        if status.success() {
+            Ok(rest)
+        } else {
+            Err(format!("the child failed ({status}); it said {rest:?}"))
+        }
+    }
+}
+
+impl Drop for ChildProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs this process as the child `role`: `body` gets the scenario's prefix (from
+/// [`PREFIX_VARIABLE`]) and the child's arguments and runs on a [`runtime`] within
+/// `limit`. A failure or timeout is printed to stderr and ends the process with status 1,
+/// which the parent's [`ChildProcess::finish`] reports.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use store_redis::testing::process;
+/// if let Some(role) = process::child_role() {
+///     process::run_child(&role, Duration::from_secs(20), |prefix, _args| async move {
+///         process::say(&format!("ready on {prefix}"));
+///         Ok(())
+///     });
+/// }
+/// ```
+pub fn run_child<F, Fut>(role: &str, limit: Duration, body: F)
+where
+    F: FnOnce(String, Vec<String>) -> Fut,
+    Fut: Future<Output = Result<(), String>>,
+{
+    let prefix = std::env::var(PREFIX_VARIABLE)
+        .unwrap_or_else(|_| panic!("testing: the parent passes the prefix in {PREFIX_VARIABLE}"));
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let outcome = runtime().block_on(async {
+        tokio::time::timeout(limit, body(prefix, args))
+            .await
+            .unwrap_or_else(|_| Err(format!("the {role} child timed out")))
+    });
+    if let Err(why) = outcome {
+        eprintln!("child {role}: {why}");
+        std::process::exit(1);
+    }
+}
+
+/// Says `line` to the parent (stdout, flushed at once so that the parent sees it now).
+///
+/// ```no_run
+/// store_redis::testing::process::say("ready");
+/// ```
+pub fn say(line: &str) {
+    let mut out = std::io::stdout().lock();
+    // A parent that stopped listening reports the failure itself.
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
 }
