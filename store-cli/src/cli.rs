@@ -124,8 +124,8 @@ pub struct ValueArg {
 /// use clap::Parser;
 /// use store_cli::cli::{Command, OrderArg};
 /// let cli = store_cli::Cli::parse_from(["storectl", "list", "--order", "desc"]);
-/// let Command::List { order, .. } = cli.command else { unreachable!() };
-/// assert_eq!(order, OrderArg::Desc);
+/// let Command::List { paging, .. } = cli.command else { unreachable!() };
+/// assert_eq!(paging.order, OrderArg::Desc);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum OrderArg {
@@ -133,6 +133,29 @@ pub enum OrderArg {
     Asc,
     /// Descending.
     Desc,
+}
+
+/// How many results of a `read` or `list`, and in which order (the same flags for both;
+/// `list` says "keys" where `read` says "records" in their help).
+///
+/// ```
+/// use clap::Parser;
+/// use store_cli::cli::{Command, OrderArg};
+/// let cli = store_cli::Cli::parse_from(["storectl", "read", "user/", "--prefix", "--limit", "10", "--offset", "5", "--order", "desc"]);
+/// let Command::Read { paging, .. } = cli.command else { unreachable!() };
+/// assert_eq!((paging.limit, paging.offset, paging.order), (10, 5, OrderArg::Desc));
+/// ```
+#[derive(Clone, Copy, Debug, Args)]
+pub struct Paging {
+    /// At most N records (0: no limit).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub limit: usize,
+    /// Skip the first N records.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub offset: usize,
+    /// Key order.
+    #[arg(long, value_enum, default_value_t = OrderArg::Asc)]
+    pub order: OrderArg,
 }
 
 /// Every command.
@@ -157,15 +180,9 @@ pub enum Command {
         /// Read every record whose key ends with KEY.
         #[arg(long)]
         suffix: bool,
-        /// At most N records (0: no limit).
-        #[arg(long, default_value_t = 0, value_name = "N")]
-        limit: usize,
-        /// Skip the first N records.
-        #[arg(long, default_value_t = 0, value_name = "N")]
-        offset: usize,
-        /// Key order.
-        #[arg(long, value_enum, default_value_t = OrderArg::Asc)]
-        order: OrderArg,
+        /// How many records, and in which order.
+        #[command(flatten)]
+        paging: Paging,
         /// Where: the database and table.
         #[command(flatten)]
         scope: Scope,
@@ -201,7 +218,12 @@ pub enum Command {
         scope: Scope,
     },
     /// List keys, optionally those with a prefix and/or suffix.
-    #[command(after_help = "Example:\n  storectl -c store.toml list --prefix user/ --limit 100")]
+    #[command(
+        after_help = "Example:\n  storectl -c store.toml list --prefix user/ --limit 100",
+        // The paging flags count keys here, not records.
+        mut_arg("limit", |arg| arg.help("At most N keys (0: no limit)")),
+        mut_arg("offset", |arg| arg.help("Skip the first N keys"))
+    )]
     List {
         /// Only keys that start with P.
         #[arg(long, default_value = "", value_name = "P")]
@@ -209,15 +231,9 @@ pub enum Command {
         /// Only keys that end with S.
         #[arg(long, default_value = "", value_name = "S")]
         suffix: String,
-        /// At most N keys (0: no limit).
-        #[arg(long, default_value_t = 0, value_name = "N")]
-        limit: usize,
-        /// Skip the first N keys.
-        #[arg(long, default_value_t = 0, value_name = "N")]
-        offset: usize,
-        /// Key order.
-        #[arg(long, value_enum, default_value_t = OrderArg::Asc)]
-        order: OrderArg,
+        /// How many keys, and in which order.
+        #[command(flatten)]
+        paging: Paging,
         /// Where: the database and table.
         #[command(flatten)]
         scope: Scope,

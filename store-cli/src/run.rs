@@ -166,6 +166,14 @@ impl Printer<'_> {
         Ok(())
     }
 
+    /// A key of a listing.
+    fn key(&mut self, key: &str) -> Result<()> {
+        match self.output {
+            Output::Json => self.json(&json!({"key": key})),
+            Output::Table => self.line(key),
+        }
+    }
+
     fn version(&mut self, key: &str, version: &str) -> Result<()> {
         match self.output {
             Output::Json => self.json(&json!({"key": key, "version": version})),
@@ -244,16 +252,14 @@ async fn execute(
             key,
             prefix,
             suffix,
-            limit,
-            offset,
-            order: o,
+            paging,
             scope,
         } => {
             let (database, table) = names(&scope);
             let mut options = ReadOptions::default()
-                .limit(limit)
-                .offset(offset)
-                .order(order(o))
+                .limit(paging.limit)
+                .offset(paging.offset)
+                .order(order(paging.order))
                 .database(&database)
                 .table(&table);
             options.prefix = prefix;
@@ -294,18 +300,16 @@ async fn execute(
         Command::List {
             prefix,
             suffix,
-            limit,
-            offset,
-            order: o,
+            paging,
             scope,
         } => {
             let (database, table) = names(&scope);
             let options = ListOptions::default()
                 .prefix(&prefix)
                 .suffix(&suffix)
-                .limit(limit)
-                .offset(offset)
-                .order(order(o))
+                .limit(paging.limit)
+                .offset(paging.offset)
+                .order(order(paging.order))
                 .database(&database)
                 .table(&table);
             let keys = store
@@ -313,10 +317,7 @@ async fn execute(
                 .await
                 .map_err(|e| CliError::store(format!("list {database}/{table}"), e))?;
             for key in keys {
-                match p.output {
-                    Output::Json => p.json(&json!({"key": key}))?,
-                    Output::Table => p.line(&key)?,
-                }
+                p.key(&key)?;
             }
             Ok(())
         }
@@ -353,11 +354,7 @@ async fn execute(
             ttl,
             scope,
         } => {
-            let (storage, place) = versioned(stack, &scope)?;
-            let record = with_ttl(
-                store_core::Record::new(key.clone(), value_bytes(&value)?),
-                ttl,
-            );
+            let (storage, place, record) = versioned_write(stack, &scope, &key, &value, ttl)?;
             let stored = storage
                 .put(record)
                 .await
@@ -370,11 +367,7 @@ async fn execute(
             ttl,
             scope,
         } => {
-            let (storage, place) = versioned(stack, &scope)?;
-            let record = with_ttl(
-                store_core::Record::new(key.clone(), value_bytes(&value)?),
-                ttl,
-            );
+            let (storage, place, record) = versioned_write(stack, &scope, &key, &value, ttl)?;
             let version = storage
                 .create(record)
                 .await
@@ -388,15 +381,13 @@ async fn execute(
             ttl,
             scope,
         } => {
-            let (storage, place) = versioned(stack, &scope)?;
-            let record = with_ttl(
-                store_core::Record::new(key.clone(), value_bytes(&value)?)
-                    .with_version(version.clone()),
-                ttl,
-            );
-            let stored = storage.cas_by_version(record).await.map_err(|e| {
-                CliError::store(format!("cas {place} key {key:?} at version {version:?}"), e)
-            })?;
+            let (storage, place, record) = versioned_write(stack, &scope, &key, &value, ttl)?;
+            let stored = storage
+                .cas_by_version(record.with_version(version.clone()))
+                .await
+                .map_err(|e| {
+                    CliError::store(format!("cas {place} key {key:?} at version {version:?}"), e)
+                })?;
             p.version(&key, &stored.version)
         }
         Command::Keys { pattern, scope } => {
@@ -411,10 +402,7 @@ async fn execute(
                 .await
                 .map_err(|e| CliError::store(context(), e))?
             {
-                match p.output {
-                    Output::Json => p.json(&json!({"key": key}))?,
-                    Output::Table => p.line(&key)?,
-                }
+                p.key(&key)?;
             }
             Ok(())
         }
@@ -506,11 +494,22 @@ async fn execute(
     }
 }
 
-fn with_ttl(record: store_core::Record, ttl: Option<Duration>) -> store_core::Record {
-    match ttl {
+/// What `put`, `create` and `cas` share: the storage they address, its name for messages,
+/// and the record to write there (no version yet).
+fn versioned_write(
+    stack: &Stack,
+    scope: &VersionedScope,
+    key: &str,
+    value: &ValueArg,
+    ttl: Option<Duration>,
+) -> Result<(Arc<dyn Storage>, String, store_core::Record)> {
+    let (storage, place) = versioned(stack, scope)?;
+    let record = store_core::Record::new(key, value_bytes(value)?);
+    let record = match ttl {
         Some(ttl) => record.with_ttl(ttl),
         None => record,
-    }
+    };
+    Ok((storage, place, record))
 }
 
 fn print_records(
