@@ -275,7 +275,10 @@ fn from_line(line: RecordLine, number: u64) -> Result<SnapshotRecord, String> {
 /// Serializes `line` with its checksum and newline into `out`.
 fn encode_line(line: &Line, out: &mut Vec<u8>) {
     out.clear();
-    serde_json::to_writer(&mut *out, line).expect("snapshot lines always serialize");
+    serde_json::to_writer(&mut *out, line).expect(
+        "a Line holds only strings, integers and JSON values (no map with non-string keys), \
+         and writing to a Vec cannot fail",
+    );
     let crc = crc32fast::hash(out);
     out.pop(); // the closing brace
     out.extend_from_slice(format!(",\"crc\":{crc}}}\n").as_bytes());

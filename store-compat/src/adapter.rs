@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
@@ -220,7 +220,7 @@ impl<S: Storage> StoreAdapter<S> {
 
     fn set_defaults(&self, options: Options) -> Result<()> {
         let scope = Scope::open(&self.storage, &options.database, &options.table)?;
-        let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
+        let mut state = self.state_mut();
         state.remember(&options.database, &options.table, scope);
         state.options = options;
         Ok(())
@@ -229,7 +229,7 @@ impl<S: Storage> StoreAdapter<S> {
     /// The scope a call addresses: its own database/table where given, else the defaults.
     fn scope(&self, database: &str, table: &str) -> Result<Scope<S>> {
         let (database, table) = {
-            let state = self.state.read().unwrap_or_else(|e| e.into_inner());
+            let state = self.state();
             let database = if database.is_empty() {
                 state.options.database.as_str()
             } else {
@@ -246,10 +246,7 @@ impl<S: Storage> StoreAdapter<S> {
             (database.to_owned(), table.to_owned())
         };
         let scope = Scope::open(&self.storage, &database, &table)?;
-        self.state
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .remember(&database, &table, scope.clone());
+        self.state_mut().remember(&database, &table, scope.clone());
         Ok(scope)
     }
 
@@ -297,14 +294,24 @@ impl<S: Storage> StoreAdapter<S> {
     }
 }
 
+impl<S> StoreAdapter<S> {
+    // A panic while the lock was held cannot leave the state wrong in a way that matters:
+    // the options are replaced whole, and the scopes are a cache that a miss rebuilds (at
+    // worst its count is off by one). So a poisoned lock's state is used as it is.
+    fn state(&self) -> RwLockReadGuard<'_, State<S>> {
+        self.state.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn state_mut(&self) -> RwLockWriteGuard<'_, State<S>> {
+        self.state.write().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 impl<S> fmt::Debug for StoreAdapter<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StoreAdapter")
             .field("name", &self.name)
-            .field(
-                "options",
-                &self.state.read().unwrap_or_else(|e| e.into_inner()).options,
-            )
+            .field("options", &self.state().options)
             .finish_non_exhaustive()
     }
 }
@@ -331,11 +338,7 @@ impl<S: Storage> Store for StoreAdapter<S> {
     }
 
     fn options(&self) -> Options {
-        self.state
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .options
-            .clone()
+        self.state().options.clone()
     }
 
     async fn read(&self, key: &str, opts: ReadOptions) -> Result<Vec<Record>> {

@@ -24,7 +24,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::Notify;
@@ -85,7 +85,7 @@ impl Watchers {
     /// the next [`notify`](Watchers::notify) of `key` or [`notify_all`](Watchers::notify_all).
     pub fn watch(self: &Watchers, key: &str) -> Watch<'_> {
         let entry = {
-            let mut keys = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut keys = self.keys();
             let entry = keys.entry(key.to_owned()).or_default().clone();
             entry.watches.fetch_add(1, Ordering::AcqRel);
             entry
@@ -101,12 +101,7 @@ impl Watchers {
 
     /// Wakes every watch of `key` (a change message arrived).
     pub fn notify(&self, key: &str) {
-        let entry = self
-            .keys
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(key)
-            .cloned();
+        let entry = self.keys().get(key).cloned();
         if let Some(entry) = entry {
             entry.bump();
         }
@@ -119,10 +114,7 @@ impl Watchers {
 
     /// Keys watched now.
     pub fn len(&self) -> usize {
-        self.keys
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
+        self.keys().len()
     }
 
     /// Whether no key is watched.
@@ -130,8 +122,14 @@ impl Watchers {
         self.len() == 0
     }
 
+    /// The watched keys. The map is changed only by single inserts and removes, which a
+    /// panic cannot leave half done, so a poisoned lock's map is still right.
+    fn keys(&self) -> MutexGuard<'_, HashMap<String, Arc<KeyWatch>>> {
+        self.keys.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn release(&self, key: &str, entry: &Arc<KeyWatch>) {
-        let mut keys = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut keys = self.keys();
         if entry.watches.fetch_sub(1, Ordering::AcqRel) == 1 {
             // The last watch of the key: forget it (unless a new one raced in).
             if keys.get(key).is_some_and(|current| {

@@ -201,11 +201,22 @@ impl Election {
     /// `None`).
     async fn next_change(&self, last: Option<Option<Leader>>) -> Result<Option<Leader>> {
         loop {
-            let snapshot = self
+            let answer = self
                 .storage
                 .get_many(&[&self.term_key, &self.leader_key])
                 .await?;
-            let (term, leader) = (snapshot[0].clone(), snapshot[1].clone());
+            // The contract is one answer per key; a storage that breaks it gets an error
+            // naming what it did, not a panic indexing past its answer.
+            let [term, leader]: [Option<Record>; 2] =
+                answer.try_into().map_err(|answer: Vec<Option<Record>>| {
+                    Error::Backend(format!(
+                        "get_many of the 2 keys {:?} and {:?} answered {} records; a storage \
+                         answers one per key",
+                        self.term_key,
+                        self.leader_key,
+                        answer.len()
+                    ))
+                })?;
             let current = leader.as_ref().and_then(|r| decode(&r.value));
             if last.as_ref() != Some(&current) {
                 return Ok(current);
@@ -309,6 +320,33 @@ fn decode(bytes: &Bytes) -> Option<Leader> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A storage whose `get_many` breaks the contract: it answers no records at all.
+    struct ShortGetMany(store_memory::MemoryStorage);
+
+    #[async_trait::async_trait]
+    impl store_core::Layer for ShortGetMany {
+        type Inner = store_memory::MemoryStorage;
+        fn inner(&self) -> &store_memory::MemoryStorage {
+            &self.0
+        }
+        async fn get_many(&self, _keys: &[&str]) -> Result<Vec<Option<Record>>> {
+            Ok(Vec::new())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_short_get_many_answer_is_an_error_not_a_panic() {
+        let storage: Arc<dyn Storage> = Arc::new(ShortGetMany(store_memory::MemoryStorage::new()));
+        let election = Election::new(storage, "e", ElectionOptions::default());
+        let first = election.observe().next().await.expect("the stream reports");
+        match first {
+            Err(Error::Backend(message)) => {
+                assert!(message.contains("answered 0 records"), "{message}")
+            }
+            other => panic!("expected a Backend error, got {other:?}"),
+        }
+    }
 
     #[test]
     fn leader_records_round_trip() {

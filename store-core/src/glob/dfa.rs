@@ -7,7 +7,7 @@
 //! work per character stays bounded by the cost of one NFA step.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::bits::BitSim;
 use super::program::{Program, Scratch};
@@ -75,18 +75,21 @@ impl Matcher {
     /// Whether the whole of `text` is accepted; `steps` grows by the work done.
     pub(super) fn matches(&self, text: &str, steps: &mut u64) -> bool {
         // The lock is held only to take and return a cache, never while matching.
-        let pooled = self
-            .caches
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop();
+        let pooled = self.pool().pop();
         let mut cache = pooled.unwrap_or_else(|| Cache::new(&self.program));
         let matched = cache.run(&self.program, text, steps);
-        let mut caches = self.caches.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut caches = self.pool();
         if caches.len() < POOLED_CACHES {
             caches.push(cache);
         }
         matched
+    }
+
+    /// The idle caches. Only whole caches are in the pool (one is taken out before it is
+    /// used and put back after), so a panic cannot leave a half-updated cache in it, and a
+    /// poisoned pool is still right.
+    fn pool(&self) -> MutexGuard<'_, Vec<Cache>> {
+        self.caches.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 

@@ -92,14 +92,18 @@ impl Program {
                     sequence_start = (fork + 1) as u32;
                 }
                 Item::Separator => {
-                    let frame = frames.last_mut().expect("parser balances groups");
+                    let frame = frames.last_mut().expect(
+                        "the parser emits `,` as a Separator only inside an open `{` group",
+                    );
                     frame.jumps.push(insts.len());
                     insts.push(Inst::Jump(0));
                     frame.targets.push(insts.len() as u32);
                     sequence_start = insts.len() as u32;
                 }
                 Item::Close => {
-                    let frame = frames.pop().expect("parser balances groups");
+                    let frame = frames
+                        .pop()
+                        .expect("the parser emits `}` as a Close only inside an open `{` group");
                     let end = insts.len() as u32;
                     for jump in frame.jumps {
                         insts[jump] = Inst::Jump(end);
