@@ -7,7 +7,10 @@
 //!
 //! Key and value shapes (the same for every subject):
 //! - get / miss / put / mixed: keys `bench/key/00000000` .. (`--keys` of them), all pre-populated,
-//!   values of `--value-size` random bytes; every task picks keys uniformly at random.
+//!   values of `--value-size` random bytes; every task picks keys uniformly at random. In
+//!   get, put and mixed each task writes a copy of the value of its own (cloning it is a
+//!   reference count that only that task and the subject touch), as each of a service's
+//!   handlers writes a buffer of its own.
 //! - cas: one hot counter `bench/cas/0` holding a decimal number.
 //! - wait: one key `bench/wait/0`.
 //! - list: `LIST_MATCHES` keys `bench/list/target/000` .. and the rest of the store split
@@ -49,7 +52,8 @@ const LOAD_CHUNK: usize = 10_000;
 pub struct Shapes {
     /// The keyspace of get, put and mixed.
     pub keys: Arc<[String]>,
-    /// The value every write stores (a shared buffer: cloning it is a reference count).
+    /// The value every write stores (a shared buffer: cloning it is a reference count;
+    /// the point workloads give each task a copy of its own).
     pub value: Bytes,
 }
 

@@ -144,7 +144,9 @@ fn main() {
         let mut workers = Vec::new();
         for task in 0..tasks {
             // Task `task` does operations task, task + tasks, task + 2·tasks, ...
-            let (store, keys, value) = (store.clone(), keys.clone(), value.clone());
+            // A buffer of its own per task, as in store-bench (see workload.rs).
+            let (store, keys, value) =
+                (store.clone(), keys.clone(), Bytes::copy_from_slice(&value));
             workers.push(tokio::spawn(async move {
                 let mut retries = 0u64;
                 for i in (task..count).step_by(tasks as usize) {

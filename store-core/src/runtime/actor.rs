@@ -306,9 +306,15 @@ impl<E: Engine> Actor<E> {
                 (result.map(|()| Reply::Unit), true)
             }
             Op::ListPage { pattern, after } => (self.list_page(&pattern, after, now), false),
-            Op::Wait { .. } | Op::Request(_) | Op::Close => {
-                unreachable!("handled by run_batch")
-            }
+            // `run_batch` takes these before they get here; were one to arrive anyway, its
+            // caller gets an error rather than the actor (and every caller) a panic.
+            op @ (Op::Wait { .. } | Op::Request(_) | Op::Close) => (
+                Err(Error::Backend(format!(
+                    "store-core: {} reached the actor's execute step, which it never should",
+                    op.name()
+                ))),
+                false,
+            ),
         }
     }
 

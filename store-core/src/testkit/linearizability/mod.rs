@@ -9,7 +9,8 @@
 //!
 //! # What the model assumes
 //!
-//! - Every history starts on a key with no live record, and no expiry is involved.
+//! - Every history starts on a key with no live record, and no record expires during it
+//!   (records may carry an expiry far in the future, which the model ignores).
 //! - Every value written is unique within the history, so a value read identifies the write
 //!   that stored it. (The [`Recorder`] does not enforce it: the workload chooses the values.)
 //! - Versions are opaque strings assigned by the store. A write's version is the one it

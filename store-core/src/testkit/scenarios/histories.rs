@@ -36,6 +36,20 @@ impl Rng {
     }
 }
 
+/// An expiry that no history outlives: records that carry one take the stores' expiry-aware
+/// paths (a Redis read then judges the record on the server's clock), while the checker's
+/// model, which knows no time, stays right.
+const FAR_EXPIRY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// `record`, with [`FAR_EXPIRY`] one time in three.
+fn maybe_expiring(rng: &mut Rng, record: Record) -> Record {
+    if rng.below(3) == 0 {
+        record.with_ttl(FAR_EXPIRY)
+    } else {
+        record
+    }
+}
+
 /// Fails on errors the workload never provokes: the answers it expects are recorded.
 #[track_caller]
 fn expected<T>(what: &str, result: &Result<T>) {
@@ -91,7 +105,8 @@ async fn task(
                 }
             }
             32..=45 => {
-                let result = recorder.put(task, store, Record::new(key, value)).await;
+                let record = maybe_expiring(&mut rng, Record::new(key, value));
+                let result = recorder.put(task, store, record).await;
                 expected(&what, &result);
                 if let Ok(record) = result {
                     seen.insert(key, record.version);
@@ -106,7 +121,8 @@ async fn task(
                 expected(&what, &result);
             }
             52..=61 => {
-                let result = recorder.create(task, store, Record::new(key, value)).await;
+                let record = maybe_expiring(&mut rng, Record::new(key, value));
+                let result = recorder.create(task, store, record).await;
                 expected(&what, &result);
                 if let Ok(version) = result {
                     seen.insert(key, version);
@@ -114,6 +130,7 @@ async fn task(
             }
             62..=77 => {
                 let record = Record::new(key, value).with_version(expect);
+                let record = maybe_expiring(&mut rng, record);
                 let result = recorder.cas_by_version(task, store, record).await;
                 expected(&what, &result);
                 if let Ok(record) = result {
