@@ -408,6 +408,9 @@ impl<S: Storage> store_core::Layer for CachedStorage<S> {
     async fn get(&self, key: &str) -> Result<Record> {
         let shared = &self.shared;
         shared.check_open()?;
+        // A hit never waits: spend a unit of tokio's cooperative budget, as tokio's own
+        // resources do, so that a task reading in a loop still lets other tasks run.
+        tokio::task::coop::consume_budget().await;
         if let Some(answer) = shared.lookup(key) {
             shared.counters.hit(1);
             return answer;
@@ -422,6 +425,8 @@ impl<S: Storage> store_core::Layer for CachedStorage<S> {
     async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Record>>> {
         let shared = &self.shared;
         shared.check_open()?;
+        // As in `get`: hits never wait.
+        tokio::task::coop::consume_budget().await;
         // Hits come from different moments; they form one snapshot only if no write of any
         // of the keys started in between or is still in flight at the end, which the
         // stripes tell.

@@ -33,6 +33,17 @@
 //! | get + cas_by_version | 1 | 8,145 | 7,329 |
 //! | get + cas_by_version, one hot key, per success | 64 | 143,896 | 135,489 (31.5 retries each) |
 //!
+//! Counts of 2026-12-02, after single-record writes of engines that never block began to
+//! run in the caller's task (`store-core/src/runtime/owner.rs`), and calls answered there
+//! began to spend tokio's cooperative budget (about 100 to 150 instructions each):
+//!
+//! | operation | tasks | count |
+//! |---|---|---|
+//! | get | 1 | 1,355 |
+//! | put | 1 | 2,115 (665 of them under the actor's lock) |
+//! | put | 64 | 2,109 |
+//! | get + cas_by_version | 1 | 4,562 |
+//!
 //! The Redis ops count the client only (the server is another process): `--op redis_get`
 //! went from 19,768 (through the actor, records as hashes read with `HMGET`) to 14,814 (one
 //! `GET` from the caller's task, records as one string); `--op redis_plain_get`, the

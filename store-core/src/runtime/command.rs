@@ -111,6 +111,9 @@ pub(crate) struct Command {
 #[derive(Default)]
 pub(crate) struct Outbox {
     answers: Mutex<Vec<(ReplyTx, Result<()>)>>,
+    /// Whether `answers` may hold something, so that a batch with nothing to deliver does
+    /// not take the lock.
+    answered: AtomicBool,
     /// An engine asked for `on_deadline` (see [`Waker`]).
     maintenance: AtomicBool,
     pub(crate) wake: Notify,
@@ -119,7 +122,13 @@ pub(crate) struct Outbox {
 impl Outbox {
     /// The answers given since the last call.
     pub(crate) fn take_answers(&self) -> Vec<(ReplyTx, Result<()>)> {
+        self.answered.store(false, Ordering::Release);
         std::mem::take(&mut *self.answers.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Whether answers may be waiting for [`Outbox::take_answers`].
+    pub(crate) fn has_answers(&self) -> bool {
+        self.answered.load(Ordering::Acquire)
     }
 
     /// Whether an engine asked for maintenance since the last call.
@@ -132,6 +141,7 @@ impl Outbox {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push((reply, result));
+        self.answered.store(true, Ordering::Release);
         self.wake.notify_one();
     }
 }
@@ -236,11 +246,23 @@ impl std::fmt::Debug for Waker {
 pub(crate) struct Mailbox {
     rx: mpsc::Receiver<Command>,
     stopped: Arc<OnceLock<Error>>,
+    /// Run on drop, after the reason is recorded: lets go of the actor's state, which
+    /// handles can also reach (see `owner.rs`), when the actor stops without closing.
+    release: Option<Box<dyn FnOnce() + Send>>,
 }
 
 impl Mailbox {
     pub(crate) fn new(rx: mpsc::Receiver<Command>, stopped: Arc<OnceLock<Error>>) -> Self {
-        Self { rx, stopped }
+        Self {
+            rx,
+            stopped,
+            release: None,
+        }
+    }
+
+    /// Sets what to run when the mailbox is dropped (see [`Mailbox::release`]).
+    pub(crate) fn on_drop(&mut self, release: impl FnOnce() + Send + 'static) {
+        self.release = Some(Box::new(release));
     }
 
     pub(crate) async fn recv_many(&mut self, batch: &mut Vec<Command>, limit: usize) -> usize {
@@ -271,6 +293,9 @@ impl Drop for Mailbox {
         };
         if self.stopped.set(Error::Stopped(reason.to_owned())).is_ok() {
             tracing::error!(reason, "storage actor stopped");
+        }
+        if let Some(release) = self.release.take() {
+            release();
         }
     }
 }

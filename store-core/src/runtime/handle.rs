@@ -6,8 +6,9 @@ use std::sync::{Arc, OnceLock};
 use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot};
 
-use super::actor::to_record;
+use super::actor::{to_record, version_string};
 use super::command::{Command, Op, Page, Reply};
+use super::owner::{Attempt, InlineWrites};
 use super::view::ReadPath;
 use crate::{validate_key, Error, KeyStream, Pattern, Record, Result, Stats, Storage};
 
@@ -15,8 +16,10 @@ use crate::{validate_key, Error, KeyStream, Pattern, Record, Result, Stats, Stor
 ///
 /// Cloning is cheap. Calls validate their input before doing anything, so bad keys and
 /// patterns never reach the actor. `get` and `get_many` are answered from the actor's
-/// published read view in the caller's task (see the [runtime docs](crate::runtime));
-/// every other call is a command in the actor's mailbox. Once the actor has stopped, every
+/// published read view in the caller's task (see the [runtime docs](crate::runtime)); for
+/// an engine that never blocks, single-record writes are applied in the caller's task too,
+/// holding the actor's state as the actor would; every other call is a command in the
+/// actor's mailbox. Once the actor has stopped, every
 /// call returns [`Error::Closed`] after `close`, or [`Error::Stopped`] saying why when it
 /// stopped otherwise.
 ///
@@ -35,6 +38,8 @@ use crate::{validate_key, Error, KeyStream, Pattern, Record, Result, Stats, Stor
 pub struct ActorHandle {
     mailbox: mpsc::Sender<Command>,
     reader: Arc<dyn ReadPath>,
+    /// Present for engines that never block (see `owner.rs`).
+    inline: Option<Arc<dyn InlineWrites>>,
     stopped: Arc<OnceLock<Error>>,
     name: Arc<str>,
 }
@@ -52,12 +57,14 @@ impl ActorHandle {
     pub(crate) fn new(
         mailbox: mpsc::Sender<Command>,
         reader: Arc<dyn ReadPath>,
+        inline: Option<Arc<dyn InlineWrites>>,
         stopped: Arc<OnceLock<Error>>,
         name: &str,
     ) -> Self {
         Self {
             mailbox,
             reader,
+            inline,
             stopped,
             name: name.into(),
         }
@@ -75,7 +82,8 @@ impl ActorHandle {
     /// # });
     /// ```
     pub fn is_closed(&self) -> bool {
-        self.mailbox.is_closed()
+        // A store stops (and records why) just before its mailbox closes.
+        self.stopped.get().is_some() || self.mailbox.is_closed()
     }
 
     /// Commands sent to the actor and not yet taken by it (a queue-depth gauge for operators).
@@ -130,6 +138,23 @@ impl ActorHandle {
         }
     }
 
+    /// A single-record write: applied in this task when the engine never blocks, otherwise
+    /// sent through the mailbox.
+    async fn write(&self, op: Op) -> Result<Reply> {
+        match &self.inline {
+            Some(inline) => {
+                cooperate().await;
+                match inline.write(op) {
+                    Attempt::Done(answer) => answer,
+                    Attempt::Stopped => Err(self.stop_error()),
+                }
+            }
+            // Boxed: the mailbox's future is large, and every write's future would carry
+            // (and copy into its own box) its space even when it is applied here.
+            None => Box::pin(self.call(op)).await,
+        }
+    }
+
     async fn page(&self, pattern: Arc<Pattern>, after: Option<String>) -> Result<Page> {
         match self.call(Op::ListPage { pattern, after }).await? {
             Reply::Page(page) => Ok(page),
@@ -144,6 +169,15 @@ impl ActorHandle {
             Ok(())
         }
     }
+}
+
+/// A call answered in the caller's task never waits, so a task that calls in a loop would
+/// never give its worker thread back: other tasks on that worker, the actor's among them,
+/// would starve (a conformance case, 8 tasks writing and reading in a loop while another
+/// closes the store, hung this way). Like tokio's own resources, each such call spends a
+/// unit of the task's cooperative budget and yields once the budget is gone.
+async fn cooperate() {
+    tokio::task::coop::consume_budget().await;
 }
 
 fn unexpected(operation: &str) -> Error {
@@ -165,7 +199,7 @@ fn stored(
     Ok(Record {
         key,
         value,
-        version: version.to_string(),
+        version: version_string(version),
         expires_at,
     })
 }
@@ -174,8 +208,8 @@ fn stored(
 impl Storage for ActorHandle {
     async fn create(&self, record: Record) -> Result<String> {
         validate_key(&record.key)?;
-        match self.call(Op::Create(record)).await? {
-            Reply::Stored { version, .. } => Ok(version.to_string()),
+        match self.write(Op::Create(record)).await? {
+            Reply::Stored { version, .. } => Ok(version_string(version)),
             _ => Err(unexpected("create")),
         }
     }
@@ -183,6 +217,7 @@ impl Storage for ActorHandle {
     async fn get(&self, key: &str) -> Result<Record> {
         validate_key(key)?;
         self.check_open()?;
+        cooperate().await;
         if let Some(found) = self.reader.get(key) {
             return match found {
                 Ok(Some(entry)) => Ok(to_record(key.to_owned(), entry)),
@@ -203,6 +238,7 @@ impl Storage for ActorHandle {
             validate_key(key)?;
         }
         self.check_open()?;
+        cooperate().await;
         if let Some(found) = self.reader.get_many(keys) {
             let found = match found {
                 Err(Error::Closed) => return Err(self.stop_error()),
@@ -230,7 +266,7 @@ impl Storage for ActorHandle {
         // Keep the value (a reference count) and expiry here; the actor hands the key back
         // with the version, so it is never copied.
         let (value, expires_at) = (record.value.clone(), record.expires_at);
-        match self.call(Op::Put(record)).await? {
+        match self.write(Op::Put(record)).await? {
             Reply::Stored { key, version } => stored(key, value, version, expires_at, "put"),
             _ => Err(unexpected("put")),
         }
@@ -253,7 +289,7 @@ impl Storage for ActorHandle {
     async fn cas_by_version(&self, record: Record) -> Result<Record> {
         validate_key(&record.key)?;
         let (value, expires_at) = (record.value.clone(), record.expires_at);
-        match self.call(Op::Cas(record)).await? {
+        match self.write(Op::Cas(record)).await? {
             Reply::Stored { key, version } => {
                 stored(key, value, version, expires_at, "cas_by_version")
             }
@@ -263,7 +299,7 @@ impl Storage for ActorHandle {
 
     async fn delete(&self, key: &str) -> Result<()> {
         validate_key(key)?;
-        match self.call(Op::Delete(key.to_owned())).await? {
+        match self.write(Op::Delete(key.to_owned())).await? {
             Reply::Unit => Ok(()),
             _ => Err(unexpected("delete")),
         }

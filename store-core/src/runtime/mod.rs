@@ -4,17 +4,20 @@
 //! gives it an owner, a mailbox and a read view:
 //!
 //! ```text
-//!  handles (Clone)          actor task or thread (owns the engine)
+//!  handles (Clone)          actor task or thread; the engine sits in its Owned slot
 //!  ┌────────────┐  bounded  ┌──────────────────────────────────────────────────────┐
 //!  │ ActorHandle├─ mpsc ───►│ recv_many ─► apply each command ─► engine.sync      │
-//!  └─────┬──────┘           │    ▲            (versions, expiry,   (one per batch) │
-//!        │   ▲              │    │             waiters, paging)         │          │
-//!        │   └── oneshot ───┤ replies ◄── publish the batch ◄───────────┘          │
-//!        │                  │ timer: expiry reclaim, engine deadlines              │
-//!        │                  └────────────────────────────┬─────────────────────────┘
-//!        │ get, get_many                                 │ after each durable batch
-//!        └──────────────────────► read view ◄────────────┘
-//!                                 (sharded map under a sequence lock)
+//!  └─┬───┬──────┘           │    ▲            (versions, expiry,   (one per batch) │
+//!    │   │   ▲              │    │             waiters, paging)         │          │
+//!    │   │   └── oneshot ───┤ replies ◄── publish the batch ◄───────────┘          │
+//!    │   │                  │ timer: expiry reclaim, engine deadlines              │
+//!    │   │                  └────────────────────────────┬─────────────────────────┘
+//!    │   │ create, put, cas, delete (engines that        │ after each durable batch
+//!    │   │ never block): the same steps, in the          │
+//!    │   │ caller's task, holding the Owned slot ────────┤
+//!    │   │ get, get_many                                 ▼
+//!    │   └──────────────────────────────────────► read view
+//!    └── (see owner.rs)                           (sharded map, sequence lock)
 //! ```
 //!
 //! What lives here, once, for every engine:
@@ -27,7 +30,16 @@
 //! - **The read path**: `get` and `get_many` are served in the caller's task from a view
 //!   the actor publishes after each durable batch, so reads never wait behind writes or a
 //!   thread wake-up. `view.rs` explains why this keeps every read linearizable and
-//!   `get_many` untorn. Every other call goes through the mailbox.
+//!   `get_many` untorn.
+//! - **The write path**: for an engine that never blocks (run by [`spawn`]), a create,
+//!   put, cas or delete takes the actor's state from its slot and runs the actor's own
+//!   steps in the caller's task, as a batch of one: no channel, no oneshot, no wake-up.
+//!   Engines run by [`spawn_on_thread`] (they block on I/O) keep every write on their
+//!   thread, where writes share a sync. `owner.rs` explains what this keeps. Every other
+//!   call (`put_many`, waits, listings, requests, `close`) goes through the mailbox.
+//! - **Cooperation**: a call answered in the caller's task spends a unit of tokio's
+//!   cooperative budget, as tokio's own resources do, so a task that reads or writes in a
+//!   loop still gives its worker thread back now and then.
 //! - **Waiters** for `wait_for_version_change`, woken after the write that changed the key is
 //!   durable and published; cancelled waits are swept so they cost no memory. A record's
 //!   expiry answers its waiters even when its removal cannot be written.
@@ -45,6 +57,7 @@ mod command;
 mod engine;
 mod expiry;
 mod handle;
+mod owner;
 mod view;
 mod waiters;
 
@@ -179,23 +192,41 @@ impl<E: Engine> Wiring<E> {
         (wiring, mailbox)
     }
 
-    fn handle(&self, name: &str) -> ActorHandle {
+    /// A handle; `inline` lets it apply single-record writes in its own task.
+    fn handle(&self, name: &str, inline: Option<Arc<dyn owner::InlineWrites>>) -> ActorHandle {
         ActorHandle::new(
             self.tx.clone(),
             self.view.clone(),
+            inline,
             self.stopped.clone(),
             name,
         )
     }
 
-    fn actor(&self, engine: E, options: RuntimeOptions) -> Result<actor::Actor<E>> {
-        actor::Actor::new(engine, options, self.view.clone())
+    /// The actor's state in the slot its task and (for engines that never block) writers
+    /// share; the mailbox lets go of it if the actor stops without closing.
+    fn owned(
+        engine: E,
+        options: RuntimeOptions,
+        view: Arc<view::View<E::Value>>,
+        stopped: Arc<OnceLock<Error>>,
+        mailbox: &mut command::Mailbox,
+    ) -> Result<Arc<owner::Owned<E>>> {
+        let actor = actor::Actor::new(engine, options, view.clone())?;
+        let owned = Arc::new(owner::Owned::new(actor, view, stopped));
+        let release = owned.clone();
+        mailbox.on_drop(move || release.release());
+        Ok(owned)
     }
 }
 
 /// Runs `engine` as an actor: on a task of the current tokio runtime when there is one (for
 /// engines that never block, such as the memory engine), otherwise on a thread of its own
 /// with a single-threaded runtime, so a store can be created anywhere.
+///
+/// The engine must never block: its single-record writes are also applied in their
+/// callers' tasks (see the module docs). An engine that blocks belongs on
+/// [`spawn_on_thread`].
 ///
 /// A store made inside a runtime lives as long as that runtime; if the runtime shuts down
 /// first, later calls answer [`Error::Stopped`] saying so.
@@ -213,10 +244,16 @@ impl<E: Engine> Wiring<E> {
 /// ```
 pub fn spawn<E: Engine>(engine: E, options: RuntimeOptions) -> ActorHandle {
     let options = options.checked();
-    let (wiring, rx) = Wiring::<E>::new(&options);
-    let handle = wiring.handle(&engine.describe());
-    let actor = match wiring.actor(engine, options) {
-        Ok(actor) => actor,
+    let (wiring, mut rx) = Wiring::<E>::new(&options);
+    let name = engine.describe();
+    let owned = match Wiring::owned(
+        engine,
+        options,
+        wiring.view.clone(),
+        wiring.stopped.clone(),
+        &mut rx,
+    ) {
+        Ok(owned) => owned,
         Err(error) => {
             // The mailbox drops here: every call answers with the cause.
             tracing::error!(%error, "the engine could not be read at start; storage stopped");
@@ -224,12 +261,15 @@ pub fn spawn<E: Engine>(engine: E, options: RuntimeOptions) -> ActorHandle {
                 "the engine could not be read at start: {error}"
             )));
             drop(rx);
-            return handle;
+            return wiring.handle(&name, None);
         }
     };
+    // The engine never blocks, so writers may apply their writes in their own task.
+    let handle = wiring.handle(&name, Some(owned.clone()));
+    let actor = actor::run(owned, rx);
     match tokio::runtime::Handle::try_current() {
         Ok(runtime) => {
-            runtime.spawn(actor.run(rx));
+            runtime.spawn(actor);
         }
         Err(_) => {
             let name = "store-actor".to_owned();
@@ -239,7 +279,7 @@ pub fn spawn<E: Engine>(engine: E, options: RuntimeOptions) -> ActorHandle {
                     .enable_time()
                     .build()
                 {
-                    Ok(runtime) => runtime.block_on(actor.run(rx)),
+                    Ok(runtime) => runtime.block_on(actor),
                     Err(error) => {
                         let _ = stopped.set(Error::Stopped(format!(
                             "could not start the actor's runtime: {error}"
@@ -282,9 +322,10 @@ where
     F: FnOnce() -> Result<E> + Send + 'static,
 {
     let options = options.checked();
-    let (wiring, rx) = Wiring::<E>::new(&options);
+    let (wiring, mut rx) = Wiring::<E>::new(&options);
     let (opened_tx, opened_rx) = oneshot::channel::<Result<String>>();
     let view = wiring.view.clone();
+    let stopped = wiring.stopped.clone();
     std::thread::Builder::new()
         .name(name.to_owned())
         .spawn(move || {
@@ -298,14 +339,16 @@ where
                     return;
                 }
             };
-            let actor = open().and_then(|engine| {
+            let owned = open().and_then(|engine| {
                 let name = engine.describe();
-                actor::Actor::new(engine, options, view).map(|actor| (actor, name))
+                Wiring::owned(engine, options, view, stopped, &mut rx).map(|owned| (owned, name))
             });
-            match actor {
-                Ok((actor, name)) => {
+            match owned {
+                Ok((owned, name)) => {
                     let _ = opened_tx.send(Ok(name));
-                    runtime.block_on(actor.run(rx));
+                    // Writes all go through the mailbox: this engine may block, so it
+                    // runs only here, never in a caller's task.
+                    runtime.block_on(actor::run(owned, rx));
                 }
                 Err(error) => {
                     let _ = opened_tx.send(Err(error));
@@ -318,5 +361,5 @@ where
             "the actor thread {name:?} stopped while opening the engine"
         ))
     })??;
-    Ok(wiring.handle(&described))
+    Ok(wiring.handle(&described, None))
 }

@@ -22,6 +22,20 @@
 //! epoch went odd for *n*, so the reader's second epoch read cannot return the even value
 //! from before *n*.
 //!
+//! # A put on its own
+//!
+//! A put of one key applied in its caller's task (see `owner.rs`) is published without
+//! moving the epoch: the two atomic increments on a line that every writer and reader
+//! shares were a measurable part of a put under contention, and a single key needs no
+//! sequence lock. A `get` of that key is ordered with it by the shard lock, and single-key
+//! operations compose (linearizability is local to each key). Only `get_many` reads
+//! several keys at once, so it reads them twice: if the epoch did not move and every key
+//! shows the same version (or the same absence) both times, no publication touched any of
+//! them in between. A removal or a batch of several changes would have moved the epoch,
+//! and a put on its own would have left a version never seen before (versions are never
+//! reused). So at the moment between the two reads every key held what the first read
+//! returned: one state of the store, which is `get_many`'s linearization point.
+//!
 //! # Why not something else
 //!
 //! - An immutable snapshot swapped atomically (`ArcSwap` of a persistent map) gives
@@ -158,27 +172,8 @@ impl<V: StoredValue> View<V> {
         for change in changes {
             match change {
                 Change::Put { key, slot, reply } => {
-                    let (hash, mut table) = self.write(&key);
-                    match table.entry(hash, |(k, _)| **k == *key, self.rehash()) {
-                        TableEntry::Occupied(mut existing) => existing.get_mut().1 = slot,
-                        TableEntry::Vacant(vacant) => {
-                            // A new key: the view keeps a copy only if the caller wants
-                            // the key back.
-                            match reply {
-                                Some(index) => {
-                                    vacant.insert((key.as_str().into(), slot));
-                                    drop(table);
-                                    returned(index, key);
-                                }
-                                None => {
-                                    vacant.insert((key.into_boxed_str(), slot));
-                                }
-                            }
-                            continue;
-                        }
-                    }
-                    drop(table);
-                    if let Some(index) = reply {
+                    let kept = self.upsert(key, slot, reply.is_some());
+                    if let (Some(index), Some(key)) = (reply, kept) {
                         returned(index, key);
                     }
                 }
@@ -206,6 +201,30 @@ impl<V: StoredValue> View<V> {
     }
 
     /// Fills an empty view at start, one lock per shard.
+    /// Publishes a put of one key on its own, and hands the key back. The epoch is left
+    /// alone (see "A put on its own" in the module docs): the slot gets a version no read
+    /// has seen, which is what `get_many` checks for.
+    pub(crate) fn publish_put(&self, key: String, slot: Slot<V>) -> String {
+        self.upsert(key, slot, true).unwrap_or_default()
+    }
+
+    /// Sets `key`'s slot, inside a publication. With `give_back` the key is returned (the
+    /// view copies it only if it is new); otherwise the view keeps it if it needs it.
+    fn upsert(&self, key: String, slot: Slot<V>, give_back: bool) -> Option<String> {
+        let (hash, mut table) = self.write(&key);
+        match table.entry(hash, |(k, _)| **k == *key, self.rehash()) {
+            TableEntry::Occupied(mut existing) => existing.get_mut().1 = slot,
+            TableEntry::Vacant(vacant) if give_back => {
+                vacant.insert((key.as_str().into(), slot));
+            }
+            TableEntry::Vacant(vacant) => {
+                vacant.insert((key.into_boxed_str(), slot));
+                return None;
+            }
+        }
+        give_back.then_some(key)
+    }
+
     pub(crate) fn fill(&self, entries: Vec<(String, Slot<V>)>) {
         let mut by_shard: Vec<Vec<(u64, String, Slot<V>)>> =
             (0..SHARDS).map(|_| Vec::new()).collect();
@@ -254,15 +273,23 @@ impl<V: StoredValue> View<V> {
             .map(|(_, slot)| slot.clone())
     }
 
-    /// Runs `read` until it ran entirely between two publications; `None` when publications
-    /// kept overlapping it (the caller then asks the actor).
-    fn consistent<R>(&self, mut read: impl FnMut() -> R) -> Option<R> {
+    /// The version under `key` now, `None` when it has no slot (see [`View::slot`]).
+    fn version(&self, hash: u64, shard: &Shard<V>, key: &str) -> Option<u64> {
+        let table = shard.map.read().unwrap_or_else(PoisonError::into_inner);
+        table
+            .find(hash, |(k, _)| **k == *key)
+            .map(|(_, slot)| slot.version)
+    }
+
+    /// Runs `read` until it ran entirely between two epoch changes and answered; `None`
+    /// when publications kept overlapping it (the caller then asks the actor).
+    fn consistent<R>(&self, mut read: impl FnMut() -> Option<R>) -> Option<R> {
         for _ in 0..ATTEMPTS {
             let before = self.epoch.load(Ordering::SeqCst);
             if before.is_multiple_of(2) {
                 let result = read();
-                if self.epoch.load(Ordering::SeqCst) == before {
-                    return Some(result);
+                if self.epoch.load(Ordering::SeqCst) == before && result.is_some() {
+                    return result;
                 }
             }
             std::hint::spin_loop();
@@ -288,7 +315,7 @@ pub(crate) trait ReadPath: Send + Sync + 'static {
 impl<V: StoredValue> ReadPath for View<V> {
     fn get(&self, key: &str) -> Option<Result<Option<Entry>>> {
         let (hash, shard) = self.locate(key);
-        let slot = self.consistent(|| self.slot(hash, shard, key))?;
+        let slot = self.consistent(|| Some(self.slot(hash, shard, key)))?;
         if self.closed.load(Ordering::SeqCst) {
             return Some(Err(crate::Error::Closed));
         }
@@ -298,10 +325,21 @@ impl<V: StoredValue> ReadPath for View<V> {
     fn get_many(&self, keys: &[&str]) -> Option<Result<Vec<Option<Entry>>>> {
         let located: Vec<_> = keys.iter().map(|key| self.locate(key)).collect();
         let slots = self.consistent(|| {
-            keys.iter()
+            let slots = keys
+                .iter()
                 .zip(&located)
                 .map(|(key, (hash, shard))| self.slot(*hash, shard, key))
-                .collect::<Vec<_>>()
+                .collect::<Vec<_>>();
+            // The second collect: a put published on its own does not move the epoch, so
+            // the versions must not have moved either (see the module docs).
+            let unchanged =
+                keys.iter()
+                    .zip(&located)
+                    .zip(&slots)
+                    .all(|((key, (hash, shard)), slot)| {
+                        self.version(*hash, shard, key) == slot.as_ref().map(|s| s.version)
+                    });
+            unchanged.then_some(slots)
         })?;
         if self.closed.load(Ordering::SeqCst) {
             return Some(Err(crate::Error::Closed));

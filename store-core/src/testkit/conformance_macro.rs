@@ -229,6 +229,7 @@ macro_rules! conformance_tests {
             writes_through_one_handle_are_read_at_once_through_the_other,
             a_waiter_woken_by_the_other_handle_reads_what_woke_it,
             get_many_through_one_handle_is_never_torn_by_put_many_through_the_other,
+            get_many_through_one_handle_sees_puts_through_the_other_in_order,
             a_get_through_one_handle_agrees_with_a_listing_through_the_other,
             concurrent_histories_across_handles_are_linearizable,
         );
@@ -308,6 +309,7 @@ macro_rules! conformance_tests {
             a_waiter_woken_by_a_delete_reads_not_found,
             a_write_signalled_to_another_task_is_read_there,
             get_many_is_never_torn_by_put_many,
+            get_many_sees_puts_in_the_order_they_returned,
             a_get_after_a_listing_agrees_with_it,
             concurrent_histories_are_linearizable,
         );

@@ -25,6 +25,11 @@ pub async fn get_many_is_never_torn_by_put_many<S: Storage>(store: S) {
     torn::run(&Handles::one(store)).await;
 }
 
+/// `get_many` never observes a `put` without the `put` that returned before it began (1,000 rounds of a put to each of two keys in turn, 4 readers reading both until the writer is done).
+pub async fn get_many_sees_puts_in_the_order_they_returned<S: Storage>(store: S) {
+    torn::sequential(&Handles::one(store)).await;
+}
+
 /// A key a listing showed is then found by `get`, and a key a listing no longer shows is then `NotFound`, while keys are created and deleted (10 rounds of 8 keys).
 pub async fn a_get_after_a_listing_agrees_with_it<S: Storage>(store: S) {
     listing::run(&Handles::one(store)).await;

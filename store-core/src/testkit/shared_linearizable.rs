@@ -39,6 +39,17 @@ pub async fn get_many_through_one_handle_is_never_torn_by_put_many_through_the_o
     torn::run(&Handles::two(first, second)).await;
 }
 
+/// `get_many` through either handle sees puts through the first in the order they returned.
+pub async fn get_many_through_one_handle_sees_puts_through_the_other_in_order<
+    A: Storage,
+    B: Storage,
+>(
+    first: A,
+    second: B,
+) {
+    torn::sequential(&Handles::two(first, second)).await;
+}
+
 /// A get through one handle agrees with a listing through the other (and through itself) while the first creates and deletes keys.
 pub async fn a_get_through_one_handle_agrees_with_a_listing_through_the_other<
     A: Storage,
