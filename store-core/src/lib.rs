@@ -21,7 +21,8 @@
 //! - [`Pattern`] (in `glob/`): gobwas-style globs for `list_keys`, with the literal prefix
 //!   that lets backends scan only the matching key range.
 //! - [`runtime`]: the actor runtime that runs every engine: one owner per store, a bounded
-//!   mailbox, batching with one sync per batch, waiters, the expiry timer, list paging.
+//!   mailbox, batching with one sync per batch, waiters, the expiry timer, list paging;
+//!   reads, and the single-record writes of engines that never block, in the caller's task.
 //! - [`Namespaced`] (in `namespace.rs`): the layer that confines a tenant to its prefix.
 //! - [`config`](mod@config) (feature `serde`): what the backends' configuration sections
 //!   share: field readers whose errors name the field, and the runtime's tuning as a section.
