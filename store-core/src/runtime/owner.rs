@@ -15,7 +15,7 @@
 //! write. `perf` put the hand-off at about half of a 64-task put run and the map insert at
 //! under 5%; on the 2-core machine of 2026-12-02, `store-bench` had memory puts at 0.15
 //! of a `Mutex<HashMap>`. Applied in place, a put is a lock and the work itself: callgrind
-//! counts 2,017 instructions per put in all (5,973 through the mailbox), 665 of them
+//! counts 2,115 instructions per put in all (5,973 through the mailbox), about 650 of them
 //! under the lock, and the README has the figures.
 //!
 //! # What it keeps
