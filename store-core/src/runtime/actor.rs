@@ -20,6 +20,16 @@ use super::RuntimeOptions;
 use crate::record::is_expired;
 use crate::{Error, Pattern, Record, Result};
 
+/// What a write applied in its caller's task leaves to that caller.
+pub(crate) enum Written<V> {
+    /// Published (or refused by the rules): the answer.
+    Answered(Result<Reply>),
+    /// A plain put (see [`Actor::is_plain`]), applied and synced but not yet published.
+    /// The caller takes the key's shard of the view ([`View::begin_put`]) while it still
+    /// holds the actor's slot, lets go of the slot, then publishes: see `owner.rs`.
+    Put { key: String, slot: Slot<V> },
+}
+
 /// A reply computed during a batch, sent once the batch is durable and published.
 struct Pending {
     /// `None` for a write applied in its caller's task, which takes its answer directly.
@@ -196,17 +206,17 @@ impl<E: Engine> Actor<E> {
     /// the engines this is used for), published, and its waiters answered, before the
     /// caller gets the answer. The caller holds the [`Owned`] slot, so nothing else runs
     /// on the engine meanwhile.
-    pub(crate) fn write_inline(&mut self, op: Op) -> Result<Reply> {
+    pub(crate) fn write_inline(&mut self, op: Op) -> Written<E::Value> {
         let answer = match op {
             Op::Put(record) if self.is_plain(&record) => self.put_plain(record),
             op => {
                 self.apply(op, None, SystemTime::now());
-                self.finish_batch().unwrap_or_else(|| {
+                Written::Answered(self.finish_batch().unwrap_or_else(|| {
                     Err(Error::Backend(
                         "store-core: a write applied in its caller's task lost its answer"
                             .to_owned(),
                     ))
-                })
+                }))
             }
         };
         // The actor sleeps until the deadline it computed last; a record that expires
@@ -230,9 +240,13 @@ impl<E: Engine> Actor<E> {
     /// A plain put (see [`Actor::is_plain`]) in its caller's task: what `execute`, `write`
     /// and `finish_batch` do for it, without the batch's lists. Callgrind counted 1,506
     /// instructions for a put held under the lock through those, which both cores then
-    /// wait for.
-    fn put_plain(&mut self, record: Record) -> Result<Reply> {
-        let version = self.next_version()?;
+    /// wait for. The publication is left to the caller ([`Written::Put`]), for the same
+    /// reason.
+    fn put_plain(&mut self, record: Record) -> Written<E::Value> {
+        let version = match self.next_version() {
+            Ok(version) => version,
+            Err(error) => return Written::Answered(Err(error)),
+        };
         let Record { key, value, .. } = record;
         let entry = Entry {
             value,
@@ -266,10 +280,7 @@ impl<E: Engine> Actor<E> {
                     expires_at: None,
                     value,
                 };
-                Ok(Reply::Stored {
-                    key: self.view.publish_put(key, slot),
-                    version,
-                })
+                Written::Put { key, slot }
             }
             (Ok(()), mutation, None) => {
                 // As in `write`: readers must not see a stale value, so the key leaves
@@ -280,11 +291,11 @@ impl<E: Engine> Actor<E> {
                 );
                 self.view
                     .publish([Change::remove(mutation.key().to_owned())], |_, _| {});
-                Err(Error::Backend(
+                Written::Answered(Err(Error::Backend(
                     "the engine returned no value handle for a put".to_owned(),
-                ))
+                )))
             }
-            (Err(error), _, _) => Err(error),
+            (Err(error), _, _) => Written::Answered(Err(error)),
         };
         values.clear();
         self.values = values;

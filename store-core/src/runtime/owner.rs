@@ -23,6 +23,11 @@
 //! - **Linearizability.** A write in the caller's task holds the slot from before it reads
 //!   the engine until after it has published, so writes are totally ordered, whether
 //!   applied here or in a batch, and a write is visible to every read before it returns.
+//!   A plain put (no expiry, no waiters) lets go a little earlier: once it holds its key's
+//!   shard of the read view for writing, which is before anyone else can apply a write,
+//!   so the next write of that key publishes after it and a read of the key waits for it
+//!   (the view's module docs, "A put on its own"). The shard's update and the old value's
+//!   release then run while the next writer already uses the engine.
 //! - **Group commit** where it matters: engines whose sync blocks (the file engine) run on
 //!   [`spawn_on_thread`](super::spawn_on_thread) and never take this path, so their writes
 //!   still share a sync per batch. For an engine that never blocks, sync is cheap by
@@ -45,7 +50,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
-use super::actor::Actor;
+use super::actor::{Actor, Written};
 use super::command::{Op, Outbox, Reply};
 use super::engine::Engine;
 use super::view::View;
@@ -140,7 +145,19 @@ impl<E: Engine> InlineWrites for Owned<E> {
             return Attempt::Stopped;
         };
         match catch_unwind(AssertUnwindSafe(|| actor.write_inline(op))) {
-            Ok(answer) => Attempt::Done(answer),
+            Ok(Written::Answered(answer)) => Attempt::Done(answer),
+            Ok(Written::Put { key, slot: record }) => {
+                // The key's shard is taken before the slot is let go of, so the next write
+                // of this key (which needs the slot, then the shard) publishes after this
+                // one; the update itself then runs while other writers use the engine.
+                let version = record.version;
+                let publication = self.view.begin_put(&key);
+                drop(slot);
+                Attempt::Done(Ok(Reply::Stored {
+                    key: publication.publish(key, record),
+                    version,
+                }))
+            }
             Err(_) => Attempt::Done(Err(self.stop_after_panic(&mut slot))),
         }
     }

@@ -36,6 +36,17 @@
 //! reused). So at the moment between the two reads every key held what the first read
 //! returned: one state of the store, which is `get_many`'s linearization point.
 //!
+//! Such a put is also published after its writer let go of the actor's state, so that the
+//! next writer does not wait for it: the writer takes the key's shard for writing *before*
+//! it lets go ([`View::begin_put`]) and updates the slot after ([`LonePut::publish`]).
+//! Every later write needs the actor's state first, so a later write of the same key (a
+//! put, or a removal in a batch) takes the shard after this one has published, and the
+//! view never goes back to an older state of the key. A read that falls back to the actor
+//! may see the put before it is in the view; a read that starts after that one returned
+//! waits on the shard's lock, which the writer took before the actor could answer, and so
+//! sees the put too. The kit case "concurrent writes of one key leave the last visible"
+//! fails when the shard is taken after the state is let go of.
+//!
 //! # Why not something else
 //!
 //! - An immutable snapshot swapped atomically (`ArcSwap` of a persistent map) gives
@@ -200,31 +211,57 @@ impl<V: StoredValue> View<V> {
         self.epoch.fetch_add(1, Ordering::SeqCst);
     }
 
-    /// Fills an empty view at start, one lock per shard.
-    /// Publishes a put of one key on its own, and hands the key back. The epoch is left
-    /// alone (see "A put on its own" in the module docs): the slot gets a version no read
-    /// has seen, which is what `get_many` checks for.
-    pub(crate) fn publish_put(&self, key: String, slot: Slot<V>) -> String {
-        self.upsert(key, slot, true).unwrap_or_default()
+    /// Begins the publication of a put of one key on its own: takes the key's shard for
+    /// writing, so that the writer can let go of the actor's slot before the view is
+    /// updated (see "A put on its own" in the module docs). The epoch is left alone: the
+    /// slot gets a version no read has seen, which is what `get_many` checks for.
+    pub(crate) fn begin_put(&self, key: &str) -> LonePut<'_, V> {
+        let (hash, table) = self.write(key);
+        LonePut {
+            view: self,
+            table,
+            hash,
+        }
     }
 
     /// Sets `key`'s slot, inside a publication. With `give_back` the key is returned (the
     /// view copies it only if it is new); otherwise the view keeps it if it needs it.
     fn upsert(&self, key: String, slot: Slot<V>, give_back: bool) -> Option<String> {
         let (hash, mut table) = self.write(&key);
+        let (key, replaced) = self.upsert_in(&mut table, hash, key, slot, give_back);
+        // The old value is let go of outside the shard's lock (it may be the last reference).
+        drop(table);
+        drop(replaced);
+        key
+    }
+
+    /// [`View::upsert`] in a table already locked; returns the key (as `upsert` does) and
+    /// the slot replaced, for the caller to drop once the lock is released.
+    fn upsert_in(
+        &self,
+        table: &mut Table<V>,
+        hash: u64,
+        key: String,
+        slot: Slot<V>,
+        give_back: bool,
+    ) -> (Option<String>, Option<Slot<V>>) {
         match table.entry(hash, |(k, _)| **k == *key, self.rehash()) {
-            TableEntry::Occupied(mut existing) => existing.get_mut().1 = slot,
+            TableEntry::Occupied(mut existing) => {
+                let replaced = std::mem::replace(&mut existing.get_mut().1, slot);
+                (give_back.then_some(key), Some(replaced))
+            }
             TableEntry::Vacant(vacant) if give_back => {
                 vacant.insert((key.as_str().into(), slot));
+                (Some(key), None)
             }
             TableEntry::Vacant(vacant) => {
                 vacant.insert((key.into_boxed_str(), slot));
-                return None;
+                (None, None)
             }
         }
-        give_back.then_some(key)
     }
 
+    /// Fills an empty view at start, one lock per shard.
     pub(crate) fn fill(&self, entries: Vec<(String, Slot<V>)>) {
         let mut by_shard: Vec<Vec<(u64, String, Slot<V>)>> =
             (0..SHARDS).map(|_| Vec::new()).collect();
@@ -301,6 +338,35 @@ impl<V: StoredValue> View<V> {
 /// The shard of a hash: its high bits (the table in the shard uses the low ones).
 fn shard_of(hash: u64) -> usize {
     (hash >> 32) as usize % SHARDS
+}
+
+/// A put of one key whose shard is held for writing, published by [`LonePut::publish`].
+///
+/// A writer in its caller's task takes this before it lets go of the actor's slot and
+/// publishes after, so the view's update is not part of the time every other writer waits
+/// for. Order is kept: the next write of the same key needs the slot first and then this
+/// shard, so it is published after this one; a read of the key waits on the shard's lock,
+/// so a read that starts after the put returned sees it.
+pub(crate) struct LonePut<'a, V> {
+    view: &'a View<V>,
+    table: RwLockWriteGuard<'a, Table<V>>,
+    hash: u64,
+}
+
+impl<V: StoredValue> LonePut<'_, V> {
+    /// Sets the slot of `key` (the key [`View::begin_put`] was given), lets go of the
+    /// shard, and hands the key back.
+    pub(crate) fn publish(self, key: String, slot: Slot<V>) -> String {
+        let LonePut {
+            view,
+            mut table,
+            hash,
+        } = self;
+        let (key, replaced) = view.upsert_in(&mut table, hash, key, slot, true);
+        drop(table);
+        drop(replaced);
+        key.unwrap_or_default()
+    }
 }
 
 /// The read path as the (non-generic) handle sees it.

@@ -256,6 +256,7 @@ macro_rules! conformance_tests {
             put_many_stores_every_record,
             put_many_later_duplicates_win,
             put_many_with_an_invalid_key_stores_nothing,
+            concurrent_writes_of_one_key_leave_the_last_visible,
             cas_on_missing_key_is_not_found,
             cas_with_wrong_version_is_conflict,
             cas_matching_version_stores_with_a_new_version,

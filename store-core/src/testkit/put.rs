@@ -1,9 +1,11 @@
-//! Cases for `put` and `put_many`: what they store and return, duplicates, invalid keys.
+//! Cases for `put` and `put_many`: what they store and return, duplicates, invalid keys, and
+//! concurrent writes of one key.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::support::*;
-use crate::{Record, Storage, MAX_KEY_LEN};
+use crate::{Error, Record, Storage, MAX_KEY_LEN};
 
 /// `put` on a missing key stores it and returns the stored record, which `get` then reports.
 pub async fn put_stores_and_returns_the_record<S: Storage>(store: S) {
@@ -179,4 +181,66 @@ pub async fn put_many_with_an_invalid_key_stores_nothing<S: Storage>(store: S) {
         list(&store, "*").await.is_empty(),
         "a rejected put_many left keys behind"
     );
+}
+
+/// Once concurrent puts and deletes of one key have all returned, `get` shows the last of them: a `cas_by_version` with the version it reports succeeds, and a key it reports missing can be created.
+pub async fn concurrent_writes_of_one_key_leave_the_last_visible<S: Storage>(store: S) {
+    // Only the end of a round can show a stale state, so many short rounds.
+    const ROUNDS: usize = 200;
+    const TASKS: usize = 8;
+    const WRITES: usize = 5;
+    let store = Arc::new(store);
+    for round in 0..ROUNDS {
+        let key = format!("race/{round}");
+        let tasks: Vec<_> = (0..TASKS)
+            .map(|task| {
+                let (store, key) = (store.clone(), key.clone());
+                tokio::spawn(async move {
+                    for i in 0..WRITES {
+                        // One task also deletes now and then, so removals race with puts.
+                        if task == 0 && i % 2 == 1 {
+                            match store.delete(&key).await {
+                                Ok(()) | Err(Error::NotFound) => {}
+                                Err(error) => panic!("delete {key}: {error:?}"),
+                            }
+                        } else {
+                            let value = format!("t{task}-{i}");
+                            ok("put", store.put(Record::new(key.as_str(), value)).await);
+                        }
+                        tokio::task::yield_now().await;
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            join("a writing task", task).await;
+        }
+        // Nothing writes any more: what `get` shows must be what the store holds, so a
+        // stale answer (an older put, or a key deleted before the last put) fails here.
+        match store.get(&key).await {
+            Ok(last) => {
+                let written = std::str::from_utf8(&last.value)
+                    .is_ok_and(|v| v.starts_with('t') && v.contains('-'));
+                assert!(written, "{key} holds {:?}, which no put wrote", last.value);
+                let next = Record::new(key.as_str(), "after").with_version(last.version.clone());
+                ok(
+                    &format!(
+                        "cas_by_version of {key} with the version get reported ({}) after every \
+                         write returned: get showed an older state than the store holds",
+                        last.version
+                    ),
+                    store.cas_by_version(next).await,
+                );
+            }
+            Err(Error::NotFound) => {
+                ok(
+                    &format!(
+                        "create of {key}, which get reported missing after every write returned"
+                    ),
+                    store.create(Record::new(key.as_str(), "after")).await,
+                );
+            }
+            Err(error) => panic!("get {key} after the writes: {error:?}"),
+        }
+    }
 }
