@@ -766,7 +766,7 @@ async fn scope_isolates_tables(storage: Arc<dyn Storage>) {
     assert_eq!(keys.len(), 1, "scope a list = {keys:?}, want 1 key");
 }
 
-stack_tests!(
+stack_tests_at_once!(
     store_reinit,
     store_basic,
     store_table,

@@ -1,8 +1,9 @@
 //! The storage stacks every facade test runs on, and the macro that runs them.
 //!
 //! A test is an `async fn name(storage: Arc<dyn Storage>)`; `stack_tests!(a, b, c)` generates
-//! one module per stack with one `#[tokio::test]` per test. Adding a stack is one line in
-//! `stack_tests!` plus its factory here.
+//! one module per stack with one `#[tokio::test]` per test; `stack_tests_at_once!(a, b)`
+//! generates one test per name that runs it on every stack concurrently. Adding a stack is
+//! one line in each macro plus its factory here.
 
 #![allow(dead_code)]
 
@@ -144,5 +145,52 @@ macro_rules! stack_tests {
                 }
             )*
         }
+    };
+}
+
+/// Like [`stack_tests!`], but one `#[tokio::test]` per test that runs it on every stack at
+/// once, for tests that mostly sleep (go-micro's TTL tests): their sleeps then overlap
+/// instead of adding up two at a time on the two test threads. A failure names the stack.
+#[macro_export]
+macro_rules! stack_tests_at_once {
+    ($($test:ident),* $(,)?) => {
+        mod on_every_stack {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $test() {
+                let mut runs: Vec<(&str, tokio::task::JoinHandle<()>)> = Vec::new();
+                $crate::stack_tests_at_once!(@spawn runs, $test, memory, $crate::common::memory, [all()]);
+                $crate::stack_tests_at_once!(@spawn runs, $test, cached_memory, $crate::common::cached_memory, [feature = "cache"]);
+                $crate::stack_tests_at_once!(@spawn runs, $test, file, $crate::common::file, [feature = "file"]);
+                $crate::stack_tests_at_once!(@spawn runs, $test, cached_file, $crate::common::cached_file, [all(feature = "file", feature = "cache")]);
+                $crate::stack_tests_at_once!(@spawn runs, $test, redis, $crate::common::redis, [feature = "redis"]);
+                $crate::stack_tests_at_once!(@spawn runs, $test, cached_redis, $crate::common::cached_redis, [all(feature = "redis", feature = "cache")]);
+                $crate::stack_tests_at_once!(@spawn runs, $test, postgres, $crate::common::postgres, [feature = "postgres"]);
+                $crate::stack_tests_at_once!(@spawn runs, $test, cached_postgres, $crate::common::cached_postgres, [all(feature = "postgres", feature = "cache")]);
+                for (stack, run) in runs {
+                    match run.await {
+                        Ok(()) => {}
+                        Err(error) if error.is_panic() => {
+                            eprintln!("{} failed on the {stack} stack", stringify!($test));
+                            std::panic::resume_unwind(error.into_panic());
+                        }
+                        Err(error) => panic!("{} on the {stack} stack: {error}", stringify!($test)),
+                    }
+                }
+            }
+        )*
+        }
+    };
+    (@spawn $runs:ident, $test:ident, $stack:ident, $factory:path, [$cfg:meta]) => {
+        #[cfg($cfg)]
+        $runs.push((
+            stringify!($stack),
+            tokio::spawn(async {
+                let stack = $factory().await;
+                super::$test(stack.storage.clone()).await;
+                // Close before the temporary directory goes away.
+                let _ = store_core::Storage::close(&stack.storage).await;
+            }),
+        ));
     };
 }
