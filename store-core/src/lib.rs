@@ -24,7 +24,7 @@
 //!   mailbox, batching with one sync per batch, waiters, the expiry timer, list paging;
 //!   reads, and the single-record writes of engines that never block, in the caller's task.
 //! - [`Namespaced`] (in `namespace.rs`): the layer that confines a tenant to its prefix.
-//! - [`config`](mod@config) (feature `serde`): what the backends' configuration sections
+//! - `config` (with the feature `serde`): what the backends' configuration sections
 //!   share: field readers whose errors name the field, and the runtime's tuning as a section.
 //! - `testkit` (feature `testkit`): the conformance kit every backend and layer runs.
 //!

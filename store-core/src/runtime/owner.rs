@@ -15,8 +15,8 @@
 //! write. `perf` put the hand-off at about half of a 64-task put run and the map insert at
 //! under 5%; on the 2-core machine of 2026-12-02, `store-bench` had memory puts at 0.15
 //! of a `Mutex<HashMap>`. Applied in place, a put is a lock and the work itself: callgrind
-//! counts 2,115 instructions per put in all (5,973 through the mailbox), about 650 of them
-//! under the lock, and the README has the figures.
+//! counts 2,221 instructions per put in all (5,973 through the mailbox), 422 of them under
+//! the lock (the view's update runs after it, see below), and the README has the figures.
 //!
 //! # What it keeps
 //!
