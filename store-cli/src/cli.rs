@@ -313,7 +313,11 @@ pub enum Command {
         #[command(flatten)]
         scope: VersionedScope,
     },
-    /// Versioned API: keys matching a glob (* ? [abc] [a-z] [!a] {a,b} \ escapes), ascending.
+    /// Versioned API: keys matching a glob, in ascending order.
+    // The help text names the glob's syntax, which rustdoc would take for links.
+    #[command(
+        about = "Versioned API: keys matching a glob (* ? [abc] [a-z] [!a] {a,b} \\ escapes), ascending"
+    )]
     #[command(after_help = "Examples:\n  storectl -c store.toml keys 'user/*'\n  \
                             storectl -c store.toml keys '*' --raw")]
     Keys {
