@@ -154,6 +154,30 @@ impl Recorder {
         histories.entry(key.to_owned()).or_default().push(operation);
     }
 
+    /// Runs the single-key write `start` (called only after the invocation is ticked, so a
+    /// store that begins work before its future is polled is still timed right) and records
+    /// it under `key` as `call`, with the outcome `outcome` reads from its result.
+    async fn write<T, F>(
+        &self,
+        task: usize,
+        key: &str,
+        call: Call,
+        start: impl FnOnce() -> F,
+        outcome: fn(&Result<T>) -> Outcome,
+    ) -> Result<T>
+    where
+        F: Future<Output = Result<T>>,
+    {
+        let invoked = self.tick();
+        let result = start().await;
+        let returned = self.tick();
+        self.push(
+            key,
+            Operation::new(task, call, outcome(&result), invoked, returned),
+        );
+        result
+    }
+
     /// `store.get(key)`, recorded for `task`. Errors other than `NotFound` are not recorded
     /// (a failed read tells nothing) and are returned as they are.
     ///
@@ -235,18 +259,9 @@ impl Recorder {
         record: Record,
     ) -> Result<Record> {
         let (key, value) = (record.key.clone(), record.value.clone());
-        let invoked = self.tick();
-        let result = store.put(record).await;
-        let returned = self.tick();
-        let operation = Operation::new(
-            task,
-            Call::Put { value },
-            put_outcome(&result),
-            invoked,
-            returned,
-        );
-        self.push(&key, operation);
-        result
+        let put = || store.put(record);
+        self.write(task, &key, Call::Put { value }, put, put_outcome)
+            .await
     }
 
     /// `store.put_many(records)`, recorded as one `put` per key (without a version, since
@@ -301,18 +316,9 @@ impl Recorder {
         record: Record,
     ) -> Result<String> {
         let (key, value) = (record.key.clone(), record.value.clone());
-        let invoked = self.tick();
-        let result = store.create(record).await;
-        let returned = self.tick();
-        let operation = Operation::new(
-            task,
-            Call::Create { value },
-            create_outcome(&result),
-            invoked,
-            returned,
-        );
-        self.push(&key, operation);
-        result
+        let create = || store.create(record);
+        self.write(task, &key, Call::Create { value }, create, create_outcome)
+            .await
     }
 
     /// `store.cas_by_version(record)`, recorded for `task`.
@@ -333,14 +339,8 @@ impl Recorder {
         record: Record,
     ) -> Result<Record> {
         let (key, call) = (record.key.clone(), cas_call(&record));
-        let invoked = self.tick();
-        let result = store.cas_by_version(record).await;
-        let returned = self.tick();
-        self.push(
-            &key,
-            Operation::new(task, call, cas_outcome(&result), invoked, returned),
-        );
-        result
+        let cas = || store.cas_by_version(record);
+        self.write(task, &key, call, cas, cas_outcome).await
     }
 
     /// `store.delete(key)`, recorded for `task`.
@@ -358,20 +358,9 @@ impl Recorder {
         store: &S,
         key: &str,
     ) -> Result<()> {
-        let invoked = self.tick();
-        let result = store.delete(key).await;
-        let returned = self.tick();
-        self.push(
-            key,
-            Operation::new(
-                task,
-                Call::Delete,
-                delete_outcome(&result),
-                invoked,
-                returned,
-            ),
-        );
-        result
+        let delete = || store.delete(key);
+        self.write(task, key, Call::Delete, delete, delete_outcome)
+            .await
     }
 
     /// Starts `write`, polls it `polls` times (at least once, yielding to other tasks in
