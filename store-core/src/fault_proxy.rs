@@ -3,8 +3,12 @@
 //! A test points a backend at the proxy instead of the server; the proxy forwards bytes both
 //! ways until the test cuts every connection ([`FaultProxy::cut`]) or refuses new ones
 //! ([`FaultProxy::refuse`]), which is how a dropped connection or an unreachable server
-//! looks to the backend. Real server restarts are tested with a private server; the proxy
-//! covers what a restart cannot: cutting connections mid-call, at an exact moment.
+//! looks to the backend, or stalls the open ones ([`FaultProxy::stall`]): they hold every
+//! byte, neither closed nor answering, until [`FaultProxy::resume`] delivers what they
+//! held, late, while new connections work normally. That is a server that stopped reading
+//! one socket, a network path that blackholes, or a statement stuck behind a lock. Real
+//! server restarts are tested with a private server; the proxy covers what a restart
+//! cannot: faults on open connections, at an exact moment.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -26,6 +30,8 @@ use tokio::sync::watch;
 /// proxy.cut();          // every open connection is closed now
 /// proxy.refuse(true);   // new connections are closed at once: the server looks down
 /// proxy.refuse(false);  // and back
+/// proxy.stall();        // open connections hold their bytes; new ones work
+/// proxy.resume();       // and deliver them, late
 /// # let _ = url;
 /// # });
 /// ```
@@ -36,6 +42,11 @@ pub struct FaultProxy {
     generation: Arc<AtomicU64>,
     cuts: watch::Sender<u64>,
     refusing: Arc<AtomicBool>,
+    /// Connections accepted so far (they are numbered from 1 in that order).
+    accepted: Arc<AtomicU64>,
+    /// Connections numbered below this hold their bytes (see [`FaultProxy::stall`]); 0 when
+    /// nothing is stalled. A watch, so that held connections learn of `resume` at once.
+    stalled_below: watch::Sender<u64>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -47,9 +58,12 @@ impl FaultProxy {
         let (cuts, cut_rx) = watch::channel(0u64);
         let refusing = Arc::new(AtomicBool::new(false));
         let generation = Arc::new(AtomicU64::new(0));
+        let (stalled_below, stall_rx) = watch::channel(0u64);
+        let accepted = Arc::new(AtomicU64::new(0));
         let task = tokio::spawn({
             let refusing = refusing.clone();
             let generation = generation.clone();
+            let accepted = accepted.clone();
             async move {
                 loop {
                     let Ok((client, _)) = listener.accept().await else {
@@ -63,6 +77,12 @@ impl FaultProxy {
                     cut.mark_unchanged();
                     let generation = generation.clone();
                     let born = generation.load(Ordering::Acquire);
+                    let link = Link {
+                        generation,
+                        born,
+                        number: accepted.fetch_add(1, Ordering::AcqRel) + 1,
+                        stall: stall_rx.clone(),
+                    };
                     tokio::spawn(async move {
                         let Ok(server) = TcpStream::connect(target).await else {
                             return;
@@ -70,8 +90,8 @@ impl FaultProxy {
                         let (client_read, client_write) = client.into_split();
                         let (server_read, server_write) = server.into_split();
                         tokio::select! {
-                            () = forward(client_read, server_write, &generation, born) => {}
-                            () = forward(server_read, client_write, &generation, born) => {}
+                            () = forward(client_read, server_write, link.clone()) => {}
+                            () = forward(server_read, client_write, link) => {}
                             _ = cut.changed() => {}
                         }
                         // Dropping every half closes both sockets: the backend sees the cut.
@@ -84,6 +104,8 @@ impl FaultProxy {
             generation,
             cuts,
             refusing,
+            accepted,
+            stalled_below,
             task,
         })
     }
@@ -105,6 +127,21 @@ impl FaultProxy {
     pub fn refuse(&self, refusing: bool) {
         self.refusing.store(refusing, Ordering::Release);
     }
+
+    /// Stalls every connection open now, in both directions: from the moment this returns
+    /// no byte crosses them, and none is lost either: they wait in the proxy (and in the
+    /// sockets' buffers behind it) until [`FaultProxy::resume`]. Connections made later
+    /// forward as usual. A [`cut`](FaultProxy::cut) still closes stalled connections.
+    pub fn stall(&self) {
+        let open = self.accepted.load(Ordering::Acquire);
+        self.stalled_below.send_replace(open + 1);
+    }
+
+    /// Ends a [`stall`](FaultProxy::stall): stalled connections deliver what they held,
+    /// in order, and forward as usual from then on.
+    pub fn resume(&self) {
+        self.stalled_below.send_replace(0);
+    }
 }
 
 impl Drop for FaultProxy {
@@ -114,20 +151,43 @@ impl Drop for FaultProxy {
     }
 }
 
-/// Copies bytes from `from` to `to` until either side closes or the proxy is cut.
-async fn forward(
-    mut from: OwnedReadHalf,
-    mut to: OwnedWriteHalf,
-    generation: &AtomicU64,
+/// What a forwarding task knows of its connection.
+#[derive(Clone)]
+struct Link {
+    generation: Arc<AtomicU64>,
+    /// The cut generation the connection was accepted in.
     born: u64,
-) {
+    /// Its number in accept order (from 1).
+    number: u64,
+    stall: watch::Receiver<u64>,
+}
+
+impl Link {
+    fn cut(&self) -> bool {
+        self.generation.load(Ordering::Acquire) != self.born
+    }
+
+    /// Waits while this connection is stalled: while the stall's bound is above its number.
+    async fn held(&mut self) {
+        while *self.stall.borrow_and_update() > self.number {
+            if self.stall.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// Copies bytes from `from` to `to` until either side closes or the proxy is cut; holds
+/// them while the connection is stalled.
+async fn forward(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, mut link: Link) {
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         let n = match from.read(&mut buf).await {
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
-        if generation.load(Ordering::Acquire) != born || to.write_all(&buf[..n]).await.is_err() {
+        link.held().await;
+        if link.cut() || to.write_all(&buf[..n]).await.is_err() {
             return;
         }
     }

@@ -16,6 +16,8 @@
 //! - [`paging`]: the one stream shape every backend's `list_keys` returns.
 //! - [`backoff`]: the jittered, capped delay between a network backend's reconnect
 //!   attempts.
+//! - [`net`]: what network backends share: the [`ServerClock`](net::ServerClock) that
+//!   gives every write a deadline its server enforces.
 //! - [`watch`]: `wait_for_version_change` for backends that learn of changes by
 //!   notification (Redis, PostgreSQL): register, read, re-read on every notification.
 //! - [`Pattern`] (in `glob/`): gobwas-style globs for `list_keys`, with the literal prefix
@@ -55,6 +57,7 @@ mod glob;
 mod key;
 mod layer;
 mod namespace;
+pub mod net;
 pub mod paging;
 mod record;
 pub mod runtime;

@@ -52,3 +52,28 @@ async fn forwards_then_cuts_then_refuses() {
     let mut again = TcpStream::connect(proxy.addr()).await.unwrap();
     assert_eq!(round_trip(&mut again).await.unwrap(), 4);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stall_holds_open_connections_and_resume_delivers_late() {
+    let proxy = FaultProxy::start(echo().await).await.unwrap();
+    let mut old = TcpStream::connect(proxy.addr()).await.unwrap();
+    assert_eq!(round_trip(&mut old).await.unwrap(), 4);
+
+    proxy.stall();
+    old.write_all(b"late").await.unwrap();
+    let mut buf = [0u8; 4];
+    // Held: nothing comes back while the stall lasts (the read is given time to fail).
+    let held = tokio::time::timeout(Duration::from_millis(200), old.read(&mut buf)).await;
+    assert!(held.is_err(), "a stalled connection answered: {held:?}");
+
+    // A connection made during the stall works.
+    let mut fresh = TcpStream::connect(proxy.addr()).await.unwrap();
+    assert_eq!(round_trip(&mut fresh).await.unwrap(), 4);
+
+    proxy.resume();
+    let n = tokio::time::timeout(Duration::from_secs(5), old.read_exact(&mut buf))
+        .await
+        .expect("the resumed connection did not deliver what it held")
+        .unwrap();
+    assert_eq!((n, &buf), (4, b"late"));
+}

@@ -24,14 +24,15 @@ use std::time::{Duration, SystemTime};
 use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
-use redis::aio::ConnectionManager;
 use redis::Value;
+use store_core::net::ServerClock;
 use store_core::watch::Watchers;
 use store_core::{Error, Result};
 use tokio::time::Instant;
 
 use crate::command::{Op, RedisCall, RedisInbox, Reply};
 use crate::layout::Layout;
+use crate::link::{Lease, Link};
 use crate::options::RedisOptions;
 use crate::script;
 use crate::server::Server;
@@ -60,11 +61,43 @@ pub(crate) struct Context {
     pub tag: String,
     pub request_timeout: Duration,
     pub counters: Arc<Counters>,
+    /// The server's clock, sampled at connect and by every script answer (each carries the
+    /// server's `TIME`): what turns a caller's deadline into the server time the script
+    /// enforces.
+    pub clock: Arc<SharedClock>,
+}
+
+/// The freshest [`ServerClock`] sample, shared by the pipelines and the reader.
+#[derive(Debug)]
+pub(crate) struct SharedClock(std::sync::Mutex<ServerClock>);
+
+impl SharedClock {
+    pub fn new(sample: ServerClock) -> Self {
+        Self(std::sync::Mutex::new(sample))
+    }
+
+    /// Keeps `sample` if it bounds the server's time better than the one held.
+    pub fn offer(&self, sample: ServerClock) {
+        let mut held = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *held = held.better(sample);
+    }
+
+    /// The server time by which a write with local `deadline` must have been applied.
+    pub fn deadline(&self, deadline: std::time::Instant) -> i64 {
+        let held = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        held.no_later_than(deadline)
+    }
 }
 
 pub(crate) struct Actor {
     context: Arc<Context>,
-    links: Vec<ConnectionManager>,
+    links: Vec<Arc<Link>>,
     next_link: usize,
     in_flight: FuturesUnordered<BoxFuture<'static, ()>>,
     max_in_flight: usize,
@@ -79,7 +112,7 @@ pub(crate) struct Actor {
 impl Actor {
     pub fn new(
         context: Arc<Context>,
-        links: Vec<ConnectionManager>,
+        links: Vec<Arc<Link>>,
         subscription: Subscription,
         watchers: Arc<Watchers>,
         options: &RedisOptions,
@@ -135,7 +168,9 @@ impl Actor {
         while self.in_flight.next().await.is_some() {}
         inbox.close().await;
         drop(self.subscription);
-        drop(self.links);
+        for link in &self.links {
+            link.close();
+        }
         tracing::debug!(server = %self.context.server.address, "redis store closed");
         drop(guard); // waiters re-check now and get Closed
         if let Some(close) = close {
@@ -173,12 +208,12 @@ impl Actor {
 
     fn start_reap(&mut self) {
         let context = self.context.clone();
-        let mut link = self.links[0].clone();
+        let link = self.links[0].clone();
         self.reaping = Some(
             async move {
                 let cmd =
                     script::encode_reap(&context.sha, &context.layout, &context.tag, REAP_LIMIT);
-                let value = query(&context, &mut link, cmd, "reaping expired records").await?;
+                let value = query(&context, &link, cmd, "reaping expired records").await?;
                 script::decode_reap(value)
             }
             .boxed(),
@@ -222,27 +257,33 @@ async fn poll_reap(reaping: &mut Option<Reaping>) -> Result<(u64, Option<SystemT
 
 /// Runs one command, loading the script first if the server does not have it (it restarted
 /// or its script cache was flushed), within the request timeout.
-async fn query(
-    context: &Context,
-    link: &mut ConnectionManager,
-    cmd: redis::Cmd,
-    doing: &str,
-) -> Result<Value> {
+async fn query(context: &Context, link: &Link, cmd: redis::Cmd, doing: &str) -> Result<Value> {
+    let mut lease = link.lease()?;
     let attempt = async {
-        match cmd.query_async::<Value>(link).await {
+        let answer = match cmd.query_async::<Value>(&mut lease.manager).await {
             Err(error) if error.code() == Some("NOSCRIPT") => {
+                lease.answered();
                 Counters::add(&context.counters.script_loads, 1);
                 let mut pipe = redis::pipe();
                 pipe.cmd("SCRIPT").arg("LOAD").arg(script::SOURCE).ignore();
                 pipe.add_command(cmd);
-                let (value,): (Value,) = pipe.query_async(link).await?;
+                let (value,): (Value,) = pipe.query_async(&mut lease.manager).await?;
                 Ok(value)
             }
             other => other,
+        };
+        match &answer {
+            Ok(_) => lease.answered(),
+            Err(error) if error.is_timeout() => link.timed_out(&lease),
+            Err(_) => {}
         }
+        answer
     };
     match tokio::time::timeout(context.request_timeout, attempt).await {
-        Err(_) => Err(context.server.timed_out(doing, context.request_timeout)),
+        Err(_) => {
+            link.timed_out(&lease);
+            Err(context.server.timed_out(doing, context.request_timeout))
+        }
         Ok(Err(error)) => Err(context.server.error(doing, &error)),
         Ok(Ok(Value::ServerError(error))) => Err(context.server.server_error(doing, &error)),
         Ok(Ok(value)) => Ok(value),
@@ -254,28 +295,45 @@ fn is_no_script(value: &Value) -> bool {
 }
 
 /// Sends the calls of one batch as one pipeline and answers each of them.
-async fn send(context: Arc<Context>, mut link: ConnectionManager, calls: Vec<RedisCall>) {
+async fn send(context: Arc<Context>, link: Arc<Link>, calls: Vec<RedisCall>) {
     let counters = &context.counters;
     Counters::add(&counters.pipelines, 1);
     Counters::add(&counters.calls, calls.len() as u64);
+    // Each write carries its caller's deadline as a server time (see `script.lua`).
+    let deadlines: Vec<Option<i64>> = calls
+        .iter()
+        .map(|call| {
+            call.op
+                .is_write()
+                .then(|| context.clock.deadline(call.deadline))
+        })
+        .collect();
     let (ops, answers): (Vec<Op>, Vec<Answer<Reply>>) =
         calls.into_iter().map(RedisCall::into_parts).unzip();
     let chunks = chunk(&ops);
-    let outcome = tokio::time::timeout(
-        context.request_timeout,
-        run_chunks(&context, &mut link, &ops, &chunks),
-    )
-    .await;
-    let results = match outcome {
-        Ok(Ok(results)) => results,
-        Ok(Err(error)) => fail_all(&context, &chunks, error),
-        Err(_) => fail_all(
-            &context,
-            &chunks,
-            context
-                .server
-                .timed_out("waiting for a pipeline's answer", context.request_timeout),
-        ),
+    let results = match link.lease() {
+        Err(error) => fail_all(&context, &chunks, error),
+        Ok(mut lease) => {
+            let outcome = tokio::time::timeout(
+                context.request_timeout,
+                run_chunks(&context, &link, &mut lease, &ops, &deadlines, &chunks),
+            )
+            .await;
+            match outcome {
+                Ok(Ok(results)) => results,
+                Ok(Err(error)) => fail_all(&context, &chunks, error),
+                Err(_) => {
+                    link.timed_out(&lease);
+                    fail_all(
+                        &context,
+                        &chunks,
+                        context
+                            .server
+                            .timed_out("waiting for a pipeline's answer", context.request_timeout),
+                    )
+                }
+            }
+        }
     };
     tracing::trace!(
         calls = ops.len(),
@@ -289,7 +347,7 @@ async fn send(context: Arc<Context>, mut link: ConnectionManager, calls: Vec<Red
             Ok(values) => {
                 let mut values = values.into_iter();
                 for op in ops {
-                    let reply = script::decode(op, &mut values);
+                    let reply = script::decode(op, &mut values, || context.server.late(op.name()));
                     if let Err(error) = &reply {
                         tracing::error!(operation = op.name(), %error, "undecodable answer");
                     }
@@ -343,8 +401,10 @@ fn chunk(ops: &[Op]) -> Vec<std::ops::Range<usize>> {
 /// answers, or the error that failed it.
 async fn run_chunks(
     context: &Context,
-    link: &mut ConnectionManager,
+    link: &Link,
+    lease: &mut Lease,
     ops: &[Op],
+    deadlines: &[Option<i64>],
     chunks: &[std::ops::Range<usize>],
 ) -> Result<Vec<Result<Vec<Value>>>> {
     let server = &context.server;
@@ -353,7 +413,8 @@ async fn run_chunks(
             &context.sha,
             &context.layout,
             &context.tag,
-            ops[range.clone()].iter(),
+            &ops[range.clone()],
+            &deadlines[range.clone()],
         )
     };
     let mut pipe = redis::pipe();
@@ -361,10 +422,13 @@ async fn run_chunks(
     for range in chunks {
         pipe.add_command(encode(range));
     }
+    let sent = std::time::Instant::now();
     let values: Vec<Value> = pipe
-        .query_async(link)
+        .query_async(&mut lease.manager)
         .await
-        .map_err(|e| server.error("sending a pipeline", &e))?;
+        .map_err(|e| failed(link, lease, "sending a pipeline", &e))?;
+    let received = std::time::Instant::now();
+    lease.answered();
     let mut results: Vec<Result<Vec<Value>>> = Vec::with_capacity(chunks.len());
     let mut missing = Vec::new();
     for (i, value) in values.into_iter().enumerate() {
@@ -372,7 +436,12 @@ async fn run_chunks(
             missing.push(i);
             results.push(Ok(Vec::new()));
         } else {
-            results.push(chunk_result(context, &ops[chunks[i].clone()], value));
+            results.push(chunk_result(
+                context,
+                &ops[chunks[i].clone()],
+                value,
+                (sent, received),
+            ));
         }
     }
     if results.len() != chunks.len() {
@@ -392,25 +461,48 @@ async fn run_chunks(
         for &i in &missing {
             pipe.add_command(encode(&chunks[i]));
         }
+        let sent = std::time::Instant::now();
         let mut values: Vec<Value> = pipe
-            .query_async(link)
+            .query_async(&mut lease.manager)
             .await
-            .map_err(|e| server.error("loading the script", &e))?;
+            .map_err(|e| failed(link, lease, "loading the script", &e))?;
+        let received = std::time::Instant::now();
+        lease.answered();
         if let Some(Value::ServerError(error)) = values.first() {
             return Err(server.server_error("loading the script", error));
         }
         for (&i, value) in missing.iter().zip(values.drain(..).skip(1)) {
-            results[i] = chunk_result(context, &ops[chunks[i].clone()], value);
+            results[i] = chunk_result(context, &ops[chunks[i].clone()], value, (sent, received));
         }
     }
     Ok(results)
 }
 
-/// The answers of one script call, checked for their count.
-fn chunk_result(context: &Context, ops: &[Op], value: Value) -> Result<Vec<Value>> {
+/// A pipeline's failure as a store error; one that timed out (the connection's own
+/// response timeout) tells the link, which replaces a connection that stopped answering.
+fn failed(link: &Link, lease: &Lease, doing: &str, error: &redis::RedisError) -> Error {
+    if error.is_timeout() {
+        link.timed_out(lease);
+    }
+    link.server().error(doing, error)
+}
+
+/// The answers of one script call, checked for their count; the server's time in it is a
+/// clock sample for an exchange sent and received at `exchange`.
+fn chunk_result(
+    context: &Context,
+    ops: &[Op],
+    value: Value,
+    exchange: (std::time::Instant, std::time::Instant),
+) -> Result<Vec<Value>> {
     match value {
         Value::ServerError(error) => Err(context.server.server_error("running the script", &error)),
-        Value::Array(values) => {
+        value @ Value::Array(_) => {
+            let (now, values) = script::split_answer(value, "the script's answer")?;
+            let (sent, received) = exchange;
+            context
+                .clock
+                .offer(ServerClock::sample(sent, now, received));
             let expected = script::expected_results(ops.iter());
             if values.len() == expected {
                 Ok(values)

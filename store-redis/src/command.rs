@@ -64,6 +64,8 @@ pub(crate) struct ServerFigures {
     pub expiring: u64,
     pub epoch: String,
     pub last_version: u64,
+    /// Writes the script refused because they arrived after their deadline (all instances).
+    pub late_writes: u64,
 }
 
 pub(crate) type RedisCall = Call<Op, Reply>;
@@ -89,6 +91,14 @@ impl Op {
 }
 
 impl Op {
+    /// Whether the operation may change the store (and so carries a deadline).
+    pub fn is_write(&self) -> bool {
+        matches!(
+            self,
+            Op::Create(_) | Op::Put(_) | Op::PutMany(_) | Op::Cas(_) | Op::Delete(_)
+        )
+    }
+
     /// The key the operation is about (the first, for several), for tracing.
     pub fn key(&self) -> Option<&str> {
         match self {

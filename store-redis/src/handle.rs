@@ -10,13 +10,14 @@ use store_core::{
     Stats, Storage,
 };
 
-use crate::actor::{Actor, Context};
+use crate::actor::{Actor, Context, SharedClock};
 use crate::command::{Op, RedisCaller, Reply};
 use crate::layout::Layout;
+use crate::link::Link;
 use crate::options::RedisOptions;
-use crate::read::Reader;
+use crate::read::{sample_clock, Reader};
 use crate::script;
-use crate::server::Server;
+use crate::server::{manager_config, Server};
 use crate::shared::mailbox;
 use crate::stats::Counters;
 use crate::subscription::Subscription;
@@ -123,25 +124,41 @@ impl RedisStorage {
             other => other,
         })?;
         let server = Arc::new(Server::new(&options.url)?);
+        let counters = Arc::new(Counters::default());
         let mut links = Vec::with_capacity(options.connections.max(1));
         for _ in 0..options.connections.max(1) {
-            links.push(
-                server
-                    .connect(&options, Some(options.request_timeout))
-                    .await?,
-            );
+            let response_timeout = Some(options.request_timeout);
+            let manager = server.connect(&options, response_timeout).await?;
+            links.push(Arc::new(Link::new(
+                server.clone(),
+                manager,
+                manager_config(&options, response_timeout),
+                "commands",
+                counters.clone(),
+            )));
         }
-        load_script(&server, &mut links[0], &options).await?;
+        let mut lease = links[0].lease()?;
+        load_script(&server, &mut lease.manager, &options).await?;
+        // Before the first write: every write's deadline is a time on this clock.
+        let clock = Arc::new(SharedClock::new(
+            sample_clock(&server, &mut lease, options.request_timeout).await?,
+        ));
         let layout = Layout::new(&options.prefix, server.db);
         // The reader bounds each read itself (see `read.rs`), so its connection needs no
         // timer of its own per command.
         let reader = Reader::new(
-            server.connect(&options, None).await?,
+            Arc::new(Link::new(
+                server.clone(),
+                server.connect(&options, None).await?,
+                manager_config(&options, None),
+                "reads",
+                counters.clone(),
+            )),
+            clock.clone(),
             &layout,
             options.request_timeout,
         );
         let watchers = Arc::new(Watchers::default());
-        let counters = Arc::new(Counters::default());
         let subscription = Subscription::open(
             server.clone(),
             &layout.channel,
@@ -158,6 +175,7 @@ impl RedisStorage {
             tag: format!("{:08x}", rand::random::<u32>()),
             request_timeout: options.request_timeout,
             counters: counters.clone(),
+            clock,
         });
         let timed_out = {
             let server = server.clone();
@@ -351,7 +369,7 @@ impl Storage for RedisStorage {
                 key,
                 value,
                 version,
-                expires_at,
+                expires_at: script::stored_expiry(expires_at),
             }),
             other => Err(unexpected("put", other)),
         }
@@ -380,7 +398,7 @@ impl Storage for RedisStorage {
                 key,
                 value,
                 version,
-                expires_at,
+                expires_at: script::stored_expiry(expires_at),
             }),
             Reply::CasMissing => Err(Error::NotFound),
             Reply::CasConflict => Err(Error::Conflict),
@@ -476,6 +494,7 @@ impl Storage for RedisStorage {
         .with("expiring_keys", Figure::Count(figures.expiring))
         .with("version_epoch", Figure::Text(figures.epoch))
         .with("versions_in_epoch", Figure::Count(figures.last_version))
+        .with("late_writes_refused", Figure::Count(figures.late_writes))
         .with("pipelines", Figure::Count(pipelines))
         .with(
             "calls_per_pipeline",
@@ -486,6 +505,10 @@ impl Storage for RedisStorage {
             }),
         )
         .with("failed_pipelines", count(&counters.failed_pipelines))
+        .with(
+            "replaced_connections",
+            count(&counters.replaced_connections),
+        )
         .with("script_loads", count(&counters.script_loads))
         .with(
             "subscription",

@@ -151,6 +151,7 @@ mod command;
 mod config;
 mod handle;
 mod layout;
+mod link;
 mod options;
 mod read;
 mod script;

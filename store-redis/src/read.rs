@@ -33,27 +33,37 @@
 //! tasks on one socket, which is the batching the actor would add. Writes keep going
 //! through the actor, where one script call carries a whole batch.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use redis::aio::ConnectionManager;
 use redis::{Cmd, Value};
+use store_core::net::ServerClock;
 use store_core::{Error, Record, Result};
 
+use crate::actor::SharedClock;
 use crate::layout::Layout;
+use crate::link::{Lease, Link};
 use crate::script;
 use crate::server::Server;
 
 /// Reads records on a connection of their own, in the caller's task.
 pub(crate) struct Reader {
-    link: std::sync::RwLock<Option<ConnectionManager>>,
+    link: Arc<Link>,
+    clock: Arc<SharedClock>,
     record_root: Vec<u8>,
     request_timeout: Duration,
 }
 
 impl Reader {
-    pub fn new(link: ConnectionManager, layout: &Layout, request_timeout: Duration) -> Self {
+    pub fn new(
+        link: Arc<Link>,
+        clock: Arc<SharedClock>,
+        layout: &Layout,
+        request_timeout: Duration,
+    ) -> Self {
         Self {
-            link: std::sync::RwLock::new(Some(link)),
+            link,
+            clock,
             record_root: layout.record_root.clone(),
             request_timeout,
         }
@@ -61,42 +71,33 @@ impl Reader {
 
     /// Drops the connection (when the store closes); later reads are `Closed`.
     pub fn close(&self) {
-        // A poisoned lock only means a reader panicked while cloning; the slot is still valid.
-        let mut link = self
-            .link
-            .write()
-            .unwrap_or_else(|poison| poison.into_inner());
-        link.take();
-    }
-
-    fn link(&self) -> Result<ConnectionManager> {
-        let link = self
-            .link
-            .read()
-            .unwrap_or_else(|poison| poison.into_inner());
-        link.clone().ok_or(Error::Closed)
+        self.link.close();
     }
 
     /// The live record under `key` (already validated), on the server's clock.
     pub async fn get(&self, server: &Server, key: &str) -> Result<Option<Record>> {
-        let mut link = self.link()?;
+        let mut lease = self.link.lease()?;
         let read = async {
             let text = self
                 .command(key)
-                .query_async::<Value>(&mut link)
+                .query_async::<Value>(&mut lease.manager)
                 .await
                 .map_err(|e| server.error(&reading(key), &e))?;
+            lease.answered();
             let record = script::decode_record(key, text)?;
             match record {
                 Some(record) if record.expires_at.is_some() => {
-                    self.get_on_server_clock(server, &mut link, key).await
+                    self.get_on_server_clock(server, &mut lease, key).await
                 }
                 other => Ok(other),
             }
         };
         match tokio::time::timeout(self.request_timeout, read).await {
             Ok(outcome) => outcome,
-            Err(_) => Err(server.timed_out(&reading(key), self.request_timeout)),
+            Err(_) => {
+                self.link.timed_out(&lease);
+                Err(server.timed_out(&reading(key), self.request_timeout))
+            }
         }
     }
 
@@ -104,16 +105,20 @@ impl Reader {
     async fn get_on_server_clock(
         &self,
         server: &Server,
-        link: &mut ConnectionManager,
+        lease: &mut Lease,
         key: &str,
     ) -> Result<Option<Record>> {
         let mut pipe = redis::pipe();
         pipe.cmd("TIME").add_command(self.command(key));
+        let sent = Instant::now();
         let (time, text): (Value, Value) = pipe
-            .query_async(link)
+            .query_async(&mut lease.manager)
             .await
             .map_err(|e| server.error(&reading(key), &e))?;
+        lease.answered();
         let now = decode_time(time)?;
+        self.clock
+            .offer(ServerClock::sample(sent, micros(now), Instant::now()));
         let record = script::decode_record(key, text)?;
         Ok(record.filter(|record| record.expires_at.is_none_or(|at| at > now)))
     }
@@ -124,6 +129,35 @@ impl Reader {
         script::record_key(&mut cmd, &self.record_root, key);
         cmd
     }
+}
+
+/// Microseconds since the Unix epoch (0 before it).
+pub(crate) fn micros(at: SystemTime) -> i64 {
+    at.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+}
+
+/// Samples the server's clock with one `TIME` on `lease` (at connect, before any write).
+pub(crate) async fn sample_clock(
+    server: &Server,
+    lease: &mut Lease,
+    timeout: Duration,
+) -> Result<ServerClock> {
+    let sent = Instant::now();
+    let time = tokio::time::timeout(
+        timeout,
+        redis::cmd("TIME").query_async::<Value>(&mut lease.manager),
+    )
+    .await
+    .map_err(|_| server.timed_out("reading the server's clock", timeout))?
+    .map_err(|e| server.error("reading the server's clock", &e))?;
+    let received = Instant::now();
+    lease.answered();
+    Ok(ServerClock::sample(
+        sent,
+        micros(decode_time(time)?),
+        received,
+    ))
 }
 
 /// What a failed read was doing, for its error.

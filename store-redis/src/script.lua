@@ -2,13 +2,21 @@
 -- The one script behind every store-redis call: it applies a batch of operations atomically,
 -- on the server's clock, and publishes the keys it changed. See script.rs for the encoding.
 --
--- KEYS[1] meta hash (e: version epoch, n: version counter)
+-- KEYS[1] meta hash (e: version epoch, n: version counter, late: writes refused as late)
 -- KEYS[2] index sorted set (every stored key, score 0, read in byte order with ZRANGEBYLEX)
 -- KEYS[3] expiry sorted set (keys with an expiry, scored by it in microseconds)
 -- KEYS[4..] the record of each operation that names a key, in operation order
 -- ARGV[1] change channel, ARGV[2] epoch tag of the calling process, ARGV[3] record key root
 -- ARGV[4] how many versions the batch may need (one per record it may write)
 -- ARGV[5..] operations, each an opcode followed by its arguments
+--
+-- Every write carries a deadline first: the latest server time (microseconds) at which it may
+-- still be applied, '' for none. A write that arrives later (its caller has been told it
+-- failed) is not applied and answers -1: a write reported as failed never lands after the
+-- report (store_core::net::ServerClock explains how the caller's deadline becomes this).
+--
+-- The answer is {now, results}: the server's time, which the caller uses to sample the
+-- server's clock, and one result per operation.
 --
 -- A record is one string, "<x> <n> <v>": its expiry (microseconds since the Unix epoch, or
 -- '' for none), its version, and its value. A record is live while x is '' or later than
@@ -27,6 +35,16 @@ local now = tonumber(now_s)
 
 local function expired(x)
   return x ~= '' and tonumber(x) <= now
+end
+
+-- Whether a write's deadline has passed; such writes are counted in the meta hash ('late'),
+-- for operators and for tests that wait for a delayed write to arrive and be refused.
+local function late(d)
+  if d ~= '' and now > tonumber(d) then
+    redis.call('HINCRBY', meta, 'late', 1)
+    return true
+  end
+  return false
 end
 
 -- The first HEAD bytes of a record hold its header: an expiry of at most 16 digits and a
@@ -171,51 +189,69 @@ while a <= nargs do
     out[#out + 1] = readable(KEYS[k]) or 0
     a, k = a + 1, k + 1
   elseif op == 'p' then
-    -- put key value x: version
-    out[#out + 1] = store(KEYS[k], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3])
-    a, k = a + 4, k + 1
-  elseif op == 'c' then
-    -- create key value x: {1, version} or {0, record string} (the live record)
-    local rk = KEYS[k]
-    local r = live(rk)
-    if r then
-      out[#out + 1] = {0, r}
+    -- put deadline key value x: version
+    if late(ARGV[a + 1]) then
+      out[#out + 1] = -1
     else
-      out[#out + 1] = {1, store(rk, ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], false)}
-    end
-    a, k = a + 4, k + 1
-  elseif op == 's' then
-    -- cas key value x expected: {1, version}, {0} missing or expired, {2} other version
-    local rk = KEYS[k]
-    local current, old_x = live_version(rk)
-    if not current then
-      out[#out + 1] = {0}
-    elseif current ~= ARGV[a + 4] then
-      out[#out + 1] = {2}
-    else
-      out[#out + 1] = {1, store(rk, ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], old_x)}
+      out[#out + 1] = store(KEYS[k], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4])
     end
     a, k = a + 5, k + 1
+  elseif op == 'c' then
+    -- create deadline key value x: {1, version} or {0, record string} (the live record)
+    local rk = KEYS[k]
+    if late(ARGV[a + 1]) then
+      out[#out + 1] = -1
+    else
+      local r = live(rk)
+      if r then
+        out[#out + 1] = {0, r}
+      else
+        out[#out + 1] = {1, store(rk, ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], false)}
+      end
+    end
+    a, k = a + 5, k + 1
+  elseif op == 's' then
+    -- cas deadline key value x expected: {1, version}, {0} missing or expired, {2} other
+    -- version
+    local rk = KEYS[k]
+    if late(ARGV[a + 1]) then
+      out[#out + 1] = -1
+    else
+      local current, old_x = live_version(rk)
+      if not current then
+        out[#out + 1] = {0}
+      elseif current ~= ARGV[a + 5] then
+        out[#out + 1] = {2}
+      else
+        out[#out + 1] = {1, store(rk, ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], old_x)}
+      end
+    end
+    a, k = a + 6, k + 1
   elseif op == 'm' then
-    -- put_many count (key value x)*count: count
-    local count = tonumber(ARGV[a + 1])
-    a = a + 2
+    -- put_many deadline count (key value x)*count: count
+    local count = tonumber(ARGV[a + 2])
+    local skip = late(ARGV[a + 1])
+    a = a + 3
     for _ = 1, count do
-      store(KEYS[k], ARGV[a], ARGV[a + 1], ARGV[a + 2])
+      if not skip then
+        store(KEYS[k], ARGV[a], ARGV[a + 1], ARGV[a + 2])
+      end
       a, k = a + 3, k + 1
     end
-    out[#out + 1] = count
+    out[#out + 1] = skip and -1 or count
   elseif op == 'd' then
-    -- delete key: 1, or 0 when missing or expired
-    local rk, key = KEYS[k], ARGV[a + 1]
-    if live_version(rk) then
+    -- delete deadline key: 1, or 0 when missing or expired
+    local rk, key = KEYS[k], ARGV[a + 2]
+    if late(ARGV[a + 1]) then
+      out[#out + 1] = -1
+    elseif live_version(rk) then
       remove(rk, key)
       changed[#changed + 1] = key
       out[#out + 1] = 1
     else
       out[#out + 1] = 0
     end
-    a, k = a + 2, k + 1
+    a, k = a + 3, k + 1
   elseif op == 'l' then
     -- list min max count: {cursor, key...}; the cursor is the last key scanned when the
     -- range may hold more, '' when it is exhausted. Expired keys are left out: one ZMSCORE
@@ -263,9 +299,10 @@ while a <= nargs do
     out[#out + 1] = {reclaimed, first[2] or ''}
     a = a + 2
   elseif op == 't' then
-    -- stats: {keys, keys with an expiry, epoch, counter}
-    local m = redis.call('HMGET', meta, 'e', 'n')
-    out[#out + 1] = {redis.call('ZCARD', idx), redis.call('ZCARD', expiry), m[1] or '', m[2] or '0'}
+    -- stats: {keys, keys with an expiry, epoch, counter, late writes refused}
+    local m = redis.call('HMGET', meta, 'e', 'n', 'late')
+    out[#out + 1] = {redis.call('ZCARD', idx), redis.call('ZCARD', expiry), m[1] or '',
+                     m[2] or '0', m[3] or '0'}
     a = a + 1
   else
     return redis.error_reply('store-redis: unknown operation ' .. tostring(op))
@@ -281,4 +318,4 @@ if #changed > 0 then
   redis.call('PUBLISH', channel, table.concat(parts))
 end
 
-return out
+return {now_s, out}

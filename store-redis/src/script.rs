@@ -86,13 +86,17 @@ pub(crate) fn record_key(cmd: &mut Cmd, root: &[u8], key: &str) {
     let _ = arg.write_all(key.as_bytes());
 }
 
-/// One `EVALSHA` of the script running `ops` in order.
-pub(crate) fn encode<'a>(
+/// One `EVALSHA` of the script running `ops` in order; each write carries its deadline
+/// from `deadlines` (the latest server time, in microseconds, at which it may be applied;
+/// `None` for none), which has one entry per op.
+pub(crate) fn encode(
     sha: &str,
     layout: &Layout,
     tag: &str,
-    ops: impl Iterator<Item = &'a Op> + Clone,
+    ops: &[Op],
+    deadlines: &[Option<i64>],
 ) -> Cmd {
+    let ops = ops.iter();
     let keys: usize = ops
         .clone()
         .map(|op| match op {
@@ -134,7 +138,11 @@ pub(crate) fn encode<'a>(
         .arg(tag)
         .arg(&layout.record_root[..])
         .arg(writes);
-    for op in ops {
+    let deadline = |d: &Option<i64>| {
+        d.map(|micros| micros.max(0).to_string())
+            .unwrap_or_default()
+    };
+    for (op, d) in ops.zip(deadlines) {
         match op {
             Op::Get(keys) => {
                 for _ in keys {
@@ -142,26 +150,26 @@ pub(crate) fn encode<'a>(
                 }
             }
             Op::Create(r) => {
-                cmd.arg("c").arg(&r.key).arg(&r.value[..]);
+                cmd.arg("c").arg(deadline(d)).arg(&r.key).arg(&r.value[..]);
                 cmd.arg(encode_expiry(r.expires_at));
             }
             Op::Put(r) => {
-                cmd.arg("p").arg(&r.key).arg(&r.value[..]);
+                cmd.arg("p").arg(deadline(d)).arg(&r.key).arg(&r.value[..]);
                 cmd.arg(encode_expiry(r.expires_at));
             }
             Op::Cas(r) => {
-                cmd.arg("s").arg(&r.key).arg(&r.value[..]);
+                cmd.arg("s").arg(deadline(d)).arg(&r.key).arg(&r.value[..]);
                 cmd.arg(encode_expiry(r.expires_at)).arg(&r.version);
             }
             Op::PutMany(records) => {
-                cmd.arg("m").arg(records.len());
+                cmd.arg("m").arg(deadline(d)).arg(records.len());
                 for r in records {
                     cmd.arg(&r.key).arg(&r.value[..]);
                     cmd.arg(encode_expiry(r.expires_at));
                 }
             }
             Op::Delete(key) => {
-                cmd.arg("d").arg(key);
+                cmd.arg("d").arg(deadline(d)).arg(key);
             }
             Op::ListPage { min, max, count } => {
                 cmd.arg("l").arg(&min[..]).arg(&max[..]).arg(*count);
@@ -190,9 +198,25 @@ pub(crate) fn encode_reap(sha: &str, layout: &Layout, tag: &str, limit: usize) -
     cmd
 }
 
+/// Splits a script's answer `{now, results}` into the server's time (microseconds since
+/// the Unix epoch) and the results, one per operation.
+pub(crate) fn split_answer(value: Value, what: &str) -> Result<(i64, Vec<Value>)> {
+    let mut parts = array(value, what)?.into_iter();
+    let now = match next(&mut parts, what)? {
+        Value::BulkString(text) => std::str::from_utf8(&text)
+            .ok()
+            .and_then(|t| t.parse::<i64>().ok())
+            .ok_or_else(|| corrupt(format!("{what}: the server's time is not a number")))?,
+        other => return Err(unexpected(what, &other)),
+    };
+    let results = array(next(&mut parts, what)?, what)?;
+    Ok((now, results))
+}
+
 /// What one reaper run did: records reclaimed, and when the next one expires.
 pub(crate) fn decode_reap(value: Value) -> Result<(u64, Option<SystemTime>)> {
-    let mut results = array(value, "reap")?.into_iter();
+    let (_, results) = split_answer(value, "reap")?;
+    let mut results = results.into_iter();
     let mut reap = array(next(&mut results, "reap")?, "reap")?.into_iter();
     let reclaimed = int(next(&mut reap, "reap")?, "reap")?;
     let next_expiry = match next(&mut reap, "reap")? {
@@ -211,8 +235,14 @@ pub(crate) fn decode_reap(value: Value) -> Result<(u64, Option<SystemTime>)> {
 }
 
 /// Takes the answers of `op` from `results` (the script's answers to a batch, in order).
-pub(crate) fn decode(op: &Op, results: &mut impl Iterator<Item = Value>) -> Result<Reply> {
+/// A write that reached the server after its deadline answers with `late()`.
+pub(crate) fn decode(
+    op: &Op,
+    results: &mut impl Iterator<Item = Value>,
+    late: impl FnOnce() -> Error,
+) -> Result<Reply> {
     let name = op.name();
+    // Every operation but a get has one result; a write's is -1 when it came too late.
     match op {
         Op::Get(keys) => {
             let mut records = Vec::with_capacity(keys.len());
@@ -221,31 +251,12 @@ pub(crate) fn decode(op: &Op, results: &mut impl Iterator<Item = Value>) -> Resu
             }
             Ok(Reply::Records(records))
         }
-        Op::Create(record) => {
-            let mut answer = array(next(results, name)?, name)?.into_iter();
-            match int(next(&mut answer, name)?, name)? {
-                1 => Ok(Reply::Created(Ok(string(next(&mut answer, name)?, name)?))),
-                _ => {
-                    let live = decode_record(&record.key, next(&mut answer, name)?)?
-                        .ok_or_else(|| corrupt("create: conflict without a record".into()))?;
-                    Ok(Reply::Created(Err(Box::new(live))))
-                }
+        Op::Create(_) | Op::Put(_) | Op::Cas(_) | Op::PutMany(_) | Op::Delete(_) => {
+            match next(results, name)? {
+                Value::Int(-1) => Err(late()),
+                value => decode_write(op, value),
             }
         }
-        Op::Put(_) => Ok(Reply::Version(string(next(results, name)?, name)?)),
-        Op::Cas(_) => {
-            let mut answer = array(next(results, name)?, name)?.into_iter();
-            match int(next(&mut answer, name)?, name)? {
-                1 => Ok(Reply::Version(string(next(&mut answer, name)?, name)?)),
-                0 => Ok(Reply::CasMissing),
-                _ => Ok(Reply::CasConflict),
-            }
-        }
-        Op::PutMany(_) => {
-            int(next(results, name)?, name)?;
-            Ok(Reply::Done)
-        }
-        Op::Delete(_) => Ok(Reply::Deleted(int(next(results, name)?, name)? == 1)),
         Op::ListPage { .. } => {
             let mut page = array(next(results, name)?, name)?.into_iter();
             let cursor = string(next(&mut page, name)?, name)?;
@@ -265,15 +276,59 @@ pub(crate) fn decode(op: &Op, results: &mut impl Iterator<Item = Value>) -> Resu
             let last_version = string(next(&mut figures, name)?, name)?
                 .parse()
                 .unwrap_or(0);
+            let late_writes = string(next(&mut figures, name)?, name)?
+                .parse()
+                .unwrap_or(0);
             Ok(Reply::Stats(ServerFigures {
                 keys,
                 expiring,
                 epoch,
                 last_version,
+                late_writes,
             }))
         }
         Op::Close => Ok(Reply::Done),
     }
+}
+
+/// The answer of a write that was applied in time.
+fn decode_write(op: &Op, value: Value) -> Result<Reply> {
+    let name = op.name();
+    match op {
+        Op::Create(record) => {
+            let mut answer = array(value, name)?.into_iter();
+            match int(next(&mut answer, name)?, name)? {
+                1 => Ok(Reply::Created(Ok(string(next(&mut answer, name)?, name)?))),
+                _ => {
+                    let live = decode_record(&record.key, next(&mut answer, name)?)?
+                        .ok_or_else(|| corrupt("create: conflict without a record".into()))?;
+                    Ok(Reply::Created(Err(Box::new(live))))
+                }
+            }
+        }
+        Op::Put(_) => Ok(Reply::Version(string(value, name)?)),
+        Op::Cas(_) => {
+            let mut answer = array(value, name)?.into_iter();
+            match int(next(&mut answer, name)?, name)? {
+                1 => Ok(Reply::Version(string(next(&mut answer, name)?, name)?)),
+                0 => Ok(Reply::CasMissing),
+                _ => Ok(Reply::CasConflict),
+            }
+        }
+        Op::PutMany(_) => {
+            int(value, name)?;
+            Ok(Reply::Done)
+        }
+        Op::Delete(_) => Ok(Reply::Deleted(int(value, name)? == 1)),
+        Op::Get(_) | Op::ListPage { .. } | Op::Stats | Op::Close => Err(unexpected(name, &value)),
+    }
+}
+
+/// The expiry a record has once stored: the script keeps microseconds, so a write answers
+/// with what a later read returns, not with the nanoseconds it was given.
+pub(crate) fn stored_expiry(expires_at: Option<SystemTime>) -> Option<SystemTime> {
+    let text = encode_expiry(expires_at);
+    decode_expiry(text.as_bytes()).unwrap_or(expires_at)
 }
 
 /// A record string (`<x> <n> <v>`, see `script.lua`) as the record under `key`; `None` for

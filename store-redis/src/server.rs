@@ -61,14 +61,7 @@ impl Server {
         options: &RedisOptions,
         response_timeout: Option<Duration>,
     ) -> Result<ConnectionManager, Error> {
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(options.connect_timeout))
-            .set_response_timeout(response_timeout)
-            .set_min_delay(options.reconnect_min)
-            .set_max_delay(options.reconnect_max)
-            // A round of attempts with doubling delays; a call waits for it at most its
-            // request timeout, and the first call after a failed round starts a new one.
-            .set_number_of_retries(RECONNECT_TRIES);
+        let config = manager_config(options, response_timeout);
         // The first attempt is made here, by hand, so that an unreachable server is reported
         // with the reason (refused, unknown host, ...) within the connect timeout, rather
         // than after the manager's retries.
@@ -96,6 +89,11 @@ impl Server {
             Ok(Err(error)) => Err(self.error("connecting", &error)),
             Ok(Ok(manager)) => Ok(manager),
         }
+    }
+
+    /// The client for command connections (to make a replacement connection from).
+    pub fn commands(&self) -> Client {
+        self.commands.clone()
     }
 
     /// A new pub/sub connection (the subscription's), within `timeout`.
@@ -135,15 +133,40 @@ impl Server {
         }
     }
 
+    /// The error for a write that reached the server after its caller's deadline: the
+    /// server did not apply it, and never will.
+    pub fn late(&self, operation: &str) -> Error {
+        Error::Unavailable(format!(
+            "redis {}: {operation}: the write reached the server after its deadline (the \
+             connection was slow or stalled); it was not applied",
+            self.address
+        ))
+    }
+
     /// The error for a call that got no answer within `limit`.
     pub fn timed_out(&self, doing: &str, limit: Duration) -> Error {
         Error::Unavailable(format!(
             "redis {}: {doing}: no answer within {}; the server is down, unreachable or \
-             overloaded (a write may or may not have been applied)",
+             overloaded (a write in flight was applied before this answer or never will be)",
             self.address,
             humantime::format_duration(limit)
         ))
     }
+}
+
+/// How a command connection reconnects and bounds each command (see [`Server::connect`]).
+pub(crate) fn manager_config(
+    options: &RedisOptions,
+    response_timeout: Option<Duration>,
+) -> ConnectionManagerConfig {
+    ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(options.connect_timeout))
+        .set_response_timeout(response_timeout)
+        .set_min_delay(options.reconnect_min)
+        .set_max_delay(options.reconnect_max)
+        // A round of attempts with doubling delays; a call waits for it at most its
+        // request timeout, and the first call after a failed round starts a new one.
+        .set_number_of_retries(RECONNECT_TRIES)
 }
 
 /// Reconnect attempts per round (delays `reconnect_min`, doubling, capped at `reconnect_max`).

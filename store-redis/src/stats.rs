@@ -20,6 +20,8 @@ pub(crate) struct Counters {
     pub messages: AtomicU64,
     /// Expired records this instance's reaper reclaimed.
     pub reclaimed: AtomicU64,
+    /// Connections replaced because they stopped answering (see `link.rs`).
+    pub replaced_connections: AtomicU64,
     /// Whether the change subscription is established now.
     pub subscribed: AtomicBool,
 }

@@ -406,3 +406,71 @@ async fn a_put_many_cut_midway_is_all_or_nothing() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     drop(_guard);
 }
+
+/// `store`'s count of writes the server refused because they arrived after their deadline.
+async fn late_writes(store: &RedisStorage) -> u64 {
+    match store
+        .stats()
+        .await
+        .unwrap()
+        .get("redis", "late_writes_refused")
+    {
+        Some(store_core::Figure::Count(n)) => *n,
+        other => panic!("stats has no late_writes_refused: {other:?}"),
+    }
+}
+
+/// The ghost write of issue 21: a write answered `Unavailable` because its connection
+/// stalled must never land after a later acknowledged write once the stall ends. And the
+/// stalled connection is replaced, so the store serves again at once, during the stall.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_that_timed_out_in_a_stall_never_lands_after_a_later_one() {
+    let (proxy, store, direct, _guard) = proxied("stall").await;
+    let address = proxy.addr().to_string();
+    store.put(Record::new("k", "A")).await.unwrap();
+    assert_eq!(&store.get("k").await.unwrap().value[..], b"A");
+    let refused_before = late_writes(&direct).await;
+
+    proxy.stall();
+    let ghost = bounded("the stalled put", store.put(Record::new("k", "X"))).await;
+    assert_unavailable("the stalled put", ghost, &address);
+    // The stalled connection was replaced: the next write goes out on a new one at once.
+    let acknowledged = bounded("the put after the stall", store.put(Record::new("k", "Y")))
+        .await
+        .expect("a write after a stalled connection was replaced");
+    // Reads too (their own connection stalled as well: at most one read times out).
+    let read = match bounded("a get during the stall", store.get("k")).await {
+        Err(Error::Unavailable(_)) => bounded("the next get", store.get("k")).await,
+        other => other,
+    };
+    assert_eq!(read.unwrap().version, acknowledged.version);
+
+    proxy.resume();
+    // The stalled write now reaches the server, which must refuse it: its deadline has
+    // passed. Either the refusal is counted, or the write landed (the bug): both are seen.
+    let waited = Instant::now();
+    while late_writes(&direct).await == refused_before {
+        let now = direct.get("k").await.unwrap();
+        assert_eq!(
+            (&now.value[..], &now.version),
+            (&b"Y"[..], &acknowledged.version),
+            "a write reported as failed landed after a later acknowledged one"
+        );
+        assert!(
+            waited.elapsed() < Duration::from_secs(30),
+            "the stalled write never reached the server after the stall ended"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let after = direct.get("k").await.unwrap();
+    assert_eq!(
+        (&after.value[..], &after.version),
+        (&b"Y"[..], &acknowledged.version)
+    );
+    let stats = store.stats().await.unwrap();
+    assert!(
+        matches!(stats.get("redis", "replaced_connections"), Some(store_core::Figure::Count(n)) if *n >= 1),
+        "{stats:?}"
+    );
+    store.close().await.unwrap();
+}

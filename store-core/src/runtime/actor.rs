@@ -133,6 +133,16 @@ impl<E: Engine> Actor<E> {
     pub(crate) fn run_batch(&mut self, batch: &mut Vec<Command>) -> Option<ReplyTx> {
         let span = tracing::debug_span!("batch", commands = batch.len());
         let _entered = span.enter();
+        // Announced before any clock is read, withdrawn once everything is published: the
+        // view's readers then never judge a record expired that this batch found live
+        // (the view's module docs, "Expiry, judged where a write decides").
+        self.view.begin_deciding();
+        let close = self.apply_batch(batch);
+        self.view.end_deciding();
+        close
+    }
+
+    fn apply_batch(&mut self, batch: &mut Vec<Command>) -> Option<ReplyTx> {
         self.expire_due(SystemTime::now());
         let mut close = None;
         for Command { op, reply } in batch.drain(..) {
@@ -210,8 +220,13 @@ impl<E: Engine> Actor<E> {
         let answer = match op {
             Op::Put(record) if self.is_plain(&record) => self.put_plain(record),
             op => {
+                // As for a batch (see `run_batch`). A plain put reads no clock and is
+                // only taken when no record has an expiry, so it needs none of this.
+                self.view.begin_deciding();
                 self.apply(op, None, SystemTime::now());
-                Written::Answered(self.finish_batch().unwrap_or_else(|| {
+                let answer = self.finish_batch();
+                self.view.end_deciding();
+                Written::Answered(answer.unwrap_or_else(|| {
                     Err(Error::Backend(
                         "store-core: a write applied in its caller's task lost its answer"
                             .to_owned(),

@@ -47,6 +47,28 @@
 //! sees the put too. The kit case "concurrent writes of one key leave the last visible"
 //! fails when the shard is taken after the state is let go of.
 //!
+//! # Expiry, judged where a write decides
+//!
+//! A write decides with the clock it read when it was applied (a CAS finds the record
+//! live, a create finds it expired), and becomes visible only when its batch is published,
+//! after the engine's sync: for the file engine, an fsync later. A reader that judged the
+//! old record by its own, later clock could call it expired while a CAS that found it live
+//! is still on its way to the view, and then the CAS succeeds: no order of the two calls
+//! explains both answers. So a writer announces itself ([`View::begin_deciding`]) *before*
+//! it reads its clock and withdraws only after it has published ([`View::end_deciding`]);
+//! a reader that finds a record expired by its own clock while a writer is deciding does
+//! not answer from the view but asks the actor, which answers after that writer.
+//!
+//! Why that suffices: a reader calls a record expired at its time `t >= expires_at`, read
+//! after it read the slot, and then loads the counter, all inside one epoch check. A writer
+//! that found the record live read its clock before `expires_at`, so before `t`, and it
+//! announced itself before that; it withdraws only after publishing, and a publication
+//! moves the epoch. So the reader either sees it announced, or sees the epoch move (and
+//! reads again), or read the slot after the publication. A reader that finds a record
+//! *live* needs nothing: its clock, read after the slot, says the record was live when the
+//! slot was read, which is a moment between any two publications. Only reads of records
+//! that carry an expiry, and that have expired, pay for the extra load.
+//!
 //! # Why not something else
 //!
 //! - An immutable snapshot swapped atomically (`ArcSwap` of a persistent map) gives
@@ -140,6 +162,9 @@ pub(crate) struct View<V> {
     /// Set (inside a publication) when the store closes: readers then answer `Closed`
     /// rather than miss a key the emptied view no longer holds.
     closed: AtomicBool,
+    /// Writers between reading their clock and publishing (see "Expiry, judged where a
+    /// write decides" in the module docs).
+    deciding: AtomicU64,
     shards: Box<[Shard<V>]>,
     hasher: DefaultHashBuilder,
 }
@@ -149,6 +174,7 @@ impl<V: StoredValue> View<V> {
         Self {
             epoch: AtomicU64::new(0),
             closed: AtomicBool::new(false),
+            deciding: AtomicU64::new(0),
             shards: (0..SHARDS)
                 .map(|_| Shard {
                     map: RwLock::new(HashTable::new()),
@@ -209,6 +235,35 @@ impl<V: StoredValue> View<V> {
             }
         }
         self.epoch.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// A writer is about to read its clock and decide on records' expiry; readers that
+    /// find a record expired ask the actor until [`View::end_deciding`]. Call it before
+    /// the clock is read.
+    pub(crate) fn begin_deciding(&self) {
+        self.deciding.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// The writer announced by [`View::begin_deciding`] has published (or given up).
+    pub(crate) fn end_deciding(&self) {
+        self.deciding.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// A slot just read, judged by the clock now: `Live`, `Missing` (absent or expired),
+    /// or `Unsure` when it has expired while a writer is deciding (ask the actor).
+    fn judge(&self, slot: Option<Slot<V>>) -> Judged<V> {
+        let Some(slot) = slot else {
+            return Judged::Missing;
+        };
+        // Only records with an expiry pay for a clock read.
+        if slot.expires_at.is_none() || !is_expired(slot.expires_at, SystemTime::now()) {
+            return Judged::Live(slot);
+        }
+        if self.deciding.load(Ordering::SeqCst) == 0 {
+            Judged::Missing
+        } else {
+            Judged::Unsure
+        }
     }
 
     /// Begins the publication of a put of one key on its own: takes the key's shard for
@@ -335,6 +390,24 @@ impl<V: StoredValue> View<V> {
     }
 }
 
+/// What a reader makes of a slot (see [`View::judge`]).
+enum Judged<V> {
+    Live(Slot<V>),
+    Missing,
+    Unsure,
+}
+
+impl<V> Judged<V> {
+    /// The live slot, `Ok(None)` when missing, `Err(())` when the actor must decide.
+    fn live(self) -> std::result::Result<Option<Slot<V>>, ()> {
+        match self {
+            Judged::Live(slot) => Ok(Some(slot)),
+            Judged::Missing => Ok(None),
+            Judged::Unsure => Err(()),
+        }
+    }
+}
+
 /// The shard of a hash: its high bits (the table in the shard uses the low ones).
 fn shard_of(hash: u64) -> usize {
     (hash >> 32) as usize % SHARDS
@@ -381,7 +454,10 @@ pub(crate) trait ReadPath: Send + Sync + 'static {
 impl<V: StoredValue> ReadPath for View<V> {
     fn get(&self, key: &str) -> Option<Result<Option<Entry>>> {
         let (hash, shard) = self.locate(key);
-        let slot = self.consistent(|| Some(self.slot(hash, shard, key)))?;
+        // Judged inside the epoch check: see "Expiry, judged where a write decides".
+        let slot = self
+            .consistent(|| Some(self.judge(self.slot(hash, shard, key)).live()))?
+            .ok()?;
         if self.closed.load(Ordering::SeqCst) {
             return Some(Err(crate::Error::Closed));
         }
@@ -390,23 +466,34 @@ impl<V: StoredValue> ReadPath for View<V> {
 
     fn get_many(&self, keys: &[&str]) -> Option<Result<Vec<Option<Entry>>>> {
         let located: Vec<_> = keys.iter().map(|key| self.locate(key)).collect();
-        let slots = self.consistent(|| {
-            let slots = keys
-                .iter()
-                .zip(&located)
-                .map(|(key, (hash, shard))| self.slot(*hash, shard, key))
-                .collect::<Vec<_>>();
-            // The second collect: a put published on its own does not move the epoch, so
-            // the versions must not have moved either (see the module docs).
-            let unchanged =
-                keys.iter()
+        let slots = self
+            .consistent(|| {
+                let slots = keys
+                    .iter()
                     .zip(&located)
-                    .zip(&slots)
-                    .all(|((key, (hash, shard)), slot)| {
-                        self.version(*hash, shard, key) == slot.as_ref().map(|s| s.version)
-                    });
-            unchanged.then_some(slots)
-        })?;
+                    .map(|(key, (hash, shard))| self.slot(*hash, shard, key))
+                    .collect::<Vec<_>>();
+                // The second collect: a put published on its own does not move the epoch, so
+                // the versions must not have moved either (see the module docs).
+                let unchanged =
+                    keys.iter()
+                        .zip(&located)
+                        .zip(&slots)
+                        .all(|((key, (hash, shard)), slot)| {
+                            self.version(*hash, shard, key) == slot.as_ref().map(|s| s.version)
+                        });
+                if !unchanged {
+                    return None;
+                }
+                // Judged inside the epoch check: see "Expiry, judged where a write decides".
+                Some(
+                    slots
+                        .into_iter()
+                        .map(|slot| self.judge(slot).live())
+                        .collect::<std::result::Result<Vec<_>, ()>>(),
+                )
+            })?
+            .ok()?;
         if self.closed.load(Ordering::SeqCst) {
             return Some(Err(crate::Error::Closed));
         }
@@ -419,16 +506,12 @@ impl<V: StoredValue> ReadPath for View<V> {
     }
 }
 
-/// Loads a slot's value if the slot is live. Runs after the consistent read: the handle
+/// Loads the value of a slot judged live. Runs after the consistent read: the handle
 /// keeps the value loadable whatever has been published since.
 fn load<V: StoredValue>(key: &str, slot: Option<Slot<V>>) -> Result<Option<Entry>> {
     let Some(slot) = slot else {
         return Ok(None);
     };
-    // Only records with an expiry pay for a clock read.
-    if slot.expires_at.is_some() && is_expired(slot.expires_at, SystemTime::now()) {
-        return Ok(None);
-    }
     Ok(Some(Entry {
         value: slot.value.load(key, slot.version)?,
         version: slot.version,

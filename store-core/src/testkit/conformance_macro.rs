@@ -252,6 +252,7 @@ macro_rules! conformance_tests {
             get_missing_key_is_not_found,
             get_many_is_positional,
             put_stores_and_returns_the_record,
+            writes_answer_with_the_record_as_stored,
             put_replaces_value_and_expiry,
             put_many_stores_every_record,
             put_many_later_duplicates_win,

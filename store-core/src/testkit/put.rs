@@ -27,6 +27,68 @@ pub async fn put_stores_and_returns_the_record<S: Storage>(store: S) {
     assert_expiry("get after put", got.expires_at, Some(at));
 }
 
+/// `put` and `cas_by_version` answer with the record exactly as stored: a later `get` returns
+/// the same expiry to the last bit, even when the backend keeps expiries coarser than the
+/// nanoseconds the caller gave (a backend rounds the answer as it rounds what it stores).
+pub async fn writes_answer_with_the_record_as_stored<S: Storage>(store: S) {
+    // An hour ahead, with nanoseconds no backend keeps (123,456,789 ns past the second).
+    let base = SystemTime::now() + Duration::from_secs(3600);
+    let since = base
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .expect("the clock is after 1970");
+    let at = SystemTime::UNIX_EPOCH
+        + Duration::from_secs(since.as_secs())
+        + Duration::from_nanos(123_456_789);
+    let put = ok(
+        "put with a nanosecond expiry",
+        store
+            .put(Record::new("precise", "p").with_expires_at(at))
+            .await,
+    );
+    let got = ok("get after put", store.get("precise").await);
+    assert_eq!(
+        (&put.version, put.expires_at),
+        (&got.version, got.expires_at),
+        "put answered an expiry that get does not return"
+    );
+    let later = at + Duration::from_nanos(1_001);
+    let cas = ok(
+        "cas with a nanosecond expiry",
+        store
+            .cas_by_version(
+                Record::new("precise", "c")
+                    .with_expires_at(later)
+                    .with_version(put.version.clone()),
+            )
+            .await,
+    );
+    let got = ok("get after cas", store.get("precise").await);
+    assert_eq!(
+        (&cas.version, cas.expires_at, &cas.value),
+        (&got.version, got.expires_at, &got.value),
+        "cas answered a record that get does not return"
+    );
+    let created = ok(
+        "create with a nanosecond expiry",
+        store
+            .create(Record::new("precise/created", "n").with_expires_at(at))
+            .await,
+    );
+    let got = ok("get after create", store.get("precise/created").await);
+    assert_eq!(created, got.version, "create answered another version");
+    // And what get returns is what a listing's reader and get_many see too.
+    let many = ok("get_many", store.get_many(&["precise"]).await);
+    let one = many
+        .into_iter()
+        .next()
+        .flatten()
+        .expect("get_many found it");
+    assert_eq!(
+        one.expires_at, cas.expires_at,
+        "get_many disagrees with cas"
+    );
+}
+
 /// `put` replaces the value and the expiry: a new expiry replaces the old one and `None` removes it.
 pub async fn put_replaces_value_and_expiry<S: Storage>(store: S) {
     let hour = SystemTime::now() + Duration::from_secs(3600);

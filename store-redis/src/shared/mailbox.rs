@@ -11,7 +11,7 @@
 //! [`StopGuard`] (calls then fail with `Stopped`, saying which).
 
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use store_core::{Error, Result};
 use tokio::sync::{mpsc, oneshot};
@@ -20,6 +20,9 @@ use tokio::sync::{mpsc, oneshot};
 pub struct Call<Op, Reply> {
     /// What the caller asks for.
     pub op: Op,
+    /// When the caller stops waiting (its start plus the request timeout): a write must
+    /// not take effect after it, so it travels with the write to the server.
+    pub deadline: Instant,
     reply: oneshot::Sender<Result<Reply>>,
 }
 
@@ -63,9 +66,13 @@ pub fn mailbox<Op, Reply>(
             tx,
             stopped: stopped.clone(),
             request_timeout,
+            timed_out: timed_out.clone(),
+        },
+        Inbox {
+            rx,
+            stopped,
             timed_out,
         },
-        Inbox { rx, stopped },
     )
 }
 
@@ -93,15 +100,32 @@ impl<Op: Send, Reply: Send> Caller<Op, Reply> {
     /// then the call fails with the mailbox's timeout error and, if the actor has not taken
     /// it yet, never happens.
     pub async fn call(&self, op: Op) -> Result<Reply> {
-        let outcome = tokio::time::timeout(self.request_timeout, self.call_unbounded(op)).await;
+        let deadline = Instant::now() + self.request_timeout;
+        let outcome =
+            tokio::time::timeout_at(deadline.into(), self.send_and_wait(op, deadline)).await;
         outcome.unwrap_or_else(|_| Err((self.timed_out)()))
     }
 
     /// [`call`](Caller::call) without the timeout, for `close`, which must wait for the
     /// batches in flight however long the server takes to answer them.
     pub async fn call_unbounded(&self, op: Op) -> Result<Reply> {
+        // No caller gives up on this one; a deadline far away (an hour) still bounds it.
+        let deadline = Instant::now() + Duration::from_secs(3600);
+        self.send_and_wait(op, deadline).await
+    }
+
+    async fn send_and_wait(&self, op: Op, deadline: Instant) -> Result<Reply> {
         let (reply, answer) = oneshot::channel();
-        if self.tx.send(Call { op, reply }).await.is_err() {
+        if self
+            .tx
+            .send(Call {
+                op,
+                deadline,
+                reply,
+            })
+            .await
+            .is_err()
+        {
             return Err(self.stop_error());
         }
         match answer.await {
@@ -137,6 +161,7 @@ impl<Op: Send, Reply: Send> Caller<Op, Reply> {
 pub struct Inbox<Op, Reply> {
     rx: mpsc::Receiver<Call<Op, Reply>>,
     stopped: Arc<OnceLock<Error>>,
+    timed_out: Arc<dyn Fn() -> Error + Send + Sync>,
 }
 
 impl<Op, Reply> Inbox<Op, Reply> {
@@ -147,7 +172,13 @@ impl<Op, Reply> Inbox<Op, Reply> {
         if self.rx.recv_many(&mut batch, max.max(1)).await == 0 {
             return None;
         }
+        // A call whose caller gave up is never sent; nor one whose deadline has passed (its
+        // caller is being answered with the timeout error at this moment).
+        let now = Instant::now();
         batch.retain(|call| !call.is_abandoned());
+        for late in batch.extract_if(.., |call| call.deadline <= now) {
+            late.answer(Err((self.timed_out)()));
+        }
         Some(batch)
     }
 
