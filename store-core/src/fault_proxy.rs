@@ -89,9 +89,17 @@ impl FaultProxy {
                         };
                         let (client_read, client_write) = client.into_split();
                         let (server_read, server_write) = server.into_split();
+                        // Each direction passes its end of stream on; a client that goes
+                        // away still has what it sent delivered and answered (into the
+                        // void), as a middlebox that keeps the server's session would. So
+                        // bytes held in a stall reach the server even when the client has
+                        // given up, which is what fault tests need to see.
+                        let both = futures::future::join(
+                            forward(client_read, server_write, link.clone(), false),
+                            forward(server_read, client_write, link, true),
+                        );
                         tokio::select! {
-                            () = forward(client_read, server_write, link.clone()) => {}
-                            () = forward(server_read, client_write, link) => {}
+                            _ = both => {}
                             _ = cut.changed() => {}
                         }
                         // Dropping every half closes both sockets: the backend sees the cut.
@@ -177,18 +185,28 @@ impl Link {
     }
 }
 
-/// Copies bytes from `from` to `to` until either side closes or the proxy is cut; holds
-/// them while the connection is stalled.
-async fn forward(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, mut link: Link) {
+/// Copies bytes from `from` to `to` until `from` ends, then passes the end on; holds them
+/// while the connection is stalled, and stops at once when the proxy is cut. If `to` stops
+/// taking bytes, `drain` keeps reading `from` to its end (what the server answers a client
+/// that left), otherwise the copy stops.
+async fn forward(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, mut link: Link, drain: bool) {
     let mut buf = vec![0u8; 16 * 1024];
+    let mut open = true;
     loop {
         let n = match from.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
+            Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
         link.held().await;
-        if link.cut() || to.write_all(&buf[..n]).await.is_err() {
+        if link.cut() {
             return;
         }
+        if open && to.write_all(&buf[..n]).await.is_err() {
+            if !drain {
+                return;
+            }
+            open = false;
+        }
     }
+    let _ = to.shutdown().await;
 }

@@ -214,6 +214,15 @@ async fn stats(context: &Context, counters: &Counters, waiters: usize) -> Result
         .with("writes", Figure::Count(get(&counters.writes)))
         .with("replayed_batches", Figure::Count(get(&counters.replays)))
         .with("timeouts", Figure::Count(get(&counters.timeouts)))
+        .with("sessions_ended", Figure::Count(get(&counters.terminated)))
+        .with(
+            "late_writes_refused",
+            Figure::Count(get(&counters.late_writes)),
+        )
+        .with(
+            "locked_rereads",
+            Figure::Count(get(&counters.locked_rereads)),
+        )
         .with("waiting_keys", Figure::Count(waiters as u64))
         .with("notifications", Figure::Count(get(&counters.notifications)))
         .with(

@@ -5,45 +5,84 @@
 //! every list page one statement, all sent at once (tokio-postgres pipelines the
 //! statements of concurrently polled queries on one connection).
 //!
-//! **Writes** are sent as `BEGIN; <one statement per call>; COMMIT` in one pipelined round
-//! trip, then answered after the commit. One transaction per batch means one WAL flush for
-//! the whole batch (the group commit of the file backend, done by PostgreSQL). Calls in one
-//! batch are concurrent (none has been answered), so running them in any order is
-//! linearizable; they are sorted by key (stable, so calls on one key keep their order),
-//! which makes two processes' batches lock rows in the same order and so rarely deadlock.
+//! **Writes** are sent as `BEGIN; <one statement per call>; <deadline check>; COMMIT` in one
+//! pipelined round trip, then answered after the commit. One transaction per batch means
+//! one WAL flush for the whole batch (the group commit of the file backend, done by
+//! PostgreSQL). Calls in one batch are concurrent (none has been answered), so running them
+//! in any order is linearizable; they are sorted by key (stable, so calls on one key keep
+//! their order), which makes two processes' batches lock rows in the same order and so
+//! rarely deadlock.
 //!
 //! A failure of one call must not fail or undo another's. If any statement fails, the
 //! server rolls the whole transaction back (nothing of the batch happened) and every call
-//! is run again on its own, each statement in its own implicit transaction, still in one
-//! pipelined round trip: the failing call gets its error, the others their outcome. Only a
-//! lost connection fails a whole batch, with [`Error::Unavailable`]: whether a commit in
-//! flight was applied is then unknown, for one call as for many.
+//! is run again in a transaction of its own, still in one pipelined round trip: the
+//! failing call gets its error, the others their outcome. Only a lost connection or a
+//! timeout fails a whole batch, with [`Error::Unavailable`].
 //!
-//! The round trip is bounded by `operation_timeout`; on timeout the connection is dropped
-//! (taken out of the pool: it may be inside a transaction) and every caller is answered.
+//! # A write answered `Unavailable` never lands later
+//!
+//! PostgreSQL does not stop a statement because its client gave up: a round whose bytes are
+//! delayed (a stalled connection) or whose statement waits on a lock can commit long after
+//! its callers were told it failed, and silently undo a write acknowledged meanwhile. Four
+//! things prevent it:
+//!
+//! 1. Every write transaction ends with the schema's deadline check (`schema.rs`), given
+//!    the latest server time at which it may still commit: the round's start plus half the
+//!    operation timeout, turned into a time on the server's clock by the connection's
+//!    clock sample (`store_core::net::ServerClock`). A round that reaches the check later
+//!    rolls back; each check's answer resamples the clock.
+//! 2. Connections run with `idle_in_transaction_session_timeout` at a quarter of the
+//!    operation timeout (`pool.rs`), so a transaction whose `COMMIT` is delayed after the
+//!    check passed is ended by the server long before its callers' time is up.
+//! 3. The other half of the timeout is the commit's own: a check that passed leaves the
+//!    commit that long to finish before the callers are answered.
+//! 4. A round that times out has its session ended from a fresh connection
+//!    (`Context::end_session`) before its callers are answered: whatever it did has then
+//!    committed or rolled back for good. This needs the server to be reachable; the first
+//!    three hold without it.
+//!
+//! # Expiry
+//!
+//! A write decides about a row's expiry with the row locked (`FOR UPDATE` in a CAS, the
+//! conflict lock of an upsert, a delete's own lock) and commits a moment later. A read on
+//! another connection in between must not call that row expired while the writer found it
+//! live, or no order of the two calls explains both answers. So a read that meets an
+//! expired row reads again in a transaction that first locks the expired rows `FOR SHARE`
+//! (waiting for any writer that holds them) and then reads with a new snapshot: the
+//! writer's decision is then visible, or nobody was deciding. Expiry is judged with
+//! `clock_timestamp()` when a row is looked at, so a decision taken after a lock wait uses
+//! the time after the wait.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::Poll;
+use std::time::Instant;
 
 use futures::future::{maybe_done, MaybeDone};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Row, Statement};
 
+use store_core::net::ServerClock;
 use store_core::{Error, Record, Result};
 
 use crate::codec;
 use crate::command::{Outcome, Read, ReadOp, ReadReply, Write, WriteOp};
 use crate::context::Context;
 use crate::errors;
+use crate::pool::Object;
 
 type Param = Box<dyn ToSql + Sync + Send>;
 
 /// How often a `create` that met a row committed after its snapshot reads and tries again
 /// before giving up (each round means another process wrote the key in between).
 const CREATE_ROUNDS: usize = 16;
+
+/// How often a read that met expired rows reads again holding them, at most: each round
+/// locks the rows that expired since the last one, so rounds end as soon as no row expires
+/// between two reads a round trip apart.
+const LOCKED_ROUNDS: usize = 8;
 
 /// Polls every future in order, each one first in its turn, until all are done, and returns
 /// their outputs in order. tokio-postgres sends a query when its future is first polled, so
@@ -84,18 +123,98 @@ pub(crate) async fn run_reads(context: Arc<Context>, reads: Vec<Read>) {
         Err(error) => replies
             .into_iter()
             .for_each(|reply| reply.fail(error.clone())),
-        Ok((gets, lists)) => answer_reads(&context, ops, replies, gets, lists),
+        Ok(rows) => answer_reads(&context, ops, replies, rows),
     }
 }
 
-type GetRows = Option<std::result::Result<Vec<Row>, Error>>;
-type ListRows = Vec<std::result::Result<Vec<Row>, Error>>;
+/// What one pass of reads returned: the gets' rows (one statement for all of them) and
+/// each list page's rows.
+struct ReadRows {
+    gets: Option<Vec<Row>>,
+    lists: Vec<std::result::Result<Vec<Row>, Error>>,
+}
 
-async fn read_round(
+impl ReadRows {
+    /// The keys of the rows these reads judged expired (a get's column 4, a page's 1).
+    fn expired(&self) -> Vec<Vec<u8>> {
+        let gets = self
+            .gets
+            .iter()
+            .flatten()
+            .filter(|row| row.get::<_, bool>(4));
+        let pages = self
+            .lists
+            .iter()
+            .filter_map(|page| page.as_ref().ok())
+            .flatten()
+            .filter(|row| row.get::<_, bool>(1));
+        gets.chain(pages)
+            .map(|row| row.get::<_, Vec<u8>>(0))
+            .collect()
+    }
+}
+
+async fn read_round(context: &Context, client: &Object, ops: &[ReadOp]) -> Result<ReadRows> {
+    let failed = |e: tokio_postgres::Error| errors::from_postgres(&context.describe, &e);
+    let s = &context.statements;
+    let any_get = ops.iter().any(|op| matches!(op, ReadOp::Get(_)));
+    let any_list = ops.iter().any(|op| matches!(op, ReadOp::List { .. }));
+    let get = prepare_if(client, any_get, &s.get).await.map_err(failed)?;
+    let list = prepare_if(client, any_list, &s.list)
+        .await
+        .map_err(failed)?;
+    let first = read_pass(context, client, ops, get.as_ref(), list.as_ref()).await?;
+    let mut expired = first.expired();
+    if expired.is_empty() {
+        return Ok(first);
+    }
+    // Expired rows were met: read again holding them (see "Expiry" in the module docs).
+    context
+        .counters
+        .locked_rereads
+        .fetch_add(1, Ordering::Relaxed);
+    let lock = client.prepare_cached(&s.lock).await.map_err(failed)?;
+    for _ in 0..LOCKED_ROUNDS {
+        expired.sort_unstable();
+        expired.dedup();
+        let control =
+            |sql: &'static str| async move { client.batch_execute(sql).await.map_err(failed) };
+        let begin = control("BEGIN");
+        let locked = async { client.query(&lock, &[&expired]).await.map_err(failed) };
+        let reads = read_pass(context, client, ops, get.as_ref(), list.as_ref());
+        let commit = control("COMMIT");
+        // `join!` polls in order and tokio-postgres sends a query when first polled: these
+        // go out in this order in one round trip, so the reads' snapshots follow the locks.
+        let (begun, locked, rows, committed) = futures::join!(begin, locked, reads, commit);
+        begun?;
+        locked?;
+        committed?;
+        let rows = rows?;
+        let newly: Vec<Vec<u8>> = rows
+            .expired()
+            .into_iter()
+            .filter(|key| expired.binary_search(key).is_err())
+            .collect();
+        if newly.is_empty() {
+            return Ok(rows);
+        }
+        expired.extend(newly);
+    }
+    Err(Error::Unavailable(format!(
+        "{}: rows kept expiring under a read for {LOCKED_ROUNDS} rounds; try again",
+        context.describe
+    )))
+}
+
+/// One pass of the batch's reads: the gets as one statement, each list page as one, all
+/// sent at once.
+async fn read_pass(
     context: &Context,
-    client: &deadpool_postgres::Object,
+    client: &Object,
     ops: &[ReadOp],
-) -> Result<(GetRows, ListRows)> {
+    get: Option<&Statement>,
+    list: Option<&Statement>,
+) -> Result<ReadRows> {
     let failed = |e: tokio_postgres::Error| errors::from_postgres(&context.describe, &e);
     let mut keys: Vec<&[u8]> = ops
         .iter()
@@ -107,24 +226,16 @@ async fn read_round(
         .collect();
     keys.sort_unstable();
     keys.dedup();
-    let any_get = ops.iter().any(|op| matches!(op, ReadOp::Get(_)));
-    let any_list = ops.iter().any(|op| matches!(op, ReadOp::List { .. }));
-    let get = prepare_if(client, any_get, &context.statements.get)
-        .await
-        .map_err(failed)?;
-    let list = prepare_if(client, any_list, &context.statements.list)
-        .await
-        .map_err(failed)?;
     let page = crate::sql::LIST_PAGE;
     let get_future = async {
-        match &get {
+        match get {
             Some(statement) => Some(client.query(statement, &[&keys]).await.map_err(failed)),
             None => None,
         }
     };
     let list_futures: Vec<_> = ops
         .iter()
-        .filter_map(|op| match (op, &list) {
+        .filter_map(|op| match (op, list) {
             (ReadOp::List { from, to }, Some(statement)) => Some(async move {
                 let params: [&(dyn ToSql + Sync); 3] = [from, to, &page];
                 client.query(statement, &params).await.map_err(failed)
@@ -133,31 +244,27 @@ async fn read_round(
         })
         .collect();
     let (gets, lists) = futures::join!(get_future, pipeline(list_futures));
-    Ok((gets, lists))
+    Ok(ReadRows {
+        gets: gets.transpose()?,
+        lists,
+    })
 }
 
-fn answer_reads(
-    context: &Context,
-    ops: Vec<ReadOp>,
-    replies: Vec<ReadReply>,
-    gets: GetRows,
-    lists: ListRows,
-) {
+fn answer_reads(context: &Context, ops: Vec<ReadOp>, replies: Vec<ReadReply>, rows: ReadRows) {
     let table = context.names.display();
     // The live records found, by key.
-    let found: Result<std::collections::HashMap<String, Record>> = match gets {
-        None => Ok(Default::default()),
-        Some(Err(error)) => Err(error),
-        Some(Ok(rows)) => rows
-            .into_iter()
-            .map(|row| {
-                let key = codec::key_from_bytes(row.get(0), &table)?;
-                let record = codec::record(key.clone(), row.get(1), row.get(2), row.get(3));
-                Ok((key, record))
-            })
-            .collect(),
-    };
-    let mut lists = lists.into_iter();
+    let found: Result<std::collections::HashMap<String, Record>> = rows
+        .gets
+        .into_iter()
+        .flatten()
+        .filter(|row| !row.get::<_, bool>(4))
+        .map(|row| {
+            let key = codec::key_from_bytes(row.get(0), &table)?;
+            let record = codec::record(key.clone(), row.get(1), row.get(2), row.get(3));
+            Ok((key, record))
+        })
+        .collect();
+    let mut lists = rows.lists.into_iter();
     for (op, reply) in ops.into_iter().zip(replies) {
         match (op, reply) {
             (ReadOp::Get(keys), ReadReply::Get(reply)) => {
@@ -169,10 +276,7 @@ fn answer_reads(
             }
             (ReadOp::List { .. }, ReadReply::List(reply)) => {
                 let answer = match lists.next() {
-                    Some(Ok(rows)) => rows
-                        .into_iter()
-                        .map(|row| codec::key_from_bytes(row.get(0), &table))
-                        .collect(),
+                    Some(Ok(rows)) => page(&rows, &table),
                     Some(Err(error)) => Err(error),
                     None => Err(Error::Backend("internal: a list page went missing".into())),
                 };
@@ -183,15 +287,60 @@ fn answer_reads(
     }
 }
 
-/// Runs `writes` as one transaction on a pooled connection (or each alone if the
+/// A page of a listing: its live keys, and the last key it scanned when it was full (the
+/// next page starts after it).
+fn page(rows: &[Row], table: &str) -> Result<(Vec<String>, Option<String>)> {
+    let mut keys = Vec::with_capacity(rows.len());
+    let mut last = None;
+    for row in rows {
+        let key = codec::key_from_bytes(row.get(0), table)?;
+        if !row.get::<_, bool>(1) {
+            keys.push(key.clone());
+        }
+        last = Some(key);
+    }
+    let full = rows.len() as i64 >= crate::sql::LIST_PAGE;
+    Ok((keys, last.filter(|_| full)))
+}
+
+/// Runs `writes` as one transaction on a pooled connection (or each in its own if the
 /// transaction fails) and answers each.
 pub(crate) async fn run_writes(context: Arc<Context>, mut writes: Vec<Write>) {
     writes.sort_by(|a, b| a.op.first_key().cmp(b.op.first_key()));
     let (ops, replies): (Vec<WriteOp>, Vec<_>) =
         writes.into_iter().map(|w| (w.op, w.reply)).unzip();
-    let outcome = context
-        .with_connection(async |client| write_round(&context, client, &ops).await)
-        .await;
+    let outcome = match context.connection().await {
+        Err(error) => Err(error),
+        Ok(mut client) => {
+            let started = Instant::now();
+            // The server may commit until half the timeout; the other half is the commit's.
+            let deadline = client.clock.no_later_than(started + context.timeout / 2);
+            let round = write_round(&context, &client, &ops, deadline);
+            match tokio::time::timeout(context.timeout, round).await {
+                Ok(Ok((results, clock))) => {
+                    if let Some(clock) = clock {
+                        client.clock = client.clock.better(clock);
+                    }
+                    Ok(results)
+                }
+                Ok(Err(error)) => {
+                    // The connection failed or the server refused the round as late: it may
+                    // be inside a transaction, and is not used again.
+                    drop(Object::take(client));
+                    Err(error)
+                }
+                Err(_) => {
+                    let ended = context.end_session(client.session).await;
+                    drop(Object::take(client));
+                    Err(errors::writes_timed_out(
+                        &context.describe,
+                        context.timeout,
+                        &ended,
+                    ))
+                }
+            }
+        }
+    };
     match outcome {
         Err(error) => replies
             .into_iter()
@@ -217,7 +366,7 @@ pub(crate) async fn run_writes(context: Arc<Context>, mut writes: Vec<Write>) {
 
 /// `sql` prepared on `client` (the connection caches it) if `needed`, else `None`.
 async fn prepare_if(
-    client: &deadpool_postgres::Object,
+    client: &Object,
     needed: bool,
     sql: &str,
 ) -> std::result::Result<Option<Statement>, tokio_postgres::Error> {
@@ -235,13 +384,14 @@ struct Prepared {
     put_many: Option<Statement>,
     cas: Option<Statement>,
     delete: Option<Statement>,
-    get: Option<Statement>,
+    get_live: Option<Statement>,
+    deadline: Statement,
 }
 
 impl Prepared {
     async fn for_ops(
         context: &Context,
-        client: &deadpool_postgres::Object,
+        client: &Object,
         ops: &[WriteOp],
     ) -> std::result::Result<Self, tokio_postgres::Error> {
         let s = &context.statements;
@@ -250,7 +400,7 @@ impl Prepared {
         let creates = needs(|op| matches!(op, WriteOp::Create(_)));
         Ok(Prepared {
             create: prepare_if(client, creates, &s.create).await?,
-            get: prepare_if(client, creates, &s.get).await?,
+            get_live: prepare_if(client, creates, &s.get_live).await?,
             put: prepare_if(client, needs(|op| matches!(op, WriteOp::Put(_))), &s.put).await?,
             put_many: prepare_if(
                 client,
@@ -265,6 +415,7 @@ impl Prepared {
                 &s.delete,
             )
             .await?,
+            deadline: client.prepare_cached(&s.deadline).await?,
         })
     }
 
@@ -329,13 +480,127 @@ fn refs(params: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
         .collect()
 }
 
-/// One round: the batch as a transaction, or each call alone if that fails. Returns an
-/// error only when the connection failed (every call's outcome unknown).
+type Rows = std::result::Result<Vec<Row>, tokio_postgres::Error>;
+
+/// What one fenced transaction answered: each statement's rows, and the deadline check's.
+struct Fenced {
+    statements: Vec<Rows>,
+    check: Check,
+    /// Whether `BEGIN` and `COMMIT` went through (a failed statement makes the server turn
+    /// the `COMMIT` into a rollback, reported as an error).
+    control: std::result::Result<(), tokio_postgres::Error>,
+    sent: Instant,
+    received: Instant,
+}
+
+/// The deadline check's answer.
+enum Check {
+    /// In time: the server's clock then (µs since the Unix epoch).
+    Passed(i64),
+    Failed(tokio_postgres::Error),
+    /// It answered no row, which the function never does: read as a failure.
+    Empty,
+}
+
+impl Fenced {
+    fn committed(&self) -> bool {
+        self.control.is_ok()
+            && matches!(self.check, Check::Passed(_))
+            && self.statements.iter().all(Result::is_ok)
+    }
+
+    /// The check's answer as a sample of the server's clock.
+    fn clock(&self) -> Option<ServerClock> {
+        match self.check {
+            Check::Passed(now) => Some(ServerClock::sample(self.sent, now, self.received)),
+            Check::Failed(_) | Check::Empty => None,
+        }
+    }
+
+    /// Every error the transaction reported.
+    fn errors(&self) -> impl Iterator<Item = &tokio_postgres::Error> {
+        let check = match &self.check {
+            Check::Failed(error) => Some(error),
+            Check::Passed(_) | Check::Empty => None,
+        };
+        self.statements
+            .iter()
+            .filter_map(|r| r.as_ref().err())
+            .chain(check)
+            .chain(self.control.as_ref().err())
+    }
+}
+
+/// Runs `statements` as one transaction that ends with the deadline check, in one
+/// pipelined round trip: `BEGIN; statements; check(deadline); COMMIT`.
+async fn fenced(
+    client: &Object,
+    statements: &[(&Statement, &[&(dyn ToSql + Sync)])],
+    check: &Statement,
+    deadline: i64,
+) -> Fenced {
+    enum Step {
+        Control(std::result::Result<(), tokio_postgres::Error>),
+        Rows(Rows),
+    }
+    let mut round: Vec<Pin<Box<dyn Future<Output = Step> + Send + '_>>> =
+        Vec::with_capacity(statements.len() + 3);
+    round.push(Box::pin(async {
+        Step::Control(client.batch_execute("BEGIN").await)
+    }));
+    for (statement, params) in statements {
+        round.push(Box::pin(async move {
+            Step::Rows(client.query(*statement, params).await)
+        }));
+    }
+    round.push(Box::pin(async move {
+        Step::Rows(client.query(check, &[&deadline]).await)
+    }));
+    round.push(Box::pin(async {
+        Step::Control(client.batch_execute("COMMIT").await)
+    }));
+    let sent = Instant::now();
+    let steps = pipeline(round).await;
+    let received = Instant::now();
+    let mut control = Ok(());
+    let mut rows = Vec::with_capacity(statements.len() + 1);
+    for step in steps {
+        match step {
+            Step::Control(Ok(())) => {}
+            Step::Control(Err(error)) => {
+                if control.is_ok() {
+                    control = Err(error);
+                }
+            }
+            Step::Rows(result) => rows.push(result),
+        }
+    }
+    let check = match rows.pop() {
+        Some(Ok(answer)) => answer
+            .first()
+            .map_or(Check::Empty, |row| Check::Passed(row.get::<_, i64>(0))),
+        Some(Err(error)) => Check::Failed(error),
+        None => Check::Empty,
+    };
+    Fenced {
+        statements: rows,
+        check,
+        control,
+        sent,
+        received,
+    }
+}
+
+/// One round: the batch as one fenced transaction, or each call in its own if that fails.
+/// Returns an error only when the connection failed or the round came too late (every
+/// call's outcome is then settled by `run_writes`); otherwise each call's outcome, and the
+/// server's clock as the checks saw it.
 async fn write_round(
     context: &Context,
-    client: &deadpool_postgres::Object,
+    client: &Object,
     ops: &[WriteOp],
-) -> Result<Vec<Result<Outcome>>> {
+    deadline: i64,
+) -> Result<(Vec<Result<Outcome>>, Option<ServerClock>)> {
     let failed = |e: &tokio_postgres::Error| errors::from_postgres(&context.describe, e);
     let prepared = Prepared::for_ops(context, client, ops)
         .await
@@ -345,77 +610,47 @@ async fn write_round(
         .map(|op| params(op, &context.names.channel))
         .collect();
     let param_refs: Vec<Vec<&(dyn ToSql + Sync)>> = params.iter().map(|p| refs(p)).collect();
-    let statements: Vec<&Statement> = ops
+    let statements: Vec<(&Statement, &[&(dyn ToSql + Sync)])> = ops
         .iter()
-        .map(|op| prepared.statement(op))
+        .zip(&param_refs)
+        .map(|(op, params)| prepared.statement(op).map(|s| (s, params.as_slice())))
         .collect::<Option<_>>()
         .ok_or_else(|| Error::Backend("internal: a write's statement was not prepared".into()))?;
 
-    let first_error = |results: &[std::result::Result<Vec<Row>, tokio_postgres::Error>]| {
-        results
-            .iter()
-            .filter_map(|r| r.as_ref().err())
-            .find(|e| !errors::is_statement_error(e))
-            .map(failed)
-    };
-    let results = if ops.len() == 1 {
-        // One call: its statement is its own transaction; no BEGIN/COMMIT needed.
-        vec![client.query(statements[0], &param_refs[0]).await]
+    let batch = fenced(client, &statements, &prepared.deadline, deadline).await;
+    let mut clock = batch.clock();
+    settle(context, &batch)?;
+    let results = if batch.committed() {
+        batch.statements
     } else {
-        let mut round: Vec<Pin<Box<dyn Future<Output = Step> + Send + '_>>> =
-            Vec::with_capacity(ops.len() + 2);
-        round.push(Box::pin(async {
-            Step::Control(client.batch_execute("BEGIN").await)
-        }));
-        for (statement, params) in statements.iter().zip(&param_refs) {
-            round.push(Box::pin(async move {
-                Step::Rows(client.query(*statement, params).await)
-            }));
-        }
-        round.push(Box::pin(async {
-            Step::Control(client.batch_execute("COMMIT").await)
-        }));
-        let mut committed = true;
+        // The server rolled the batch back: nothing of it happened. Each call runs in its
+        // own transaction now, so only the failing one fails.
+        context.counters.replays.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(
+            calls = ops.len(),
+            "store-postgres: a batch failed; running each call on its own"
+        );
+        let alone: Vec<_> = statements
+            .iter()
+            .map(|statement| {
+                fenced(
+                    client,
+                    std::slice::from_ref(statement),
+                    &prepared.deadline,
+                    deadline,
+                )
+            })
+            .collect();
         let mut results = Vec::with_capacity(ops.len());
-        for step in pipeline(round).await {
-            match step {
-                Step::Control(Ok(())) => {}
-                Step::Control(Err(error)) => {
-                    if !errors::is_statement_error(&error) {
-                        return Err(failed(&error));
-                    }
-                    committed = false;
-                }
-                Step::Rows(rows) => {
-                    committed &= rows.is_ok();
-                    results.push(rows);
-                }
+        for one in pipeline(alone).await {
+            settle(context, &one)?;
+            if let Some(sample) = one.clock() {
+                clock = Some(clock.map_or(sample, |held| held.better(sample)));
             }
+            results.extend(one.statements);
         }
-        if let Some(error) = first_error(&results) {
-            return Err(error);
-        }
-        if committed {
-            results
-        } else {
-            // The server rolled the batch back: nothing of it happened. Each call runs
-            // alone now, so only the failing one fails.
-            context.counters.replays.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(
-                calls = ops.len(),
-                "store-postgres: a batch failed; running each call on its own"
-            );
-            let alone: Vec<_> = statements
-                .iter()
-                .zip(&param_refs)
-                .map(|(statement, params)| client.query(*statement, params))
-                .collect();
-            pipeline(alone).await
-        }
+        results
     };
-    if let Some(error) = first_error(&results) {
-        return Err(error);
-    }
 
     let mut outcomes = Vec::with_capacity(ops.len());
     for (op, result) in ops.iter().zip(results) {
@@ -426,17 +661,37 @@ async fn write_round(
             )),
             Ok(rows) => match decode(context, op, rows)? {
                 Decoded::Done(outcome) => outcome,
-                Decoded::CreateAgain => create_again(context, client, &prepared, op).await?,
+                Decoded::CreateAgain => {
+                    create_again(context, client, &prepared, op, deadline).await?
+                }
             },
         };
         outcomes.push(outcome);
     }
-    Ok(outcomes)
+    Ok((outcomes, clock))
 }
 
-enum Step {
-    Control(std::result::Result<(), tokio_postgres::Error>),
-    Rows(std::result::Result<Vec<Row>, tokio_postgres::Error>),
+/// Fails the round when a fenced transaction says the connection broke (every outcome is
+/// then unknown until the session is settled) or the server refused it as late (nothing of
+/// it happened, and nothing later will: the round is over). Statement errors are left to
+/// the caller: the transaction rolled back and each call is run again alone.
+fn settle(context: &Context, fenced: &Fenced) -> Result<()> {
+    for error in fenced.errors() {
+        if errors::is_late(error) {
+            context.counters.late_writes.fetch_add(1, Ordering::Relaxed);
+            return Err(errors::from_postgres(&context.describe, error));
+        }
+        if !errors::is_statement_error(error) && !is_aborted(error) {
+            return Err(errors::from_postgres(&context.describe, error));
+        }
+    }
+    Ok(())
+}
+
+/// "current transaction is aborted": a statement after the one that failed, which says
+/// nothing of its own.
+fn is_aborted(error: &tokio_postgres::Error) -> bool {
+    error.code() == Some(&tokio_postgres::error::SqlState::IN_FAILED_SQL_TRANSACTION)
 }
 
 enum Decoded {
@@ -501,19 +756,20 @@ fn stored(record: &Record, version: i64) -> Record {
 
 /// A create whose statement met a row it could not see: read the live record in a new
 /// statement (a new snapshot) and answer `AlreadyExists` with it; if the row has gone
-/// meanwhile, create again. The call has not been answered, so answering from this later
-/// moment is still linearizable.
+/// meanwhile, create again (fenced, like every write). The call has not been answered, so
+/// answering from this later moment is still linearizable.
 async fn create_again(
     context: &Context,
-    client: &deadpool_postgres::Object,
+    client: &Object,
     prepared: &Prepared,
     op: &WriteOp,
+    deadline: i64,
 ) -> Result<Result<Outcome>> {
     let WriteOp::Create(record) = op else {
         return Ok(Err(Error::Backend("internal: not a create".into())));
     };
     let failed = |e: tokio_postgres::Error| errors::from_postgres(&context.describe, &e);
-    let (Some(get), Some(create)) = (&prepared.get, &prepared.create) else {
+    let (Some(get), Some(create)) = (&prepared.get_live, &prepared.create) else {
         return Ok(Err(Error::Backend(
             "internal: create was not prepared".into(),
         )));
@@ -531,7 +787,19 @@ async fn create_again(
                 row.get(3),
             )))));
         }
-        let rows = client.query(create, &refs).await.map_err(failed)?;
+        let mut again = fenced(
+            client,
+            &[(create, refs.as_slice())],
+            &prepared.deadline,
+            deadline,
+        )
+        .await;
+        settle(context, &again)?;
+        let rows = match again.statements.pop() {
+            Some(Ok(rows)) => rows,
+            Some(Err(error)) => return Ok(Err(failed(error))),
+            None => return Ok(Err(Error::Backend("internal: create lost its rows".into()))),
+        };
         match decode(context, op, rows)? {
             Decoded::Done(outcome) => return Ok(outcome),
             Decoded::CreateAgain => continue,

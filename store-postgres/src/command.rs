@@ -30,13 +30,14 @@ pub(crate) struct Read {
 pub(crate) enum ReadOp {
     /// The live records under these keys (one statement: one snapshot).
     Get(Vec<String>),
-    /// One page of live keys in `[from, to)`.
+    /// One page of keys in `[from, to)` (its live ones are answered).
     List { from: Vec<u8>, to: Vec<u8> },
 }
 
 pub(crate) enum ReadReply {
     Get(Reply<Vec<Option<Record>>>),
-    List(Reply<Vec<String>>),
+    /// The page's live keys, and the last key it scanned when it was full.
+    List(Reply<(Vec<String>, Option<String>)>),
 }
 
 /// A write: batched with other writes into one transaction.

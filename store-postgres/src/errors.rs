@@ -10,6 +10,17 @@ use std::error::Error as _;
 use store_core::Error;
 use tokio_postgres::error::SqlState;
 
+/// The SQLSTATE the deadline check raises (see `schema.rs`): a write transaction reached
+/// the server after its deadline and was rolled back.
+pub(crate) const DEADLINE_STATE: &str = "SPD01";
+
+/// Whether `error` is the deadline check refusing a late write.
+pub(crate) fn is_late(error: &tokio_postgres::Error) -> bool {
+    error
+        .as_db_error()
+        .is_some_and(|db| db.code().code() == DEADLINE_STATE)
+}
+
 /// An error from the driver, `context` saying which server and what was being done.
 pub(crate) fn from_postgres(context: &str, error: &tokio_postgres::Error) -> Error {
     if let Some(db) = error.as_db_error() {
@@ -18,6 +29,12 @@ pub(crate) fn from_postgres(context: &str, error: &tokio_postgres::Error) -> Err
             db.message(),
             db.code().code()
         );
+        if db.code().code() == DEADLINE_STATE {
+            return Error::Unavailable(format!(
+                "{context}: the write reached the server after its deadline (the connection \
+                 was slow or stalled); it was rolled back and not applied"
+            ));
+        }
         return if unavailable_state(db.code()) {
             Error::Unavailable(text)
         } else {
@@ -35,7 +52,7 @@ pub(crate) fn from_postgres(context: &str, error: &tokio_postgres::Error) -> Err
 pub(crate) fn is_statement_error(error: &tokio_postgres::Error) -> bool {
     error
         .as_db_error()
-        .is_some_and(|db| !unavailable_state(db.code()))
+        .is_some_and(|db| !unavailable_state(db.code()) && db.code().code() != DEADLINE_STATE)
 }
 
 /// SQLSTATEs that mean "the server, not the statement": shutting down, starting up, too
@@ -64,8 +81,8 @@ fn chain(error: &tokio_postgres::Error) -> String {
 }
 
 /// An error from the pool (it could not hand out a connection).
-pub(crate) fn from_pool(context: &str, error: deadpool_postgres::PoolError) -> Error {
-    use deadpool_postgres::PoolError;
+pub(crate) fn from_pool(context: &str, error: crate::pool::PoolError) -> Error {
+    use deadpool::managed::PoolError;
     match error {
         PoolError::Backend(error) => from_postgres(context, &error),
         PoolError::Timeout(kind) => Error::Unavailable(format!(
@@ -76,12 +93,35 @@ pub(crate) fn from_pool(context: &str, error: deadpool_postgres::PoolError) -> E
     }
 }
 
-/// The message for a round of statements that did not finish in time.
+/// The message for a round of reads that did not finish in time.
 pub(crate) fn timed_out(context: &str, timeout: std::time::Duration) -> Error {
     Error::Unavailable(format!(
         "{context}: no answer within {} (operation_timeout); the statements were cancelled \
-         and the connection dropped, so a write in flight was most likely not applied (a \
-         commit already under way may have been)",
+         and the connection dropped",
+        humantime::format_duration(timeout)
+    ))
+}
+
+/// The message for a round of writes that did not finish in time, once its session was
+/// dealt with (see `Context::end_session`).
+pub(crate) fn writes_timed_out(
+    context: &str,
+    timeout: std::time::Duration,
+    ended: &crate::context::Ended,
+) -> Error {
+    let after = match ended {
+        crate::context::Ended::Terminated => {
+            "its session was ended, so each write in it was applied before this answer or \
+             never will be"
+                .to_owned()
+        }
+        crate::context::Ended::Unknown(why) => format!(
+            "its session could not be ended ({why}); the writes carry a deadline on the \
+             server's clock, so none commits after it"
+        ),
+    };
+    Error::Unavailable(format!(
+        "{context}: no answer within {} (operation_timeout); {after}",
         humantime::format_duration(timeout)
     ))
 }

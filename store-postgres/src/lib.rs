@@ -132,6 +132,7 @@ mod errors;
 mod listener;
 mod names;
 mod options;
+mod pool;
 mod reaper;
 pub(crate) mod reusable;
 mod schema;

@@ -48,7 +48,7 @@ pub(crate) async fn tick(context: Arc<Context>) {
     }
 }
 
-async fn reap(context: &Context, client: &mut deadpool_postgres::Object) -> Result<u64> {
+async fn reap(context: &Context, client: &mut crate::pool::Object) -> Result<u64> {
     let failed = |e: tokio_postgres::Error| {
         errors::from_postgres(&format!("{}: reaper", context.describe), &e)
     };

@@ -70,6 +70,9 @@ pub(crate) async fn migrate(client: &mut Client, names: &Names, describe: &str) 
     ))
     .await
     .map_err(|e| failed("creating the formats table", e))?;
+    ensure_deadline_function(&tx, names)
+        .await
+        .map_err(|e| failed("creating the deadline check", e))?;
     let recorded: Option<i32> = tx
         .query_opt(
             &format!(
@@ -139,6 +142,48 @@ pub(crate) async fn migrate(client: &mut Client, names: &Names, describe: &str) 
     tx.commit()
         .await
         .map_err(|e| failed("committing the migration", e))
+}
+
+/// Creates the schema's deadline check if it is missing: every write transaction ends with
+/// it (see `batch.rs`), so that a write that reaches the server after its caller was told it
+/// failed rolls back instead of committing. It raises SQLSTATE `SPD01` past the deadline
+/// and otherwise returns the server's time, which the caller uses to sample the server's
+/// clock. Shared by every store of the schema; the name carries a version, so a later body
+/// is a new function and never replaces one that running instances call.
+async fn ensure_deadline_function(
+    tx: &tokio_postgres::Transaction<'_>,
+    names: &Names,
+) -> std::result::Result<(), tokio_postgres::Error> {
+    let function = format!(
+        "{}.{}",
+        quote(&names.schema),
+        quote(crate::sql::DEADLINE_FUNCTION)
+    );
+    let exists = tx
+        .query_one(
+            "SELECT to_regprocedure($1) IS NOT NULL",
+            &[&format!("{function}(int8)")],
+        )
+        .await?
+        .get::<_, bool>(0);
+    if !exists {
+        tx.batch_execute(&format!(
+            "CREATE FUNCTION {function}(deadline int8) RETURNS int8 \
+             LANGUAGE plpgsql VOLATILE AS $store_postgres$ \
+             DECLARE now_micros int8 := (extract(epoch from clock_timestamp()) * 1000000)::int8; \
+             BEGIN \
+               IF now_micros > deadline THEN \
+                 RAISE EXCEPTION 'store-postgres: the write reached the server % microseconds \
+                   after its deadline; it was rolled back', now_micros - deadline \
+                   USING ERRCODE = '{state}'; \
+               END IF; \
+               RETURN now_micros; \
+             END $store_postgres$",
+            state = crate::errors::DEADLINE_STATE,
+        ))
+        .await?;
+    }
+    Ok(())
 }
 
 /// The statements that take a table from format `i` to `i + 1`, for each `i`. A later

@@ -6,15 +6,27 @@
 //! announces nothing, and a write that rolls back wakes nobody (notifications are sent at
 //! commit).
 //!
-//! Expiry is judged by the database's clock, [`NOW`], in every statement, so an expired row
-//! is invisible to all of them whatever the callers' clocks say.
+//! Expiry is judged by the database's clock in every statement, so an expired row is
+//! invisible to all of them whatever the callers' clocks say. Which reading of the clock
+//! matters (see "Expiry" in `batch.rs`): a decision about a row is made with
+//! [`CLOCK`], `clock_timestamp()`, read when the row is looked at (after any wait for its
+//! lock), never with the statement's start; only the reaper, which may delete a row as
+//! soon as it has expired at any moment, uses the statement's time, [`NOW`], which an index
+//! scan can use.
 
 use crate::names::Names;
 
-/// The database's clock in the unit of `expires_at` (microseconds since the Unix epoch).
-/// `statement_timestamp()` rather than `now()`: `now()` is the start of the transaction,
-/// which in a batch can be earlier than the statement.
+/// The database's clock when a row is looked at, in the unit of `expires_at`
+/// (microseconds since the Unix epoch).
+pub(crate) const CLOCK: &str = "(extract(epoch from clock_timestamp()) * 1000000)::int8";
+
+/// The database's clock at the start of the statement (constant within it, so an index
+/// range can use it): for the reaper only.
 pub(crate) const NOW: &str = "(extract(epoch from statement_timestamp()) * 1000000)::int8";
+
+/// The deadline check that ends every write transaction (see `schema.rs`), versioned so
+/// that a later body gets a new name rather than replacing one an older build calls.
+pub(crate) const DEADLINE_FUNCTION: &str = "store_postgres:deadline:1";
 
 /// Rows returned by one page of a listing.
 pub(crate) const LIST_PAGE: i64 = 1000;
@@ -25,8 +37,16 @@ pub(crate) const REAP_BATCH: i64 = 1000;
 /// The statements of one store.
 #[derive(Debug)]
 pub(crate) struct Statements {
-    /// `$1 bytea[]` → `key, value, version, expires_at` of the live rows among the keys.
+    /// `$1 bytea[]` → `key, value, version, expires_at, expired` of every row among the
+    /// keys, expired ones included (a reader that meets one reads again holding it).
     pub get: String,
+    /// `$1 bytea[]` → `key, value, version, expires_at` of the live rows among the keys.
+    pub get_live: String,
+    /// `$1 bytea[]` → locks the rows among the keys `FOR SHARE`, in key order.
+    pub lock: String,
+    /// `$1 deadline (µs)` → the server's time (µs); fails with SQLSTATE
+    /// [`DEADLINE_STATE`](crate::errors::DEADLINE_STATE) once the deadline has passed.
+    pub deadline: String,
     /// `$1 key, $2 value, $3 expires_at, $4 channel, $5 payload` → `(true, version)` when
     /// stored; `(false, version, value, expires_at)` of the live record otherwise; no row
     /// when the conflicting row was committed after the statement's snapshot (read again).
@@ -41,7 +61,8 @@ pub(crate) struct Statements {
     pub cas: String,
     /// `$1 key, $2 channel, $3 payload` → one row when a live record was deleted.
     pub delete: String,
-    /// `$1 from (inclusive), $2 to (exclusive), $3 limit` → live keys in byte order.
+    /// `$1 from (inclusive), $2 to (exclusive), $3 limit` → `key, expired` of the rows in
+    /// byte order, expired ones included.
     pub list: String,
     /// `$1 limit` → keys of expired rows deleted now.
     pub reap: String,
@@ -52,18 +73,53 @@ pub(crate) struct Statements {
 }
 
 impl Statements {
+    /// The statements a connection prepares as it is made: every one a round may send.
+    pub fn for_every_connection(&self) -> Vec<String> {
+        [
+            &self.get,
+            &self.get_live,
+            &self.lock,
+            &self.deadline,
+            &self.create,
+            &self.put,
+            &self.put_many,
+            &self.cas,
+            &self.delete,
+            &self.list,
+        ]
+        .into_iter()
+        .cloned()
+        .collect()
+    }
+
     pub fn new(names: &Names) -> Self {
         let t = &names.qualified_table;
         let seq = &names.qualified_sequence;
         let live =
-            |alias: &str| format!("({alias}.expires_at IS NULL OR {alias}.expires_at > {NOW})");
+            |alias: &str| format!("({alias}.expires_at IS NULL OR {alias}.expires_at > {CLOCK})");
+        let expired = |alias: &str| {
+            format!("({alias}.expires_at IS NOT NULL AND {alias}.expires_at <= {CLOCK})")
+        };
         let upsert_set = "value = EXCLUDED.value, version = EXCLUDED.version, \
                           expires_at = EXCLUDED.expires_at";
         Self {
             get: format!(
+                "SELECT t.key, t.value, t.version, t.expires_at, {} AS expired FROM {t} AS t \
+                 WHERE t.key = ANY($1::bytea[])",
+                expired("t")
+            ),
+            get_live: format!(
                 "SELECT t.key, t.value, t.version, t.expires_at FROM {t} AS t \
                  WHERE t.key = ANY($1::bytea[]) AND {}",
                 live("t")
+            ),
+            lock: format!(
+                "SELECT 1 FROM {t} AS t WHERE t.key = ANY($1::bytea[]) ORDER BY t.key FOR SHARE"
+            ),
+            deadline: format!(
+                "SELECT {}.{}($1::int8)",
+                crate::names::quote(&names.schema),
+                crate::names::quote(DEADLINE_FUNCTION)
             ),
             // ON CONFLICT ... DO UPDATE ... WHERE expired: a live row is left alone (and
             // locked until commit, so the read below cannot be overtaken by a delete);
@@ -73,13 +129,14 @@ impl Statements {
                    INSERT INTO {t} AS t (key, value, version, expires_at) \
                    VALUES ($1::bytea, $2::bytea, nextval('{seq_text}'), $3::int8) \
                    ON CONFLICT (key) DO UPDATE SET {upsert_set} \
-                   WHERE t.expires_at IS NOT NULL AND t.expires_at <= {NOW} \
+                   WHERE {} \
                    RETURNING t.version) \
                  SELECT true AS stored, ins.version, NULL::bytea AS value, NULL::int8 AS expires_at, \
                         pg_notify($4::text, $5::text)::text AS notified FROM ins \
                  UNION ALL \
                  SELECT false, t.version, t.value, t.expires_at, NULL FROM {t} AS t \
                  WHERE t.key = $1::bytea AND {} AND NOT EXISTS (SELECT 1 FROM ins)",
+                expired("t"),
                 live("t"),
                 seq_text = sequence_literal(seq),
             ),
@@ -128,10 +185,10 @@ impl Statements {
                 live("t")
             ),
             list: format!(
-                "SELECT t.key FROM {t} AS t \
-                 WHERE t.key >= $1::bytea AND t.key < $2::bytea AND {} \
+                "SELECT t.key, {} AS expired FROM {t} AS t \
+                 WHERE t.key >= $1::bytea AND t.key < $2::bytea \
                  ORDER BY t.key LIMIT $3::int8",
-                live("t")
+                expired("t")
             ),
             // SKIP LOCKED: reapers of several instances (and writers holding a row) never
             // wait for each other; a row skipped now is taken by the next round. FOR UPDATE

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use deadpool_postgres::{ManagerConfig, RecyclingMethod, Runtime};
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::NoTls;
 
@@ -27,7 +27,7 @@ use crate::names::{self, Names};
 use crate::options::PostgresOptions;
 use crate::reusable::mailbox::Mailbox;
 use crate::schema;
-use crate::sql::{Statements, LIST_PAGE};
+use crate::sql::Statements;
 
 /// Commands queued in the mailbox at most before callers wait in `send`.
 const MAILBOX: usize = 1024;
@@ -132,17 +132,30 @@ impl PostgresStorage {
         let address = names::address(&config);
         let describe = format!("postgres {address} table {}", names.display());
 
-        let manager = Manager::from_config(
-            config.clone(),
-            NoTls,
-            ManagerConfig {
-                // Connections that failed or timed out are taken out of the pool by the
-                // batch that saw it (see `Context::release`), so a cheap closed-check is
-                // enough when one is handed out again.
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
+        // A transaction left waiting for its client is ended by the server after a quarter
+        // of the operation timeout: a write whose COMMIT was delayed after its deadline
+        // check passed then rolls back before its callers are answered (`batch.rs`).
+        let idle = (options.operation_timeout / 4).as_millis().max(1);
+        let mut server_options = config.get_options().unwrap_or_default().to_owned();
+        if !server_options.is_empty() {
+            server_options.push(' ');
+        }
+        server_options.push_str(&format!("-c idle_in_transaction_session_timeout={idle}"));
+        config.options(&server_options);
+        let manager = crate::pool::Manager {
+            statements: std::sync::OnceLock::new(),
+            inner: deadpool_postgres::Manager::from_config(
+                config.clone(),
+                NoTls,
+                ManagerConfig {
+                    // Connections that failed or timed out are taken out of the pool by
+                    // the batch that saw it (see `Context::release`), so a cheap
+                    // closed-check is enough when one is handed out again.
+                    recycling_method: RecyclingMethod::Fast,
+                },
+            ),
+        };
+        let pool = crate::pool::Pool::builder(manager)
             .max_size(options.pool_size)
             .runtime(Runtime::Tokio1)
             .create_timeout(Some(options.connect_timeout))
@@ -157,8 +170,15 @@ impl PostgresStorage {
                 .get()
                 .await
                 .map_err(|error| crate::errors::from_pool(&describe, error))?;
-            let client: &mut tokio_postgres::Client = &mut client;
-            schema::migrate(client, &names, &describe).await
+            schema::migrate(&mut client, &names, &describe).await?;
+            // The table exists now: every connection prepares its statements as it is
+            // made, this one included.
+            let statements = Statements::new(&names).for_every_connection();
+            crate::pool::prepare_all(&client, &statements)
+                .await
+                .map_err(|e| crate::errors::from_postgres(&describe, &e))?;
+            let _ = pool.manager().statements.set(statements);
+            Ok::<(), Error>(())
         };
         let bound = options.connect_timeout + options.operation_timeout;
         match tokio::time::timeout(bound, migrated).await {
@@ -175,6 +195,7 @@ impl PostgresStorage {
         let counters = Arc::new(Counters::default());
         let context = Arc::new(Context {
             pool,
+            config: config.clone(),
             statements: Statements::new(&names),
             names: names.clone(),
             describe: describe.clone(),
@@ -326,14 +347,14 @@ impl PostgresStorage {
                     })
                 })
                 .await
-                .map(ReadAnswer::Keys),
+                .map(|(keys, next)| ReadAnswer::Keys(keys, next)),
         }
     }
 
     async fn get_one(&self, key: &str) -> Result<Option<Record>> {
         match self.read(ReadOp::Get(vec![key.to_owned()])).await? {
             ReadAnswer::Records(mut records) => Ok(records.pop().flatten()),
-            ReadAnswer::Keys(_) => Err(internal()),
+            ReadAnswer::Keys(..) => Err(internal()),
         }
     }
 
@@ -345,12 +366,9 @@ impl PostgresStorage {
         to: Vec<u8>,
         pattern: &Pattern,
     ) -> Result<(Vec<String>, Option<String>)> {
-        let ReadAnswer::Keys(keys) = self.read(ReadOp::List { from, to }).await? else {
+        let ReadAnswer::Keys(keys, next) = self.read(ReadOp::List { from, to }).await? else {
             return Err(internal());
         };
-        let next = (keys.len() as i64 >= LIST_PAGE)
-            .then(|| keys.last().cloned())
-            .flatten();
         let matched = keys
             .into_iter()
             .filter(|key| pattern.matches(key))
@@ -371,7 +389,8 @@ impl PostgresStorage {
 
 enum ReadAnswer {
     Records(Vec<Option<Record>>),
-    Keys(Vec<String>),
+    /// A page's live keys, and where the next page starts.
+    Keys(Vec<String>, Option<String>),
 }
 
 fn internal() -> Error {
@@ -441,7 +460,7 @@ impl Storage for PostgresStorage {
         let keys = keys.iter().map(|key| (*key).to_owned()).collect();
         match self.read(ReadOp::Get(keys)).await? {
             ReadAnswer::Records(records) => Ok(records),
-            ReadAnswer::Keys(_) => Err(internal()),
+            ReadAnswer::Keys(..) => Err(internal()),
         }
     }
 

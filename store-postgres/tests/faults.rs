@@ -274,3 +274,142 @@ async fn a_round_that_outlasts_the_operation_timeout_is_unavailable_and_the_stor
     assert_eq!(&store.get("locked").await.unwrap().value[..], b"3");
     assert_eq!(store.get("locked").await.unwrap().version, written.version);
 }
+
+/// The sequence's last value: it moves whenever a write statement runs, committed or not,
+/// which tells a test that a delayed statement has reached the server.
+async fn sequence_value(table: &str) -> i64 {
+    let (client, connection) =
+        tokio_postgres::connect(&testing::server_url(), tokio_postgres::NoTls)
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    client
+        .query_one(
+            &format!("SELECT last_value FROM \"public\".\"{table}:version\""),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+/// A stat of `store`, as a count.
+async fn count(store: &PostgresStorage, name: &str) -> u64 {
+    match store.stats().await.unwrap().get("postgres", name) {
+        Some(store_core::Figure::Count(n)) => *n,
+        other => panic!("stats has no {name}: {other:?}"),
+    }
+}
+
+/// The ghost write of issue 21: a put answered `Unavailable` because its connection stalled
+/// must never land after a later acknowledged put once the stall ends. Here the server is
+/// reachable when the put times out, so its session is ended before the answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_that_timed_out_in_a_stall_never_lands_after_a_later_one() {
+    let direct = TestStore::fresh().await;
+    let proxy = FaultProxy::start(server_addr()).await.unwrap();
+    let store =
+        PostgresStorage::connect_with(short_timeouts(through(&proxy), &direct.options().table))
+            .await
+            .unwrap();
+    store.put(Record::new("k", "A")).await.unwrap();
+
+    proxy.stall();
+    let ghost = tokio::time::timeout(BOUND, store.put(Record::new("k", "X")))
+        .await
+        .expect("the stalled put hangs");
+    let message = match ghost {
+        Err(Error::Unavailable(message)) => message,
+        other => panic!("the stalled put answered {other:?}"),
+    };
+    assert!(message.contains("session was ended"), "{message}");
+    let acknowledged = store.put(Record::new("k", "Y")).await.unwrap();
+    proxy.resume();
+
+    // Whatever the stalled connection still delivers now goes to a session that is gone.
+    let after = direct.get("k").await.unwrap();
+    assert_eq!(
+        (&after.value[..], &after.version),
+        (&b"Y"[..], &acknowledged.version)
+    );
+    assert!(count(&store, "sessions_ended").await >= 1);
+    store.close().await.unwrap();
+}
+
+/// The same stall, but the server cannot be reached when the put times out, so its session
+/// cannot be ended: when the stall ends, the delayed transaction reaches its deadline check
+/// late and rolls back, after a later put was acknowledged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_whose_session_cannot_be_ended_is_refused_by_the_server_as_late() {
+    let direct = TestStore::fresh().await;
+    let table = direct.options().table.clone();
+    let proxy = FaultProxy::start(server_addr()).await.unwrap();
+    let store = PostgresStorage::connect_with(short_timeouts(through(&proxy), &table))
+        .await
+        .unwrap();
+    store.put(Record::new("k", "A")).await.unwrap();
+
+    proxy.stall();
+    proxy.refuse(true);
+    let ghost = tokio::time::timeout(BOUND + BOUND, store.put(Record::new("k", "X")))
+        .await
+        .expect("the stalled put hangs");
+    let message = match ghost {
+        Err(Error::Unavailable(message)) => message,
+        other => panic!("the stalled put answered {other:?}"),
+    };
+    assert!(message.contains("could not be ended"), "{message}");
+    proxy.refuse(false);
+    let acknowledged = store.put(Record::new("k", "Y")).await.unwrap();
+    let before = sequence_value(&table).await;
+    proxy.resume();
+
+    // The delayed put now runs on the server (its statement takes a version, which moves
+    // the sequence even if it rolls back) and must roll back at its deadline check.
+    let waited = Instant::now();
+    while sequence_value(&table).await == before {
+        let now = direct.get("k").await.unwrap();
+        assert_eq!(
+            &now.value[..],
+            b"Y",
+            "a put reported as failed landed later"
+        );
+        assert!(
+            waited.elapsed() < Duration::from_secs(30),
+            "the stalled put never reached the server after the stall ended"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Its transaction has ended one way or the other once its session is idle or gone.
+    let (client, connection) =
+        tokio_postgres::connect(&testing::server_url(), tokio_postgres::NoTls)
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    loop {
+        let in_transaction: i64 = client
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'store-postgres' \
+                 AND state IN ('active', 'idle in transaction') AND position($1 in query) > 0",
+                &[&table],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if in_transaction == 0 {
+            break;
+        }
+        assert!(
+            waited.elapsed() < Duration::from_secs(30),
+            "the delayed transaction never ended"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let after = direct.get("k").await.unwrap();
+    assert_eq!(
+        (&after.value[..], &after.version),
+        (&b"Y"[..], &acknowledged.version),
+        "a put reported as failed landed after a later acknowledged one"
+    );
+    store.close().await.unwrap();
+}
