@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use futures::TryStreamExt;
@@ -99,6 +99,18 @@ fn order(order: OrderArg) -> Order {
         OrderArg::Asc => Order::Ascending,
         OrderArg::Desc => Order::Descending,
     }
+}
+
+/// When a record written now with `ttl` expires. The parser keeps a TTL within 100 years,
+/// which the clock can add; should it not fit all the same, the write is refused:
+/// `Record::with_ttl` and the facade would store the record with no expiry at all.
+fn expires_at(ttl: Duration) -> Result<SystemTime> {
+    SystemTime::now().checked_add(ttl).ok_or_else(|| {
+        CliError::Usage(format!(
+            "--ttl {}: later than this system's clock can represent",
+            humantime::format_duration(ttl)
+        ))
+    })
 }
 
 fn ttl_ms(ttl: Option<Duration>) -> Option<u64> {
@@ -276,12 +288,15 @@ async fn execute(
             ttl,
             metadata,
             scope,
+            expiry: _,
         } => {
             let (database, table) = names(&scope);
             let mut record = Record::new(key.clone(), value_bytes(&value)?);
             record.metadata = metadata.into_iter().collect();
             let mut options = WriteOptions::default().database(&database).table(&table);
-            options.ttl = ttl;
+            // The expiry itself rather than the TTL: the facade makes a TTL it cannot add
+            // to the clock "never expires", and here that is an error.
+            options.expiry = ttl.map(expires_at).transpose()?;
             store
                 .write(record, options)
                 .await
@@ -353,6 +368,7 @@ async fn execute(
             value,
             ttl,
             scope,
+            expiry: _,
         } => {
             let (storage, place, record) = versioned_write(stack, &scope, &key, &value, ttl)?;
             let stored = storage
@@ -366,6 +382,7 @@ async fn execute(
             value,
             ttl,
             scope,
+            expiry: _,
         } => {
             let (storage, place, record) = versioned_write(stack, &scope, &key, &value, ttl)?;
             let version = storage
@@ -380,6 +397,7 @@ async fn execute(
             version,
             ttl,
             scope,
+            expiry: _,
         } => {
             let (storage, place, record) = versioned_write(stack, &scope, &key, &value, ttl)?;
             let stored = storage
@@ -506,7 +524,7 @@ fn versioned_write(
     let (storage, place) = versioned(stack, scope)?;
     let record = store_core::Record::new(key, value_bytes(value)?);
     let record = match ttl {
-        Some(ttl) => record.with_ttl(ttl),
+        Some(ttl) => record.with_expires_at(expires_at(ttl)?),
         None => record,
     };
     Ok((storage, place, record))

@@ -188,14 +188,25 @@ pub struct SnapshotRecord {
 }
 
 impl SnapshotRecord {
-    /// The record to write now: its expiry is its time left from now.
-    fn to_record(&self) -> Record {
+    /// The record to write now: its expiry is its time left from now. An expiry the clock
+    /// cannot represent is an error: `Record::with_ttl` would make it "never expires".
+    fn to_record(&self) -> Result<Record, String> {
         let record = Record::new(self.storage_key.clone(), self.stored.clone());
         match self.ttl {
-            Some(ttl) => record.with_ttl(ttl),
-            None => record,
+            Some(ttl) => Ok(record.with_expires_at(expiry_from_now(ttl)?)),
+            None => Ok(record),
         }
     }
+}
+
+/// Now plus `ttl`, or why not.
+fn expiry_from_now(ttl: Duration) -> Result<SystemTime, String> {
+    SystemTime::now().checked_add(ttl).ok_or_else(|| {
+        format!(
+            "\"ttl_ms\":{} is later than this system's clock can represent",
+            ttl.as_millis()
+        )
+    })
 }
 
 /// Turns a stored record into its line.
@@ -261,7 +272,12 @@ fn from_line(line: RecordLine, number: u64) -> Result<SnapshotRecord, String> {
     };
     let ttl = match line.ttl_ms {
         Some(0) => return Err("\"ttl_ms\" must be at least 1".into()),
-        Some(ms) => Some(Duration::from_millis(ms)),
+        Some(ms) => {
+            let ttl = Duration::from_millis(ms);
+            // Checked here too, so that a restore refuses the file before writing anything.
+            expiry_from_now(ttl)?;
+            Some(ttl)
+        }
         None => None,
     };
     Ok(SnapshotRecord {
@@ -974,12 +990,24 @@ async fn write_all<R: BufRead>(
     let mut restored = 0;
     let mut read_bytes = reader.bytes();
     loop {
-        let (batch, bad_line) = next_batch(&mut reader);
+        let (batch, mut bad_line) = next_batch(&mut reader);
+        // A record whose expiry the clock cannot represent (checked when its line was read,
+        // but the clock has moved since) ends the batch as a bad line does.
+        let mut records = Vec::with_capacity(batch.len());
+        for record in &batch {
+            match record.to_record() {
+                Ok(ready) => records.push(ready),
+                Err(message) => {
+                    bad_line = Some(reader.error_at(record.line, message));
+                    break;
+                }
+            }
+        }
+        let batch = &batch[..records.len()];
         if let Some(error) = bad_line {
             // Only with --partial (otherwise the file was checked first): what came before
             // the bad line is restored, then the bad line is reported.
             if !batch.is_empty() {
-                let records = batch.iter().map(SnapshotRecord::to_record).collect();
                 let target = storage.clone();
                 let lines = (batch[0].line, batch[batch.len() - 1].line);
                 let handle = tokio::spawn(async move { target.put_many(records).await });
@@ -995,7 +1023,6 @@ async fn write_all<R: BufRead>(
         }
         let lines = (batch[0].line, batch[batch.len() - 1].line);
         let count = batch.len() as u64;
-        let records: Vec<Record> = batch.iter().map(SnapshotRecord::to_record).collect();
         let target = storage.clone();
         let handle = tokio::spawn(async move { target.put_many(records).await });
         in_flight.push_back((lines, count, handle));
