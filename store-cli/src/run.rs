@@ -128,6 +128,24 @@ fn human_ttl(ttl: Option<Duration>) -> String {
 struct Printer<'a> {
     output: Output,
     out: &'a mut dyn Write,
+    /// The column widths of the table being printed a row at a time (`watch`), from its
+    /// header and first row; `None` until that header is printed.
+    columns: Option<Vec<usize>>,
+}
+
+/// One line of a table: each cell but the last padded to its column's width, then two
+/// spaces (a cell wider than its column pushes the rest of its line right).
+fn render(widths: &[usize], cells: &[&str]) -> String {
+    let last = cells.len() - 1;
+    let mut line = String::new();
+    for (i, cell) in cells.iter().enumerate() {
+        line.push_str(cell);
+        if i != last {
+            let pad = widths[i].saturating_sub(cell.chars().count());
+            line.push_str(&" ".repeat(pad + 2));
+        }
+    }
+    line
 }
 
 impl Printer<'_> {
@@ -157,25 +175,33 @@ impl Printer<'_> {
                 *width = (*width).max(cell.chars().count());
             }
         }
-        let render = |cells: Vec<&str>| {
-            let last = cells.len() - 1;
-            let mut line = String::new();
-            for (i, cell) in cells.into_iter().enumerate() {
-                if i == last {
-                    line.push_str(cell);
-                } else {
-                    let pad = widths[i] - cell.chars().count();
-                    line.push_str(cell);
-                    line.push_str(&" ".repeat(pad + 2));
-                }
-            }
-            line
-        };
-        self.line(&render(header.to_vec()))?;
+        self.line(&render(&widths, header))?;
         for row in rows {
-            self.line(&render(row.iter().map(String::as_str).collect()))?;
+            let cells: Vec<&str> = row.iter().map(String::as_str).collect();
+            self.line(&render(&widths, &cells))?;
         }
         Ok(())
+    }
+
+    /// A row of a table whose rows come one at a time (`watch`, as changes happen): the
+    /// header is printed once, before the first row, whose cells set the column widths.
+    fn streamed_row(&mut self, header: &[&str], row: &[String]) -> Result<()> {
+        let cells: Vec<&str> = row.iter().map(String::as_str).collect();
+        let widths = match self.columns.take() {
+            Some(widths) => widths,
+            None => {
+                let widths: Vec<usize> = header
+                    .iter()
+                    .zip(&cells)
+                    .map(|(h, c)| h.chars().count().max(c.chars().count()))
+                    .collect();
+                self.line(&render(&widths, header))?;
+                widths
+            }
+        };
+        let line = render(&widths, &cells);
+        self.columns = Some(widths);
+        self.line(&line)
     }
 
     /// A key of a listing.
@@ -242,11 +268,15 @@ fn print_versioned(
                 human_ttl(ttl),
                 display(&record.value),
             ];
-            if let Some(event) = event {
-                header.insert(0, "EVENT");
-                row.insert(0, event.to_owned());
+            match event {
+                // A watch's events are the rows of one table, with one header.
+                Some(event) => {
+                    header.insert(0, "EVENT");
+                    row.insert(0, event.to_owned());
+                    p.streamed_row(&header, &row)
+                }
+                None => p.table(&header, &[row]),
             }
-            p.table(&header, &[row])
         }
     }
 }
@@ -257,7 +287,11 @@ async fn execute(
     output: Output,
     out: &mut dyn Write,
 ) -> Result<()> {
-    let mut p = Printer { output, out };
+    let mut p = Printer {
+        output,
+        out,
+        columns: None,
+    };
     let store = stack.store();
     match command {
         Command::Read {
@@ -331,6 +365,21 @@ async fn execute(
                 .list(options)
                 .await
                 .map_err(|e| CliError::store(format!("list {database}/{table}"), e))?;
+            if keys.is_empty() && paging.offset == 0 {
+                let filter = match (prefix.is_empty(), suffix.is_empty()) {
+                    (true, true) => String::new(),
+                    (false, true) => format!(" with prefix {prefix:?}"),
+                    (true, false) => format!(" with suffix {suffix:?}"),
+                    (false, false) => format!(" with prefix {prefix:?} and suffix {suffix:?}"),
+                };
+                explain_empty(
+                    p.output,
+                    &format!("no key{filter}"),
+                    &database,
+                    &table,
+                    "`storectl keys PATTERN --raw` lists the store's raw keys",
+                );
+            }
             for key in keys {
                 p.key(&key)?;
             }
@@ -415,12 +464,24 @@ async fn execute(
                 .list_keys(&pattern)
                 .await
                 .map_err(|e| CliError::store(context(), e))?;
+            let mut found = false;
             while let Some(key) = keys
                 .try_next()
                 .await
                 .map_err(|e| CliError::store(context(), e))?
             {
                 p.key(&key)?;
+                found = true;
+            }
+            if !found && !scope.raw {
+                let (database, table) = names(&scope.scope);
+                explain_empty(
+                    p.output,
+                    &format!("no key matches {pattern:?}"),
+                    &database,
+                    &table,
+                    "--raw matches the store's raw keys instead",
+                );
             }
             Ok(())
         }
@@ -509,6 +570,20 @@ async fn execute(
             .compact()
             .await
             .map_err(|e| CliError::store("compact", e)),
+    }
+}
+
+/// Says on stderr, after a listing of one database and table that found nothing, where it
+/// looked: a key such as `micro/sync/lock` names a record of database `micro`, table `sync`
+/// only with `--raw`, and keys written below the facade are only seen with `--raw`. Table
+/// output only (a script reading JSON lines gets no prose).
+fn explain_empty(output: Output, nothing: &str, database: &str, table: &str, raw: &str) {
+    if output == Output::Table {
+        eprintln!(
+            "storectl: {nothing} in database {database:?}, table {table:?}: keys are matched \
+             inside one database and table (choose them with --database and --table); {raw} \
+             (database/table/key, and keys written below the facade)"
+        );
     }
 }
 
