@@ -1,10 +1,22 @@
 //! The command line: every command and flag, with its help and an example.
 
+use std::convert::Infallible;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::Value;
+use store_core::config::{DurationError, MAX_DURATION};
+
+/// `storectl -h`'s description.
+const ABOUT: &str =
+    "storectl: look inside a store, fix a record, move data between backends, back it up";
+
+/// `storectl --help`'s description.
+const LONG_ABOUT: &str = "storectl: look inside a store, fix a record, move data between \
+    backends, back it up.\n\n\
+    The store is the stack a TOML file describes (backend memory, file, redis or postgres, \
+    with optional cache and namespace layers; see the store-compat configuration reference).";
 
 /// storectl: look inside a store, fix a record, move data between backends, back it up.
 ///
@@ -18,9 +30,13 @@ use serde_json::Value;
 /// assert!(matches!(cli.command, store_cli::cli::Command::Read { .. }));
 /// ```
 #[derive(Debug, Parser)]
+// The help text is given here: without `about` and `long_about`, clap prints this doc
+// comment, whose example is for rustdoc.
 #[command(
     name = "storectl",
     version,
+    about = ABOUT,
+    long_about = LONG_ABOUT,
     after_help = "Examples:\n  storectl --config store.toml read user/1\n  \
                   STORECTL_CONFIG=store.toml storectl list --prefix user/ --output json\n  \
                   storectl --config old.toml snapshot backup.snap\n  \
@@ -197,9 +213,20 @@ pub enum Command {
         /// The value.
         #[command(flatten)]
         value: ValueArg,
-        /// Time to live, such as 30s, 1h or "1h 30m" (default: never expires).
+        /// Time to live, such as 30s, 1h or "1h 30m", at most 100 years (default: never
+        /// expires).
         #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
         ttl: Option<Duration>,
+        /// go-micro's name for --ttl: refused with a usage error that says so.
+        #[arg(
+            long,
+            hide = true,
+            value_parser = go_micro_expiry,
+            num_args = 0..=1,
+            default_missing_value = "",
+            value_name = "DURATION"
+        )]
+        expiry: Option<Infallible>,
         /// A metadata entry NAME=JSON (a JSON value; text that is not JSON is taken as a
         /// string). Repeat for more.
         #[arg(long, short = 'm', value_parser = parse_metadata, value_name = "NAME=JSON")]
@@ -270,9 +297,19 @@ pub enum Command {
         /// The value.
         #[command(flatten)]
         value: ValueArg,
-        /// Time to live (default: never expires).
+        /// Time to live, at most 100 years (default: never expires).
         #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
         ttl: Option<Duration>,
+        /// go-micro's name for --ttl: refused with a usage error that says so.
+        #[arg(
+            long,
+            hide = true,
+            value_parser = go_micro_expiry,
+            num_args = 0..=1,
+            default_missing_value = "",
+            value_name = "DURATION"
+        )]
+        expiry: Option<Infallible>,
         /// Where: the database and table.
         #[command(flatten)]
         scope: VersionedScope,
@@ -285,9 +322,19 @@ pub enum Command {
         /// The value.
         #[command(flatten)]
         value: ValueArg,
-        /// Time to live (default: never expires).
+        /// Time to live, at most 100 years (default: never expires).
         #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
         ttl: Option<Duration>,
+        /// go-micro's name for --ttl: refused with a usage error that says so.
+        #[arg(
+            long,
+            hide = true,
+            value_parser = go_micro_expiry,
+            num_args = 0..=1,
+            default_missing_value = "",
+            value_name = "DURATION"
+        )]
+        expiry: Option<Infallible>,
         /// Where: the database and table.
         #[command(flatten)]
         scope: VersionedScope,
@@ -306,9 +353,19 @@ pub enum Command {
         /// The version the record must still have.
         #[arg(long, value_name = "V")]
         version: String,
-        /// Time to live (default: never expires).
+        /// Time to live, at most 100 years (default: never expires).
         #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
         ttl: Option<Duration>,
+        /// go-micro's name for --ttl: refused with a usage error that says so.
+        #[arg(
+            long,
+            hide = true,
+            value_parser = go_micro_expiry,
+            num_args = 0..=1,
+            default_missing_value = "",
+            value_name = "DURATION"
+        )]
+        expiry: Option<Infallible>,
         /// Where: the database and table.
         #[command(flatten)]
         scope: VersionedScope,
@@ -391,14 +448,36 @@ pub enum Command {
     Compact,
 }
 
-/// A humantime duration above zero.
+/// A time to live: a humantime duration above zero and at most [`MAX_DURATION`] (100
+/// years), the configuration's rule. A longer one would overflow the clock it is added to,
+/// and a record stored with no expiry instead would be the opposite of what was asked.
 fn parse_duration(text: &str) -> Result<Duration, String> {
-    let duration = humantime::parse_duration(text)
-        .map_err(|e| format!("{e} (accepted: a duration such as 30s, 5m, 1h or \"1h 30m\")"))?;
-    if duration.is_zero() {
-        return Err("must be above zero".into());
-    }
-    Ok(duration)
+    store_core::config::parse_duration(text).map_err(|error| match error {
+        DurationError::Syntax(reason) => {
+            format!("{reason} (accepted: a duration such as 30s, 5m, 1h or \"1h 30m\")")
+        }
+        DurationError::Zero => {
+            "accepted is a duration above zero (leave the flag out for a record that never \
+             expires)"
+                .to_owned()
+        }
+        DurationError::TooLong => format!(
+            "accepted is a duration of at most {}days ({} years of 365 days; leave the flag \
+             out for a record that never expires)",
+            MAX_DURATION.as_secs() / 86_400,
+            MAX_DURATION.as_secs() / (365 * 86_400)
+        ),
+        other => other.to_string(),
+    })
+}
+
+/// go-micro's `--expiry`, which is `--ttl` here: always a usage error that says so (without
+/// it, clap would suggest passing `--expiry` as a value with `-- --expiry`).
+fn go_micro_expiry(text: &str) -> Result<Infallible, String> {
+    let duration = if text.is_empty() { "DURATION" } else { text };
+    Err(format!(
+        "go-micro's --expiry is --ttl in storectl: use --ttl {duration}"
+    ))
 }
 
 /// `NAME=JSON`; text after `=` that is not JSON is a string.

@@ -29,11 +29,17 @@
 //! - The go-micro commands (`read`, `write`, `delete`, `list`) work on one database and
 //!   table (`--database`/`--table`, default `micro`/`micro`), like `micro store`. The
 //!   versioned commands (`get`, `put`, `create`, `cas`, `keys`, `watch`) work on the same
-//!   keys, or with `--raw` on the whole stack below the facade (keys as stored).
+//!   keys, or with `--raw` on the whole stack below the facade (keys as stored). A
+//!   listing of one database and table (`keys`, `list`) that finds nothing says on stderr
+//!   where it looked and what `--raw` would match (table output only).
+//! - `--ttl` is at most 100 years (of 365 days), the configuration's rule for durations: a
+//!   longer one is a usage error, never a record stored with no expiry. go-micro's
+//!   `--expiry` is a usage error that points to `--ttl`.
 //! - `snapshot` and `restore` work on the whole stack below the facade (every record, also
 //!   those written there directly), or on one database/table with `snapshot --database`.
 //! - `watch` ends when the record is deleted or expires (waiting for a missing key would
-//!   need polling), and on a missing key fails with exit status 1.
+//!   need polling), and on a missing key fails with exit status 1. Its table has one
+//!   header, printed with the first row.
 //! - `write`, `delete`, `compact` print nothing on success; `put`, `create`, `cas` print
 //!   the new version; `snapshot` and `restore` print a summary line on stderr (records,
 //!   time, peak memory) and, with `--output json`, the summary as JSON on stdout.

@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use futures::TryStreamExt;
@@ -101,6 +101,18 @@ fn order(order: OrderArg) -> Order {
     }
 }
 
+/// When a record written now with `ttl` expires. The parser keeps a TTL within 100 years,
+/// which the clock can add; should it not fit all the same, the write is refused:
+/// `Record::with_ttl` and the facade would store the record with no expiry at all.
+fn expires_at(ttl: Duration) -> Result<SystemTime> {
+    SystemTime::now().checked_add(ttl).ok_or_else(|| {
+        CliError::Usage(format!(
+            "--ttl {}: later than this system's clock can represent",
+            humantime::format_duration(ttl)
+        ))
+    })
+}
+
 fn ttl_ms(ttl: Option<Duration>) -> Option<u64> {
     ttl.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
@@ -116,6 +128,24 @@ fn human_ttl(ttl: Option<Duration>) -> String {
 struct Printer<'a> {
     output: Output,
     out: &'a mut dyn Write,
+    /// The column widths of the table being printed a row at a time (`watch`), from its
+    /// header and first row; `None` until that header is printed.
+    columns: Option<Vec<usize>>,
+}
+
+/// One line of a table: each cell but the last padded to its column's width, then two
+/// spaces (a cell wider than its column pushes the rest of its line right).
+fn render(widths: &[usize], cells: &[&str]) -> String {
+    let last = cells.len() - 1;
+    let mut line = String::new();
+    for (i, cell) in cells.iter().enumerate() {
+        line.push_str(cell);
+        if i != last {
+            let pad = widths[i].saturating_sub(cell.chars().count());
+            line.push_str(&" ".repeat(pad + 2));
+        }
+    }
+    line
 }
 
 impl Printer<'_> {
@@ -145,25 +175,33 @@ impl Printer<'_> {
                 *width = (*width).max(cell.chars().count());
             }
         }
-        let render = |cells: Vec<&str>| {
-            let last = cells.len() - 1;
-            let mut line = String::new();
-            for (i, cell) in cells.into_iter().enumerate() {
-                if i == last {
-                    line.push_str(cell);
-                } else {
-                    let pad = widths[i] - cell.chars().count();
-                    line.push_str(cell);
-                    line.push_str(&" ".repeat(pad + 2));
-                }
-            }
-            line
-        };
-        self.line(&render(header.to_vec()))?;
+        self.line(&render(&widths, header))?;
         for row in rows {
-            self.line(&render(row.iter().map(String::as_str).collect()))?;
+            let cells: Vec<&str> = row.iter().map(String::as_str).collect();
+            self.line(&render(&widths, &cells))?;
         }
         Ok(())
+    }
+
+    /// A row of a table whose rows come one at a time (`watch`, as changes happen): the
+    /// header is printed once, before the first row, whose cells set the column widths.
+    fn streamed_row(&mut self, header: &[&str], row: &[String]) -> Result<()> {
+        let cells: Vec<&str> = row.iter().map(String::as_str).collect();
+        let widths = match self.columns.take() {
+            Some(widths) => widths,
+            None => {
+                let widths: Vec<usize> = header
+                    .iter()
+                    .zip(&cells)
+                    .map(|(h, c)| h.chars().count().max(c.chars().count()))
+                    .collect();
+                self.line(&render(&widths, header))?;
+                widths
+            }
+        };
+        let line = render(&widths, &cells);
+        self.columns = Some(widths);
+        self.line(&line)
     }
 
     /// A key of a listing.
@@ -230,11 +268,15 @@ fn print_versioned(
                 human_ttl(ttl),
                 display(&record.value),
             ];
-            if let Some(event) = event {
-                header.insert(0, "EVENT");
-                row.insert(0, event.to_owned());
+            match event {
+                // A watch's events are the rows of one table, with one header.
+                Some(event) => {
+                    header.insert(0, "EVENT");
+                    row.insert(0, event.to_owned());
+                    p.streamed_row(&header, &row)
+                }
+                None => p.table(&header, &[row]),
             }
-            p.table(&header, &[row])
         }
     }
 }
@@ -245,7 +287,11 @@ async fn execute(
     output: Output,
     out: &mut dyn Write,
 ) -> Result<()> {
-    let mut p = Printer { output, out };
+    let mut p = Printer {
+        output,
+        out,
+        columns: None,
+    };
     let store = stack.store();
     match command {
         Command::Read {
@@ -276,12 +322,15 @@ async fn execute(
             ttl,
             metadata,
             scope,
+            expiry: _,
         } => {
             let (database, table) = names(&scope);
             let mut record = Record::new(key.clone(), value_bytes(&value)?);
             record.metadata = metadata.into_iter().collect();
             let mut options = WriteOptions::default().database(&database).table(&table);
-            options.ttl = ttl;
+            // The expiry itself rather than the TTL: the facade makes a TTL it cannot add
+            // to the clock "never expires", and here that is an error.
+            options.expiry = ttl.map(expires_at).transpose()?;
             store
                 .write(record, options)
                 .await
@@ -316,6 +365,21 @@ async fn execute(
                 .list(options)
                 .await
                 .map_err(|e| CliError::store(format!("list {database}/{table}"), e))?;
+            if keys.is_empty() && paging.offset == 0 {
+                let filter = match (prefix.is_empty(), suffix.is_empty()) {
+                    (true, true) => String::new(),
+                    (false, true) => format!(" with prefix {prefix:?}"),
+                    (true, false) => format!(" with suffix {suffix:?}"),
+                    (false, false) => format!(" with prefix {prefix:?} and suffix {suffix:?}"),
+                };
+                explain_empty(
+                    p.output,
+                    &format!("no key{filter}"),
+                    &database,
+                    &table,
+                    "`storectl keys PATTERN --raw` lists the store's raw keys",
+                );
+            }
             for key in keys {
                 p.key(&key)?;
             }
@@ -353,6 +417,7 @@ async fn execute(
             value,
             ttl,
             scope,
+            expiry: _,
         } => {
             let (storage, place, record) = versioned_write(stack, &scope, &key, &value, ttl)?;
             let stored = storage
@@ -366,6 +431,7 @@ async fn execute(
             value,
             ttl,
             scope,
+            expiry: _,
         } => {
             let (storage, place, record) = versioned_write(stack, &scope, &key, &value, ttl)?;
             let version = storage
@@ -380,6 +446,7 @@ async fn execute(
             version,
             ttl,
             scope,
+            expiry: _,
         } => {
             let (storage, place, record) = versioned_write(stack, &scope, &key, &value, ttl)?;
             let stored = storage
@@ -397,12 +464,24 @@ async fn execute(
                 .list_keys(&pattern)
                 .await
                 .map_err(|e| CliError::store(context(), e))?;
+            let mut found = false;
             while let Some(key) = keys
                 .try_next()
                 .await
                 .map_err(|e| CliError::store(context(), e))?
             {
                 p.key(&key)?;
+                found = true;
+            }
+            if !found && !scope.raw {
+                let (database, table) = names(&scope.scope);
+                explain_empty(
+                    p.output,
+                    &format!("no key matches {pattern:?}"),
+                    &database,
+                    &table,
+                    "--raw matches the store's raw keys instead",
+                );
             }
             Ok(())
         }
@@ -494,6 +573,20 @@ async fn execute(
     }
 }
 
+/// Says on stderr, after a listing of one database and table that found nothing, where it
+/// looked: a key such as `micro/sync/lock` names a record of database `micro`, table `sync`
+/// only with `--raw`, and keys written below the facade are only seen with `--raw`. Table
+/// output only (a script reading JSON lines gets no prose).
+fn explain_empty(output: Output, nothing: &str, database: &str, table: &str, raw: &str) {
+    if output == Output::Table {
+        eprintln!(
+            "storectl: {nothing} in database {database:?}, table {table:?}: keys are matched \
+             inside one database and table (choose them with --database and --table); {raw} \
+             (database/table/key, and keys written below the facade)"
+        );
+    }
+}
+
 /// What `put`, `create` and `cas` share: the storage they address, its name for messages,
 /// and the record to write there (no version yet).
 fn versioned_write(
@@ -506,7 +599,7 @@ fn versioned_write(
     let (storage, place) = versioned(stack, scope)?;
     let record = store_core::Record::new(key, value_bytes(value)?);
     let record = match ttl {
-        Some(ttl) => record.with_ttl(ttl),
+        Some(ttl) => record.with_expires_at(expires_at(ttl)?),
         None => record,
     };
     Ok((storage, place, record))

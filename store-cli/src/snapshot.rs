@@ -33,6 +33,14 @@
 //! order or repeated, and a file that ends without its end line or goes on after it, or
 //! whose end line does not match the records (a truncated or spliced file).
 //!
+//! # Limits
+//!
+//! A snapshot holds records of at most [`MAX_RECORD_BYTES`] (16 MiB of stored bytes: value
+//! and metadata), and no line is longer than [`MAX_LINE`] (64 MiB, its newline included),
+//! which is derived from it. `snapshot` refuses a larger record, naming its key; a reader
+//! refuses a longer line, naming it, as soon as it has read `MAX_LINE` bytes of it. So
+//! reading a snapshot, damaged or not, holds at most one line of `MAX_LINE` bytes.
+//!
 //! Versions are not kept: the restored records get new versions from the target, as every
 //! write does. Record lines hold what both APIs read: the versioned API's stored bytes are
 //! the envelope of `metadata` and `value` (or `stored_base64`), and the facade reads
@@ -83,8 +91,35 @@ const BATCH_RECORDS: usize = 256;
 const BATCH_BYTES: usize = 4 << 20;
 /// Store calls in flight at once.
 const IN_FLIGHT: usize = 4;
-/// The longest line a reader accepts (a damaged file without newlines is not read whole).
-const MAX_LINE: u64 = 1 << 30;
+/// The largest record a snapshot holds: its stored bytes (the facade's envelope of value
+/// and metadata, as the stack below the facade holds them) are at most 16 MiB. `snapshot`
+/// refuses a larger record, naming its key, rather than write a line that a reader would
+/// have to hold whole in memory however long it is.
+///
+/// ```
+/// assert_eq!(store_cli::snapshot::MAX_RECORD_BYTES, 16 << 20);
+/// ```
+pub const MAX_RECORD_BYTES: usize = 16 << 20;
+
+/// The longest line of a snapshot, its newline included: 64 MiB. A reader refuses a
+/// longer line once it has read this much of it (a damaged file without newlines is never
+/// read whole), naming the line.
+///
+/// Derived from [`MAX_RECORD_BYTES`]: a record line holds the value (as base64, 4/3 of its
+/// bytes), the metadata as JSON and, for stored bytes the facade would not write itself,
+/// all the stored bytes as base64 again (4/3 of them): about 8/3 × 16 MiB < 43 MiB. The
+/// key takes at most 6 × 4 KiB (its bytes JSON-escaped), the fixed fields a few hundred
+/// bytes; the rest is slack. A value is written as text (`value`) unless that would make
+/// its line longer than this, and then as `value_base64`; a line still too long (metadata
+/// whose JSON grows when written out again, such as `9e15` printed as
+/// `9000000000000000.0`) is refused by `snapshot`, naming its key.
+///
+/// ```
+/// use store_cli::snapshot::{MAX_LINE, MAX_RECORD_BYTES};
+/// assert_eq!(MAX_LINE, 64 << 20);
+/// assert!(MAX_RECORD_BYTES / 3 * 8 + 6 * store_core::MAX_KEY_LEN + 4096 < MAX_LINE);
+/// ```
+pub const MAX_LINE: usize = 64 << 20;
 /// What a restored record's remaining expiry may differ by when verified (clock reading
 /// and rounding; a server-side clock may differ a little from ours).
 const VERIFY_SLACK: Duration = Duration::from_secs(1);
@@ -188,14 +223,25 @@ pub struct SnapshotRecord {
 }
 
 impl SnapshotRecord {
-    /// The record to write now: its expiry is its time left from now.
-    fn to_record(&self) -> Record {
+    /// The record to write now: its expiry is its time left from now. An expiry the clock
+    /// cannot represent is an error: `Record::with_ttl` would make it "never expires".
+    fn to_record(&self) -> Result<Record, String> {
         let record = Record::new(self.storage_key.clone(), self.stored.clone());
         match self.ttl {
-            Some(ttl) => record.with_ttl(ttl),
-            None => record,
+            Some(ttl) => Ok(record.with_expires_at(expiry_from_now(ttl)?)),
+            None => Ok(record),
         }
     }
+}
+
+/// Now plus `ttl`, or why not.
+fn expiry_from_now(ttl: Duration) -> Result<SystemTime, String> {
+    SystemTime::now().checked_add(ttl).ok_or_else(|| {
+        format!(
+            "\"ttl_ms\":{} is later than this system's clock can represent",
+            ttl.as_millis()
+        )
+    })
 }
 
 /// Turns a stored record into its line.
@@ -261,7 +307,12 @@ fn from_line(line: RecordLine, number: u64) -> Result<SnapshotRecord, String> {
     };
     let ttl = match line.ttl_ms {
         Some(0) => return Err("\"ttl_ms\" must be at least 1".into()),
-        Some(ms) => Some(Duration::from_millis(ms)),
+        Some(ms) => {
+            let ttl = Duration::from_millis(ms);
+            // Checked here too, so that a restore refuses the file before writing anything.
+            expiry_from_now(ttl)?;
+            Some(ttl)
+        }
         None => None,
     };
     Ok(SnapshotRecord {
@@ -376,8 +427,37 @@ impl<W: Write> SnapshotWriter<W> {
     /// assert!(writer.write_record(store_core::Record::new("k", "v")).unwrap() > 0);
     /// ```
     pub fn write_record(&mut self, record: Record) -> std::io::Result<u64> {
-        let line = record_line(record).map_err(std::io::Error::other)?;
-        encode_line(&Line::Record(line), &mut self.buf);
+        if record.value.len() > MAX_RECORD_BYTES {
+            return Err(std::io::Error::other(format!(
+                "key {:?} holds {} bytes (value and metadata as stored); a snapshot holds \
+                 records of at most {MAX_RECORD_BYTES} bytes (16 MiB)",
+                record.key,
+                record.value.len()
+            )));
+        }
+        let key = record.key.clone();
+        let mut line = Line::Record(record_line(record).map_err(std::io::Error::other)?);
+        encode_line(&line, &mut self.buf);
+        if self.buf.len() > MAX_LINE {
+            // Text that JSON escapes heavily (control characters take 6 bytes each) is
+            // shorter as base64.
+            if let Line::Record(RecordLine {
+                value: value @ Some(_),
+                value_base64,
+                ..
+            }) = &mut line
+            {
+                *value_base64 = value.take().map(|text| encode_base64(text.as_bytes()));
+                encode_line(&line, &mut self.buf);
+            }
+        }
+        if self.buf.len() > MAX_LINE {
+            return Err(std::io::Error::other(format!(
+                "key {key:?}: its line would be {} bytes; a snapshot line is at most \
+                 {MAX_LINE} bytes (its metadata is too large)",
+                self.buf.len()
+            )));
+        }
         self.out.write_all(&self.buf)?;
         self.records_crc.update(&self.buf);
         self.records += 1;
@@ -599,10 +679,12 @@ impl<R: BufRead> SnapshotReader<R> {
     }
 
     /// Reads the next line into `buf` without its newline; `false` at the end of the input.
+    /// A line longer than [`MAX_LINE`] is refused once `MAX_LINE` bytes of it are read: the
+    /// rest is never read, and `buf` never holds more.
     fn read_line(&mut self) -> Result<bool> {
         self.buf.clear();
         let read = (&mut self.input)
-            .take(MAX_LINE)
+            .take(MAX_LINE as u64)
             .read_until(b'\n', &mut self.buf)
             .map_err(|source| CliError::Io {
                 context: "reading the snapshot",
@@ -615,8 +697,12 @@ impl<R: BufRead> SnapshotReader<R> {
         self.line += 1;
         self.bytes += read as u64;
         if self.buf.pop() != Some(b'\n') {
-            let message = if read as u64 >= MAX_LINE {
-                format!("longer than {MAX_LINE} bytes")
+            let message = if read == MAX_LINE {
+                format!(
+                    "longer than {MAX_LINE} bytes, the longest line a snapshot has (a record \
+                     of at most {MAX_RECORD_BYTES} bytes): the file is damaged, or not a \
+                     snapshot"
+                )
             } else {
                 "incomplete (no newline at its end): the file is truncated".to_owned()
             };
@@ -974,12 +1060,24 @@ async fn write_all<R: BufRead>(
     let mut restored = 0;
     let mut read_bytes = reader.bytes();
     loop {
-        let (batch, bad_line) = next_batch(&mut reader);
+        let (batch, mut bad_line) = next_batch(&mut reader);
+        // A record whose expiry the clock cannot represent (checked when its line was read,
+        // but the clock has moved since) ends the batch as a bad line does.
+        let mut records = Vec::with_capacity(batch.len());
+        for record in &batch {
+            match record.to_record() {
+                Ok(ready) => records.push(ready),
+                Err(message) => {
+                    bad_line = Some(reader.error_at(record.line, message));
+                    break;
+                }
+            }
+        }
+        let batch = &batch[..records.len()];
         if let Some(error) = bad_line {
             // Only with --partial (otherwise the file was checked first): what came before
             // the bad line is restored, then the bad line is reported.
             if !batch.is_empty() {
-                let records = batch.iter().map(SnapshotRecord::to_record).collect();
                 let target = storage.clone();
                 let lines = (batch[0].line, batch[batch.len() - 1].line);
                 let handle = tokio::spawn(async move { target.put_many(records).await });
@@ -995,7 +1093,6 @@ async fn write_all<R: BufRead>(
         }
         let lines = (batch[0].line, batch[batch.len() - 1].line);
         let count = batch.len() as u64;
-        let records: Vec<Record> = batch.iter().map(SnapshotRecord::to_record).collect();
         let target = storage.clone();
         let handle = tokio::spawn(async move { target.put_many(records).await });
         in_flight.push_back((lines, count, handle));
@@ -1121,6 +1218,9 @@ fn round_ms(d: Duration) -> Duration {
 
 #[cfg(test)]
 mod tests {
+    use std::cell::Cell;
+    use std::rc::Rc;
+
     use super::*;
 
     fn sample() -> Vec<u8> {
@@ -1273,5 +1373,138 @@ mod tests {
             let ttl = back.ttl.unwrap();
             assert!(ttl <= Duration::from_secs(60) && ttl > Duration::from_secs(59));
         }
+    }
+
+    /// A snapshot's header line, then `garbage` bytes of `x` and a `tail` (a damaged
+    /// file), made up as they are read, never held: `served` counts the bytes read.
+    #[derive(Debug)]
+    struct Damaged {
+        header: Vec<u8>,
+        garbage: u64,
+        tail: &'static [u8],
+        served: Rc<Cell<u64>>,
+    }
+
+    impl Damaged {
+        fn new(header: &[u8], garbage: u64, tail: &'static [u8]) -> (Self, Rc<Cell<u64>>) {
+            let served = Rc::new(Cell::new(0));
+            let input = Damaged {
+                header: header.to_vec(),
+                garbage,
+                tail,
+                served: served.clone(),
+            };
+            (input, served)
+        }
+    }
+
+    impl Read for Damaged {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let at = self.served.get();
+            let header = self.header.len() as u64;
+            let garbage_end = header + self.garbage;
+            let n = if at < header {
+                let rest = &self.header[at as usize..];
+                let n = rest.len().min(buf.len());
+                buf[..n].copy_from_slice(&rest[..n]);
+                n
+            } else if at < garbage_end {
+                let n = (garbage_end - at).min(buf.len() as u64) as usize;
+                buf[..n].fill(b'x');
+                n
+            } else {
+                let rest = &self.tail[(at - garbage_end) as usize..];
+                let n = rest.len().min(buf.len());
+                buf[..n].copy_from_slice(&rest[..n]);
+                n
+            };
+            self.served.set(at + n as u64);
+            Ok(n)
+        }
+    }
+
+    fn header_line() -> Vec<u8> {
+        let bytes = sample();
+        let end = bytes.iter().position(|b| *b == b'\n').unwrap();
+        bytes[..=end].to_vec()
+    }
+
+    #[test]
+    fn an_overlong_line_is_refused_without_reading_it_whole() {
+        // BufReader reads 8 KiB at a time: at most that much past the limit is read.
+        let slack = 8 << 10;
+        let header = header_line();
+        let garbage = 4 * MAX_LINE as u64;
+        let (input, served) = Damaged::new(&header, garbage, b"\n");
+        let mut reader = SnapshotReader::new(std::io::BufReader::new(input), "t.snap").unwrap();
+        let err = reader.next_record().unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("t.snap: line 2: longer than {MAX_LINE} bytes")),
+            "{err}"
+        );
+        let read = served.get() - header.len() as u64;
+        assert!(
+            read <= MAX_LINE as u64 + slack,
+            "read {read} bytes of a {garbage}-byte line"
+        );
+        assert!(
+            reader.buf.capacity() <= MAX_LINE,
+            "held {} bytes",
+            reader.buf.capacity()
+        );
+
+        // The first line too.
+        let (input, served) = Damaged::new(b"", garbage, b"\n");
+        let err = SnapshotReader::new(std::io::BufReader::new(input), "t.snap")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("t.snap: line 1: longer than"), "{err}");
+        assert!(served.get() <= MAX_LINE as u64 + slack);
+    }
+
+    #[test]
+    fn a_line_of_max_line_bytes_is_read_one_more_is_not() {
+        // A checksum that is not a number: found at once at the end of the line.
+        const TAIL: &[u8] = b",\"crc\":x}\n";
+        let header = header_line();
+        let exact = (MAX_LINE - TAIL.len()) as u64;
+        let (input, _) = Damaged::new(&header, exact, TAIL);
+        let mut reader = SnapshotReader::new(std::io::BufReader::new(input), "t.snap").unwrap();
+        let err = reader.next_record().unwrap_err().to_string();
+        assert!(
+            err.contains("line 2: the \"crc\" field is not a number"),
+            "{err}"
+        );
+        let (input, _) = Damaged::new(&header, exact + 1, TAIL);
+        let mut reader = SnapshotReader::new(std::io::BufReader::new(input), "t.snap").unwrap();
+        let err = reader.next_record().unwrap_err().to_string();
+        assert!(err.contains("line 2: longer than"), "{err}");
+    }
+
+    #[test]
+    fn the_largest_record_fits_a_line_and_a_larger_one_is_refused() {
+        // Text that JSON escapes to six times its size goes in as base64.
+        let value = "\u{1}".repeat(MAX_RECORD_BYTES);
+        let mut out = Vec::new();
+        let mut writer = SnapshotWriter::new(&mut out, "memory", None, None).unwrap();
+        let bytes = writer
+            .write_record(Record::new("micro/micro/big", value.clone()))
+            .unwrap();
+        assert!(bytes <= MAX_LINE as u64, "{bytes}");
+        let too_big = Record::new("micro/micro/bigger", "v".repeat(MAX_RECORD_BYTES + 1));
+        let err = writer.write_record(too_big).unwrap_err().to_string();
+        assert!(
+            err.contains("key \"micro/micro/bigger\" holds 16777217 bytes")
+                && err.contains("at most 16777216 bytes"),
+            "{err}"
+        );
+        writer.finish().unwrap();
+        let mut reader = SnapshotReader::new(&out[..], "t.snap").unwrap();
+        let record = reader.next_record().unwrap().unwrap();
+        assert_eq!(record.stored, value.as_bytes());
+        assert!(
+            reader.next_record().unwrap().is_none(),
+            "nothing of the refused record"
+        );
     }
 }

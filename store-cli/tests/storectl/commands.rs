@@ -220,6 +220,62 @@ fn versioned_commands() {
 }
 
 #[test]
+fn an_empty_listing_says_where_it_looked() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = &file_config(dir.path(), "store");
+    // go-micro's sync package keeps its locks in table "sync": stored as micro/sync/<key>.
+    ok(c, &["put", "lock", "me", "--table", "sync"]);
+    let outputs = |args: &[&str]| {
+        let output = run(Some(c), args);
+        assert!(output.status.success(), "{args:?}");
+        (
+            String::from_utf8(output.stdout).unwrap(),
+            String::from_utf8(output.stderr).unwrap(),
+        )
+    };
+
+    let (out, err) = outputs(&["keys", "micro/sync/*"]);
+    assert_eq!(out, "");
+    assert!(
+        err.contains("no key matches \"micro/sync/*\" in database \"micro\", table \"micro\"")
+            && err.contains("--database and --table")
+            && err.contains("--raw matches the store's raw keys"),
+        "{err}"
+    );
+    let (out, err) = outputs(&["keys", "x*", "-d", "shop", "-t", "orders"]);
+    assert_eq!(out, "");
+    assert!(
+        err.contains("in database \"shop\", table \"orders\""),
+        "{err}"
+    );
+    let (out, err) = outputs(&["list", "--prefix", "micro/sync/"]);
+    assert_eq!(out, "");
+    assert!(
+        err.contains("no key with prefix \"micro/sync/\" in database \"micro\"")
+            && err.contains("storectl keys PATTERN --raw"),
+        "{err}"
+    );
+
+    // Found, or asked for JSON, or with --raw: no note.
+    for args in [
+        &["keys", "micro/sync/*", "--raw"][..],
+        &["keys", "*", "--table", "sync"],
+        &["list", "--table", "sync"],
+    ] {
+        let (out, err) = outputs(args);
+        assert!(out.contains("lock"), "{args:?}: {out}");
+        assert_eq!(err, "", "{args:?}");
+    }
+    for args in [
+        &["keys", "micro/sync/*", "-o", "json"][..],
+        &["list", "--prefix", "micro/sync/", "-o", "json"],
+        &["keys", "nothing*", "--raw"],
+    ] {
+        assert_eq!(outputs(args), (String::new(), String::new()), "{args:?}");
+    }
+}
+
+#[test]
 fn watch_prints_changes_until_the_record_goes() {
     let dir = tempfile::tempdir().unwrap();
     let c = &file_config(dir.path(), "store");
@@ -346,6 +402,60 @@ fn watch_sees_another_process_write_on_redis() {
     );
     ok(c, &["delete", "leader", "-t", "elections"]);
     assert_eq!(next(), json!({"event": "deleted", "key": "leader"}));
+    assert!(watch.wait().unwrap().success());
+}
+
+#[test]
+fn watch_prints_one_table_header_on_redis() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let url = store_redis::testing::server_url();
+    store_redis::testing::require_server(&url);
+    let prefix = store_redis::testing::fresh_name("storectl-watch-table");
+    let _guard = store_redis::testing::PrefixGuard::new(&url, &prefix);
+    let c = &crate::support::config(
+        dir.path(),
+        "redis.toml",
+        &format!("backend = \"redis\"\n[redis]\nurl = {url:?}\nprefix = {prefix:?}\n"),
+    );
+    ok(c, &["put", "leader", "a"]);
+    let mut watch = storectl(Some(c), &["watch", "leader", "--count", "2"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(watch.stdout.take().unwrap()).lines();
+    let mut next = || lines.next().unwrap().unwrap();
+    let words = |line: &str| {
+        line.split_whitespace()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        words(&next()),
+        ["EVENT", "KEY", "VERSION", "EXPIRES", "IN", "VALUE"]
+    );
+    let current = next();
+    assert!(
+        current.starts_with("current") && current.ends_with(" a"),
+        "{current}"
+    );
+    // Each write waits until the watcher has printed the previous one.
+    ok(c, &["put", "leader", "b"]);
+    let changed = next();
+    assert!(
+        changed.starts_with("changed") && changed.ends_with(" b"),
+        "{changed}"
+    );
+    ok(c, &["put", "leader", "a longer value"]);
+    let changed = next();
+    assert!(
+        changed.starts_with("changed") && changed.ends_with(" a longer value"),
+        "{changed}"
+    );
+    // Its columns are the first row's.
+    let column = |line: &str, word: &str| line.find(word).unwrap();
+    assert_eq!(column(&current, "leader"), column(&changed, "leader"));
+    assert!(lines.next().is_none(), "nothing after --count 2 changes");
     assert!(watch.wait().unwrap().success());
 }
 

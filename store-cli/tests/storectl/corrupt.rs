@@ -100,3 +100,49 @@ fn damaged_snapshots_restore_nothing() {
     let err = fails(Some(target), &["restore", "-", "--partial", "--verify"], 2);
     assert!(err.contains("--partial"), "{err}");
 }
+
+#[test]
+fn an_endless_line_on_stdin_is_refused_at_the_limit() {
+    use std::io::Write;
+    use store_cli::snapshot::MAX_LINE;
+    let dir = tempfile::tempdir().unwrap();
+    let lines = snapshot_lines(dir.path(), 1);
+    let target = &file_config(dir.path(), "target");
+    let mut child = storectl(Some(target), &["restore", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A good header, then a line with no end: twice the limit is offered, and the test
+    // counts what storectl accepted before it gave up and closed its end of the pipe.
+    let mut stdin = child.stdin.take().unwrap();
+    let offered = 2 * MAX_LINE;
+    let feeder = std::thread::spawn(move || {
+        let header = format!("{}\n", lines[0]);
+        stdin.write_all(header.as_bytes()).unwrap();
+        let mut accepted = header.len();
+        let chunk = vec![b'x'; 1 << 20];
+        while accepted < offered {
+            match stdin.write(&chunk) {
+                Ok(n) => accepted += n,
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => break,
+                Err(e) => panic!("writing to storectl: {e}"),
+            }
+        }
+        accepted
+    });
+    let output = child.wait_with_output().unwrap();
+    let accepted = feeder.join().unwrap();
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("snapshot -: line 2: longer than {MAX_LINE} bytes")),
+        "{err}"
+    );
+    // What storectl read is one line's worth, plus what its buffers and the pipe hold.
+    assert!(
+        accepted < MAX_LINE + (4 << 20),
+        "storectl took {accepted} of {offered} bytes"
+    );
+    assert_eq!(ok(target, &["keys", "*", "--raw"]), "", "nothing restored");
+}

@@ -1,5 +1,5 @@
 //! 100,000 records through snapshot and restore, with each process's peak memory measured
-//! and bounded: both directions stream.
+//! and bounded: both directions stream. And a record too large for a snapshot line.
 
 use std::io::BufWriter;
 use std::path::Path;
@@ -118,4 +118,43 @@ fn a_hundred_thousand_records_stream_both_ways() {
     )
     .unwrap();
     assert_eq!(reader.check_rest(&|_, _| {}).unwrap(), RECORDS as u64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_too_large_for_a_snapshot_is_named_and_no_file_is_left() {
+    use store_cli::snapshot::MAX_RECORD_BYTES;
+    let dir = tempfile::tempdir().unwrap();
+    let c = crate::support::file_config(dir.path(), "store");
+    let stack = crate::support::open(&c).await;
+    let storage = stack.storage();
+    storage
+        .put(Record::new("micro/micro/small", "v"))
+        .await
+        .unwrap();
+    storage
+        .put(Record::new(
+            "micro/micro/huge",
+            vec![b'h'; MAX_RECORD_BYTES + 1],
+        ))
+        .await
+        .unwrap();
+    stack.close().await.unwrap();
+    let snap = dir.path().join("s.snap");
+    let err = crate::support::fails(Some(&c), &["snapshot", snap.to_str().unwrap()], 1);
+    assert!(
+        err.contains("s.snap")
+            && err.contains(&format!(
+                "key \"micro/micro/huge\" holds {} bytes",
+                MAX_RECORD_BYTES + 1
+            ))
+            && err.contains(&format!("at most {MAX_RECORD_BYTES} bytes")),
+        "{err}"
+    );
+    assert!(!snap.exists(), "no snapshot file is left");
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name())
+        .filter(|name| name.to_string_lossy().starts_with(".storectl-snapshot-"))
+        .collect();
+    assert!(left.is_empty(), "temporary files left: {left:?}");
 }

@@ -1,6 +1,6 @@
 //! Usage errors exit with status 2, store and configuration errors with 1, help with 0.
 
-use crate::support::{config, fails, file_config, run};
+use crate::support::{config, fails, file_config, ok, run};
 
 const COMMANDS: &[&str] = &[
     "read",
@@ -34,6 +34,91 @@ fn help_for_every_command_has_an_example() {
     }
     let output = run(None, &["--help"]);
     assert_eq!(output.status.code(), Some(0));
+}
+
+#[test]
+fn help_is_text_not_rustdoc() {
+    // The crate's rustdoc examples are next to clap's derive attributes; none of them may
+    // reach the help.
+    let mut asked: Vec<Vec<&str>> = vec![vec!["--help"], vec!["-h"], vec!["help"]];
+    for command in COMMANDS {
+        asked.push(vec![command, "--help"]);
+        asked.push(vec![command, "-h"]);
+        asked.push(vec!["help", command]);
+    }
+    for args in asked {
+        let output = run(None, &args);
+        assert_eq!(output.status.code(), Some(0), "{args:?}");
+        let help = String::from_utf8(output.stdout).unwrap();
+        assert!(help.contains("Usage: storectl"), "{args:?}: {help}");
+        for rustdoc in ["```", "use clap", "assert", "parse_from"] {
+            assert!(
+                !help.contains(rustdoc),
+                "{args:?} prints {rustdoc:?}: {help}"
+            );
+        }
+    }
+    let help = String::from_utf8(run(None, &["--help"]).stdout).unwrap();
+    assert!(
+        help.starts_with("storectl: look inside a store") && help.contains("TOML file"),
+        "{help}"
+    );
+}
+
+#[test]
+fn a_ttl_too_long_for_the_clock_is_refused_not_stored_forever() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = &file_config(dir.path(), "store");
+    for (command, ttl) in [
+        ("write", "400000000000years"),
+        ("write", "200years"),
+        ("put", "400000000000years"),
+        ("create", "500000years"),
+        ("cas", "36501days"),
+    ] {
+        let mut args = vec![command, "k", "v", "--ttl", ttl];
+        if command == "cas" {
+            args.extend(["--version", "1"]);
+        }
+        let err = fails(Some(c), &args, 2);
+        assert!(
+            err.contains(&format!("invalid value '{ttl}' for '--ttl <DURATION>'"))
+                && err.contains("accepted is a duration of at most 36500days"),
+            "{args:?}: {err}"
+        );
+    }
+    assert_eq!(ok(c, &["keys", "*", "--raw"]), "", "nothing was stored");
+    // The longest TTL accepted gives the record an expiry.
+    ok(c, &["put", "k", "v", "--ttl", "36500days"]);
+    let got = crate::support::json_lines(&ok(c, &["get", "k", "-o", "json"]));
+    let ttl_ms = got[0]["ttl_ms"].as_u64().expect("an expiry");
+    assert!(ttl_ms > 36_499 * 86_400_000, "{ttl_ms}");
+}
+
+#[test]
+fn go_micro_expiry_points_to_ttl() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = &file_config(dir.path(), "store");
+    for args in [
+        &["write", "k", "v", "--expiry", "1h"][..],
+        &["put", "k", "v", "--expiry", "1h"],
+        &["create", "k", "v", "--expiry", "1h"],
+        &["cas", "k", "v", "--version", "1", "--expiry", "1h"],
+        &["write", "k", "v", "--expiry=1h"],
+    ] {
+        let err = fails(Some(c), args, 2);
+        assert!(
+            err.contains("go-micro's --expiry is --ttl in storectl: use --ttl 1h")
+                && !err.contains("-- --expiry"),
+            "{args:?}: {err}"
+        );
+    }
+    let err = fails(Some(c), &["write", "k", "v", "--expiry"], 2);
+    assert!(err.contains("use --ttl DURATION"), "{err}");
+    // Not in the help: it is not a flag of storectl.
+    let help = String::from_utf8(run(None, &["write", "--help"]).stdout).unwrap();
+    assert!(!help.contains("--expiry"), "{help}");
+    assert_eq!(ok(c, &["keys", "*", "--raw"]), "", "nothing was stored");
 }
 
 #[test]
