@@ -182,6 +182,25 @@ async fn expire(storage: &dyn Storage, record: Record) -> Result<Record> {
     storage.cas_by_version(expired).await
 }
 
+/// How the holder stands: held until `until` (its own view of the lease: the start of its
+/// last successful claim or renewal, plus the lease, less the clock margin), unless `lost`.
+///
+/// Judged by time whenever it is read, so a holder whose renewal task has not run (a loaded
+/// or paused process) still sees the loss the moment its lease runs out, and once lost it
+/// stays lost: a renewal extends `until` only if it lands before `until` has passed
+/// (checked under the channel's lock, against which readers compare the time too).
+#[derive(Clone, Copy, Debug)]
+struct Standing {
+    until: Instant,
+    lost: bool,
+}
+
+impl Standing {
+    fn lost_at(&self, now: Instant) -> bool {
+        self.lost || now >= self.until
+    }
+}
+
 /// What the renewal task and the holder share.
 struct State {
     /// The version we wrote last.
@@ -196,7 +215,7 @@ pub(crate) struct Hold {
     key: String,
     token: String,
     state: Arc<Mutex<State>>,
-    lost: watch::Receiver<bool>,
+    standing: watch::Receiver<Standing>,
     stop: Option<oneshot::Sender<()>>,
     renewer: Option<tokio::task::JoinHandle<()>>,
 }
@@ -214,7 +233,10 @@ impl Hold {
             version: version.clone(),
             released: false,
         }));
-        let (lost_tx, lost) = watch::channel(false);
+        let (standing_tx, standing) = watch::channel(Standing {
+            until: started + terms.lease - terms.margin,
+            lost: false,
+        });
         let (stop, stopped) = oneshot::channel();
         let renewer = tokio::spawn(renew(
             storage.clone(),
@@ -223,7 +245,7 @@ impl Hold {
             state.clone(),
             started,
             terms,
-            lost_tx,
+            standing_tx,
             stopped,
         ));
         Self {
@@ -231,7 +253,7 @@ impl Hold {
             key,
             token: version,
             state,
-            lost,
+            standing,
             stop: Some(stop),
             renewer: Some(renewer),
         }
@@ -245,17 +267,37 @@ impl Hold {
         &self.token
     }
 
+    /// Whether the hold is lost now: refused, or out of time (see [`Standing`]).
     pub(crate) fn is_lost(&self) -> bool {
-        *self.lost.borrow()
+        // The time is read while the standing is borrowed, so a renewal cannot extend it
+        // between the two: what one reader saw lost stays lost for every later one.
+        let standing = self.standing.borrow();
+        standing.lost_at(Instant::now())
     }
 
-    /// Resolves once the hold is lost (at once if it already is).
+    /// Resolves once the hold is lost (at once if it already is): when a renewal is
+    /// refused, or when its time runs out, whether or not the renewal task has run.
     pub(crate) fn lost(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
-        let mut lost = self.lost.clone();
+        let mut standing = self.standing.clone();
         async move {
-            // An error means the renewal task is gone, which only happens once it has
-            // stopped renewing: the hold is over either way.
-            let _ = lost.wait_for(|lost| *lost).await;
+            loop {
+                let until = {
+                    let now = standing.borrow_and_update();
+                    if now.lost_at(Instant::now()) {
+                        return;
+                    }
+                    now.until
+                };
+                tokio::select! {
+                    changed = standing.changed() => {
+                        // The renewal task is gone: it only stops once the hold is over.
+                        if changed.is_err() {
+                            return;
+                        }
+                    }
+                    () = tokio::time::sleep_until(until.into()) => {}
+                }
+            }
         }
     }
 
@@ -318,32 +360,38 @@ impl Drop for Hold {
 }
 
 /// The renewal task: extends the lease until stopped, refused, or out of time.
+///
+/// A renewal in flight when the hold runs out of time is finished, not abandoned (a dropped
+/// CAS might still land, leaving a record nobody knows the version of, which nobody could
+/// release and everybody would wait a lease for). If it lands late, the hold is lost all the
+/// same (its holder may already have been told), so the task releases the record at once.
 #[allow(clippy::too_many_arguments)]
 async fn renew(
     storage: Arc<dyn Storage>,
     key: String,
     value: Bytes,
     state: Arc<Mutex<State>>,
-    mut last_success: Instant,
+    started: Instant,
     terms: Terms,
-    lost: watch::Sender<bool>,
+    standing: watch::Sender<Standing>,
     mut stopped: oneshot::Receiver<()>,
 ) {
-    let mut next = last_success + terms.renew_every;
+    let lose = |why: &str| {
+        tracing::warn!(key, "{why}");
+        standing.send_modify(|s| s.lost = true);
+    };
+    let mut next = started + terms.renew_every;
     loop {
-        // The holder's own view of its lease: measured from the start of the last call
-        // that extended it, less the clock margin.
-        let deadline = last_success + terms.lease - terms.margin;
+        let until = standing.borrow().until;
         tokio::select! {
             _ = &mut stopped => return,
-            () = tokio::time::sleep_until(deadline.into()) => {
-                tracing::warn!(key, "lease lapsed: no renewal succeeded in time");
-                let _ = lost.send(true);
+            () = tokio::time::sleep_until(until.into()) => {
+                lose("lease lapsed: no renewal succeeded in time");
                 return;
             }
             () = tokio::time::sleep_until(next.into()) => {}
         }
-        let started = Instant::now();
+        let attempt = Instant::now();
         let mut current = state.lock().await;
         if current.released {
             return;
@@ -351,36 +399,40 @@ async fn renew(
         let renewal = Record::new(key.clone(), value.clone())
             .with_ttl(terms.lease)
             .with_version(current.version.clone());
-        let outcome = tokio::select! {
-            // A renewal in flight is finished, not abandoned: the release must know the
-            // version it wrote. The deadline still bounds it.
-            outcome = storage.cas_by_version(renewal) => Some(outcome),
-            () = tokio::time::sleep_until(deadline.into()) => None,
-        };
-        match outcome {
-            Some(Ok(stored)) => {
+        match storage.cas_by_version(renewal).await {
+            Ok(stored) => {
                 current.version = stored.version;
-                last_success = started;
-                next = started + terms.renew_every;
+                standing.send_modify(|s| {
+                    if s.lost_at(Instant::now()) {
+                        s.lost = true;
+                    } else {
+                        s.until = attempt + terms.lease - terms.margin;
+                    }
+                });
+                if standing.borrow().lost {
+                    // Renewed after the hold ran out: give the record back now.
+                    tracing::warn!(key, "lease lapsed while a renewal was in flight; releasing");
+                    current.released = true;
+                    let ours = Record::new(key.clone(), Bytes::new())
+                        .with_version(current.version.clone());
+                    if let Err(error) = expire(&*storage, ours).await {
+                        tracing::debug!(key, %error, "releasing a late renewal failed; it will expire");
+                    }
+                    return;
+                }
+                next = attempt + terms.renew_every;
             }
-            Some(Err(Error::Conflict | Error::NotFound)) => {
-                tracing::warn!(key, "lease lost: the record is no longer ours");
-                let _ = lost.send(true);
+            Err(Error::Conflict | Error::NotFound) => {
+                lose("lease lost: the record is no longer ours");
                 return;
             }
-            Some(Err(error)) if error.is_retryable() => {
-                // Try again soon; the deadline decides when to give up.
+            Err(error) if error.is_retryable() => {
+                // Try again soon; the hold's time decides when to give up.
                 tracing::debug!(key, %error, "renewal failed; retrying");
                 next = Instant::now() + terms.renew_every / 4;
             }
-            Some(Err(error)) => {
-                tracing::warn!(key, %error, "lease lost: renewal failed");
-                let _ = lost.send(true);
-                return;
-            }
-            None => {
-                tracing::warn!(key, "lease lapsed while a renewal was in flight");
-                let _ = lost.send(true);
+            Err(error) => {
+                lose(&format!("lease lost: renewal failed: {error}"));
                 return;
             }
         }

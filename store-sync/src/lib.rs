@@ -51,8 +51,10 @@
 //! **What a paused or partitioned holder can and cannot do.** A holder that is paused (a
 //! long GC pause, a stopped VM, a process descheduled for seconds) or cut off from the
 //! store stops renewing; its lease runs out and another claimant takes the lock. When the
-//! paused holder resumes, `lost()` resolves *as soon as its task runs again*, but code that
-//! was already past its check of `lost()` may still act believing it holds the lock. No
+//! paused holder resumes, [`LockGuard::is_lost`] is true at once and `lost()` resolves as
+//! soon as its task runs again: both are judged by the time, not only by what the renewal
+//! task (which has not run yet either) reported. But code that was already past its check
+//! may still act believing it holds the lock. No
 //! lease-based lock can prevent that on its own; this is why fencing exists. What the
 //! paused holder *cannot* do: renew (its CAS names a version that is gone), release the
 //! next holder's lock (release is a CAS on the version it wrote last), or, with fencing,

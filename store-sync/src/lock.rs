@@ -222,7 +222,22 @@ impl LockGuard {
         self.hold.lost()
     }
 
-    /// Whether the lock has been lost (see [`lost`](LockGuard::lost)).
+    /// Whether the lock has been lost (see [`lost`](LockGuard::lost)), judged by the time
+    /// when it is called: true as soon as the holder's lease (less the clock margin) has run
+    /// out, even if the renewal task has not had a turn to notice (a loaded or paused
+    /// process), and true for good from then on.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let storage: std::sync::Arc<dyn store_core::Storage> = std::sync::Arc::new(store_memory::MemoryStorage::new());
+    /// let lock = store_sync::Lock::new(storage, "l", Default::default());
+    /// let guard = lock.acquire().await.unwrap();
+    /// if !guard.is_lost() {
+    ///     // Last check before acting; fencing covers what can happen after it.
+    /// }
+    /// guard.release().await.unwrap();
+    /// # });
+    /// ```
     pub fn is_lost(&self) -> bool {
         self.hold.is_lost()
     }

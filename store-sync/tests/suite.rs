@@ -331,6 +331,60 @@ pub async fn resigning_hands_leadership_on(a: Arc<dyn Storage>, b: Arc<dyn Stora
     assert_eq!(first.leader().await.unwrap(), None);
 }
 
+/// A holder paused past its lease (its whole runtime stopped, renewal task included) sees
+/// the loss the moment it runs again, before its renewal task has had a turn: `is_lost` is
+/// judged by the time, not only by what the renewal task has reported. The lock then goes
+/// to the other handle.
+pub async fn a_paused_holder_sees_its_loss_at_once(a: Arc<dyn Storage>, b: Arc<dyn Storage>) {
+    let options = short_lease();
+    let lease = options.lease;
+    let lock_a = Lock::new(a, "paused", options.clone());
+    let holder = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let guard = lock_a.acquire().await.unwrap();
+            let held = !guard.is_lost();
+            // Paused: nothing of this runtime runs, the renewal task included.
+            std::thread::sleep(lease);
+            let lost_at_once = guard.is_lost();
+            let noticed = tokio::time::timeout(Duration::ZERO, guard.lost())
+                .await
+                .is_ok();
+            (guard.token().to_owned(), held, lost_at_once, noticed)
+        })
+    });
+    let (token, held, lost_at_once, noticed) = within(
+        "the paused holder",
+        tokio::task::spawn_blocking(move || holder.join()),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(
+        held,
+        "the holder did not hold the lock it had just acquired"
+    );
+    assert!(
+        lost_at_once,
+        "a holder paused past its lease still believed it held the lock"
+    );
+    assert!(
+        noticed,
+        "lost() did not resolve at once for a holder paused past its lease"
+    );
+    let next = within(
+        "the other handle",
+        Lock::new(b, "paused", options).acquire(),
+    )
+    .await
+    .unwrap();
+    assert_ne!(next.token(), token);
+    next.release().await.unwrap();
+}
+
 macro_rules! suite {
     ($($case:ident),* $(,)?) => {
         $(
@@ -347,6 +401,7 @@ macro_rules! every_case {
     () => {
         suite!(
             mutual_exclusion_under_contention,
+            a_paused_holder_sees_its_loss_at_once,
             try_acquire_never_waits,
             a_cut_off_holder_loses_the_lock_and_another_takes_it,
             a_stale_release_leaves_the_new_holders_lock,

@@ -4,6 +4,10 @@
 //! - `counter`: three processes, each with two tasks, take one lock in turn and increment a
 //!   counter record with a plain get + put (a read-modify-write that loses updates unless
 //!   the lock excludes the others); the counter ends exact and no token is handed out twice.
+//! - `fenced`: the same contention on a counter written only with fenced CAS writes, one
+//!   holder pausing past its lease now and then after its last check: every refused write
+//!   comes from a holder whose guard reports the lock lost (else the lock was granted
+//!   twice), and the counter holds exactly the writes that were let through.
 //! - `killed holder`: a child takes a lock with a short lease and is killed with SIGKILL
 //!   while holding it (no release, no clean-up); another child, which found the lock held
 //!   and waits in `acquire`, gets it once the lease has lapsed on the server's clock: not
@@ -42,10 +46,14 @@ fn main() {
     match process::child_role() {
         Some(role) => child_main(&role),
         None => {
-            let scenarios: [(&str, Scenario); 2] = [
+            let scenarios: [(&str, Scenario); 3] = [
                 (
                     "a_counter_behind_one_lock_ends_exact_across_processes",
                     counter,
+                ),
+                (
+                    "a_fenced_write_is_refused_only_after_its_holder_lost_the_lock",
+                    fenced,
                 ),
                 (
                     "a_killed_holders_lock_goes_to_the_waiting_process_when_its_lease_lapses",
@@ -121,6 +129,60 @@ fn counter(prefix: &str) -> Result<(), String> {
     })
 }
 
+fn fenced(prefix: &str) -> Result<(), String> {
+    process::runtime().block_on(async {
+        let store = open(prefix).await?;
+        for key in ["fenced", "go"] {
+            store
+                .put(Record::new(key, "0 nobody"))
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        let children: Vec<ChildProcess> = (0..PROCESSES)
+            .map(|i| ChildProcess::spawn("fenced", prefix, &[i.to_string()]))
+            .collect();
+        for child in &children {
+            tokio::task::block_in_place(|| child.expect_line("ready", SCENARIO_LIMIT))?;
+        }
+        store
+            .put(Record::new("go", "1"))
+            .await
+            .map_err(|e| e.to_string())?;
+        let (mut written, mut refused) = (0usize, 0usize);
+        let mut tokens = HashSet::new();
+        for child in children {
+            let lines = tokio::task::block_in_place(|| child.finish(SCENARIO_LIMIT))?;
+            for line in &lines {
+                if let Some(token) = line.strip_prefix("wrote ") {
+                    written += 1;
+                    if !tokens.insert(token.to_owned()) {
+                        return Err(format!("token {token} was handed out twice"));
+                    }
+                } else if let Some(token) = line.strip_prefix("refused ") {
+                    refused += 1;
+                    if !tokens.insert(token.to_owned()) {
+                        return Err(format!("token {token} was handed out twice"));
+                    }
+                }
+            }
+        }
+        // Every write that was let through is counted: none lost, none twice.
+        let counter = store.get("fenced").await.map_err(|e| e.to_string())?;
+        let text = String::from_utf8_lossy(&counter.value).into_owned();
+        let value = text.split(' ').next().unwrap_or_default();
+        if value != written.to_string() {
+            return Err(format!(
+                "the fenced counter ends at {value}, but {written} writes were acknowledged"
+            ));
+        }
+        println!(
+            "    {written} fenced writes landed; {refused} were refused, each by a holder \
+             that had lost its lease (paused past it)"
+        );
+        store.close().await.map_err(|e| e.to_string())
+    })
+}
+
 fn killed_holder(prefix: &str) -> Result<(), String> {
     process::runtime().block_on(async {
         let mut holder = ChildProcess::spawn("holder", prefix, &[]);
@@ -177,10 +239,11 @@ fn killed_holder(prefix: &str) -> Result<(), String> {
 // ---------------------------------------------------------------------------------------
 
 fn child_main(role: &str) {
-    process::run_child(role, SCENARIO_LIMIT, |prefix, _args| async move {
+    process::run_child(role, SCENARIO_LIMIT, |prefix, args| async move {
         let store = open(&prefix).await?;
         let result = match role {
             "counter" => child_counter(&store).await,
+            "fenced" => child_fenced(&store, &args).await,
             "holder" => child_holder(&store).await,
             "waiter" => child_waiter(&store).await,
             other => Err(format!("unknown role {other:?}")),
@@ -227,6 +290,130 @@ async fn child_counter(store: &Arc<dyn Storage>) -> Result<(), String> {
     for task in tasks {
         for token in task.await.map_err(|e| e.to_string())?? {
             say(&format!("token {token}"));
+        }
+    }
+    Ok(())
+}
+
+/// A short lease, so that a holder paused for [`FENCED_PAUSE`] loses it and another
+/// process takes over meanwhile.
+fn fenced_lease() -> LockOptions {
+    LockOptions {
+        lease: Duration::from_millis(400),
+        clock_margin: Some(Duration::from_millis(100)),
+        ..Default::default()
+    }
+}
+
+/// How long a holder pauses between checking that it holds the lock and its fenced write,
+/// every [`PAUSE_EVERY`] rounds: past its lease, as a loaded or stopped process would.
+const FENCED_PAUSE: Duration = Duration::from_millis(700);
+const PAUSE_EVERY: usize = 8;
+const FENCED_ROUNDS: usize = 16;
+
+/// One process's holders of the fenced counter. Each acquisition claims the counter (a CAS
+/// that stamps its token, so that writes prepared by an earlier holder can no longer land),
+/// checks that it still holds the lock, sometimes pauses past its lease, then writes with a
+/// CAS on the version its claim produced. A write refused while the guard still says the
+/// lock is held would mean the lock was granted twice: reported as a failure, with the
+/// versions involved. A write refused after the lease ran out is fencing doing its job.
+async fn child_fenced(store: &Arc<dyn Storage>, args: &[String]) -> Result<(), String> {
+    let process: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(0);
+    let go = store.get("go").await.map_err(|e| e.to_string())?;
+    say("ready");
+    store
+        .wait_for_version_change("go", &go.version)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut tasks = Vec::new();
+    for task in 0..TASKS {
+        let store = store.clone();
+        // Each holder runs on a runtime of its own, so that a pause stops it whole, its
+        // renewal task included, as a stopped process would be.
+        let holder = async move {
+            let lock = Lock::new(store.clone(), "fenced", fenced_lease());
+            let mut lines = Vec::new();
+            for round in 0..FENCED_ROUNDS {
+                let guard = lock.acquire().await.map_err(|e| e.to_string())?;
+                let token = guard.token().to_owned();
+                // The claim: read, then stamp the token with a CAS.
+                let seen = store.get("fenced").await.map_err(|e| e.to_string())?;
+                let text = String::from_utf8_lossy(&seen.value).into_owned();
+                let n: u64 = text
+                    .split(' ')
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0);
+                let claim = Record::new("fenced", format!("{n} {token}"))
+                    .with_version(seen.version.clone());
+                let claimed = match store.cas_by_version(claim).await {
+                    Ok(claimed) => claimed,
+                    Err(store_core::Error::Conflict) if guard.is_lost() => {
+                        // Lost before even claiming (a slow machine): nothing to write.
+                        lines.push(format!("refused {token}"));
+                        let _ = guard.release().await;
+                        continue;
+                    }
+                    Err(error) => {
+                        return Err(format!(
+                            "{token}: the claim failed while the guard held the lock: {error} \
+                             (another holder wrote {:?} meanwhile)",
+                            store.get("fenced").await.map(|r| r.value)
+                        ))
+                    }
+                };
+                if guard.is_lost() {
+                    let _ = guard.release().await;
+                    lines.push(format!("refused {token}"));
+                    continue;
+                }
+                // Past the check: from here on the holder acts on what it last knew.
+                if process == 0 && task == 0 && round % PAUSE_EVERY == PAUSE_EVERY - 1 {
+                    std::thread::sleep(FENCED_PAUSE);
+                }
+                let write = Record::new("fenced", format!("{} {token}", n + 1))
+                    .with_version(claimed.version.clone());
+                match store.cas_by_version(write).await {
+                    Ok(_) => lines.push(format!("wrote {token}")),
+                    Err(store_core::Error::Conflict) => {
+                        if !guard.is_lost() {
+                            return Err(format!(
+                                "{token}: a fenced write was refused while its guard still held \
+                                 the lock, so the lock was granted twice (the counter was \
+                                 rewritten from version {} to {:?})",
+                                claimed.version,
+                                store.get("fenced").await.map(|r| r.version)
+                            ));
+                        }
+                        lines.push(format!("refused {token}"));
+                    }
+                    Err(error) => return Err(format!("{token}: fenced write: {error}")),
+                }
+                let lost = guard.is_lost();
+                match guard.release().await {
+                    Ok(()) => {}
+                    // Not ours any more: only acceptable for a guard that lost its lease.
+                    Err(store_core::Error::Conflict) if lost => {}
+                    Err(error) => return Err(format!("{token}: release of a held lock: {error}")),
+                }
+            }
+            Ok::<_, String>(lines)
+        };
+        tasks.push(std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?
+                .block_on(holder)
+        }));
+    }
+    for task in tasks {
+        let lines = tokio::task::spawn_blocking(move || task.join())
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|_| "a holder panicked".to_owned())??;
+        for line in lines {
+            say(&line);
         }
     }
     Ok(())
