@@ -33,6 +33,7 @@
 //! - `reaper.rs`: deleting expired rows, on every instance, with `SKIP LOCKED`.
 //! - `codec.rs`: keys, expiries, versions and notification payloads.
 //! - `names.rs`: table and schema names, derived names, the server's address.
+//! - `pool.rs`: pooled connections that carry their server session and clock sample.
 //! - `errors.rs`: driver and pool failures as store-core errors naming the server.
 //! - `options.rs` and `config.rs`: [`PostgresOptions`] and the serde section [`PostgresConfig`].
 //! - `reusable/`: backoff and the batching mailbox, which know nothing of PostgreSQL and
@@ -47,10 +48,13 @@
 //! `%` and `_` in keys mean nothing special (go-micro passes them to `LIKE` unescaped).
 //! Patterns are matched by store-core's matcher in the lister's task, page by page.
 //!
-//! **Expiry is `bigint` microseconds, judged by the database's clock** in every statement
-//! (`statement_timestamp()`), so an expired row is invisible to all of them, and listing
-//! pages are full pages of live keys (go-micro filters expired rows after `LIMIT/OFFSET`,
-//! and returns short pages). The reaper only reclaims space and announces expiries.
+//! **Expiry is `bigint` microseconds, judged by the database's clock** in every statement,
+//! so an expired row is invisible to all of them. A decision about a row uses
+//! `clock_timestamp()` read when the row is looked at (after any wait for its lock), and a
+//! read that meets an expired row reads again holding it `FOR SHARE`, so no read calls a
+//! row expired that an uncommitted writer found live (`batch.rs`, "Expiry"). Listing pages
+//! count expired rows as scanned and answer the live ones (go-micro filters expired rows
+//! after `LIMIT/OFFSET`). The reaper only reclaims space and announces expiries.
 //!
 //! **Versions come from a sequence** per table (`"<table>:version"`). A sequence only moves
 //! forward, also across restarts and crashes (it is WAL-logged ahead of use: after a crash
@@ -85,8 +89,13 @@
 //! its callers get [`Error::Unavailable`](store_core::Error::Unavailable) naming the
 //! server. New connections are made on demand, so the first call after a server comes back
 //! succeeds; the listening connection reconnects with exponential backoff and jitter.
-//! A write answered `Unavailable` may or may not have been applied (the commit's answer was
-//! lost), as with any database; everything that was answered `Ok` is committed.
+//! Everything answered `Ok` is committed, and a write answered `Unavailable` was applied
+//! before that answer or never is: every write transaction ends with a deadline check on
+//! the server's clock, a transaction left waiting for its `COMMIT` is ended by the server
+//! (`idle_in_transaction_session_timeout`), and a write round that times out has its
+//! session ended before its callers are answered (`batch.rs`, "A write answered
+//! `Unavailable` never lands later"). Requires PostgreSQL 14 or newer
+//! (`pg_terminate_backend` with a wait) and PL/pgSQL (installed by default).
 //!
 //! **Names.** The table and schema are validated like namespace names (and the table is at
 //! most [`MAX_TABLE_LEN`] bytes, since PostgreSQL silently cuts long identifiers), always

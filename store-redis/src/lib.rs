@@ -38,6 +38,7 @@
 //! - `subscription.rs`: the change subscription: messages wake waiters; after a reconnect
 //!   every waiter re-checks.
 //! - `server.rs`: the parsed URL, the clients, and errors that name the address.
+//! - `link.rs`: a connection that is replaced when it stops answering.
 //! - `options.rs` ([`RedisOptions`]), `config.rs` ([`RedisConfig`], the `[redis]` section),
 //!   `stats.rs` (counters for `stats()`), `command.rs` (what handles ask the actor).
 //! - `shared/`: the batching mailbox and the reconnect backoff, which know nothing of
@@ -115,7 +116,23 @@
 //!
 //! **Faults never hang a caller.** Every call is bounded by the request timeout (time in
 //! the mailbox included) and fails with `Unavailable` naming the address, and a call whose
-//! caller gave up before it was sent is never sent. The connection manager reconnects with
+//! caller gave up before it was sent is never sent.
+//!
+//! **A write answered `Unavailable` never lands later.** A write whose bytes are only
+//! delayed (a stalled connection, a blackholed path) would otherwise run when they arrive,
+//! after a newer write that was acknowledged, and silently undo it. So every write carries
+//! its caller's deadline as a time on the server's clock (`store_core::net::ServerClock`,
+//! sampled at connect and by every script answer, which carries the script's `TIME`), and
+//! the script refuses a write that arrives after it: such a write was applied before its
+//! caller's answer or never is. Refusals are counted (`late_writes_refused` in `stats()`).
+//! This assumes the server's clock does not step backwards by more than the margin between
+//! the two clocks.
+//!
+//! **A connection that stops answering is replaced** (`link.rs`): the connection manager
+//! reconnects after errors, but a socket that simply goes silent fails nothing. A request
+//! that times out on a connection that has received nothing since it was sent makes the
+//! store open a new one, so one stuck socket costs at most one request timeout
+//! (`replaced_connections` in `stats()`). The connection manager reconnects with
 //! backoff; the script is loaded again when a restarted server has forgotten it; the
 //! subscription reconnects with backoff and then makes every waiter re-check. A waiter
 //! keeps waiting through an outage and re-checks when the server is back (its first read,
