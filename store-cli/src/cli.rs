@@ -8,6 +8,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::Value;
 use store_core::config::{DurationError, MAX_DURATION};
 
+use crate::snapshot::RecordLimit;
+
 /// `storectl -h`'s description.
 const ABOUT: &str =
     "storectl: look inside a store, fix a record, move data between backends, back it up";
@@ -402,10 +404,13 @@ pub enum Command {
     /// Write every live record (value bytes, metadata, time left) to FILE (`-`: stdout).
     #[command(
         after_help = "Examples:\n  storectl -c store.toml snapshot backup.snap\n  \
-                            storectl -c store.toml snapshot - --database shop | gzip > shop.snap.gz\n\n\
+                            storectl -c store.toml snapshot - --database shop | gzip > shop.snap.gz\n  \
+                            storectl -c file.toml snapshot media.snap --max-record-size 256MiB\n\n\
                             The format is versioned JSON lines with a checksum per line and an end \
                             line with the count (see the store-cli docs). A file is written under a \
-                            temporary name and renamed when complete."
+                            temporary name and renamed when complete. Records of more than 16 MiB \
+                            (value and metadata) need a larger --max-record-size, here and to \
+                            restore the snapshot."
     )]
     Snapshot {
         /// The snapshot file, or `-` for stdout.
@@ -416,6 +421,17 @@ pub enum Command {
         /// Only this table (with --database).
         #[arg(long, short = 't', value_name = "T", requires = "database")]
         table: Option<String>,
+        /// The largest record to take, value and metadata as stored (bytes, or with a KiB,
+        /// MiB or GiB suffix; 64KiB to 1GiB). A larger one stops the snapshot, naming its
+        /// key. A size other than the default is written in the snapshot's header: restoring
+        /// it needs at least as much.
+        #[arg(
+            long,
+            value_parser = parse_record_limit,
+            default_value = "16MiB",
+            value_name = "SIZE"
+        )]
+        max_record_size: RecordLimit,
     },
     /// Restore a snapshot from FILE (`-`: stdin): checked whole first, nothing written if bad.
     #[command(
@@ -424,7 +440,10 @@ pub enum Command {
                             Records replace those with the same keys; others are left alone. \
                             Each record gets the time it had left when the snapshot was taken. \
                             From stdin the snapshot is staged in a temporary file (see \
-                            --staging-dir) while it is checked."
+                            --staging-dir) while it is checked. A snapshot taken with a \
+                            --max-record-size above 16 MiB says so in its header and needs at \
+                            least as much here, such as:\n  \
+                            storectl -c redis.toml restore media.snap --max-record-size 256MiB"
     )]
     Restore {
         /// The snapshot file, or `-` for stdin.
@@ -439,6 +458,17 @@ pub enum Command {
         /// Where a snapshot read from stdin is staged (default: the temporary directory).
         #[arg(long, value_name = "DIR")]
         staging_dir: Option<PathBuf>,
+        /// The largest record to accept (bytes, or with a KiB, MiB or GiB suffix; 64KiB to
+        /// 1GiB); a line of the snapshot may take four times as much memory. A snapshot
+        /// whose header names a larger size is refused before any record is read; one that
+        /// names a smaller size is read with that one.
+        #[arg(
+            long,
+            value_parser = parse_record_limit,
+            default_value = "16MiB",
+            value_name = "SIZE"
+        )]
+        max_record_size: RecordLimit,
     },
     /// What each layer of the stack reports (cache hits, file segments, ...).
     #[command(after_help = "Example:\n  storectl -c store.toml stats --output json")]
@@ -469,6 +499,44 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
         ),
         other => other.to_string(),
     })
+}
+
+/// A size in bytes: a whole number, optionally followed by `KiB`, `MiB` or `GiB` (1024,
+/// 1024², 1024³; any case, a space allowed before the unit). Decimal units (`KB`, `MB`,
+/// `GB`) and bare `K`/`M`/`G` are refused rather than guessed at.
+fn parse_size(text: &str) -> Result<u64, String> {
+    const ACCEPTED: &str = "accepted: bytes as a whole number, or with a KiB, MiB or GiB \
+                            suffix, such as 65536, 64KiB, 16MiB or 1GiB";
+    let text = text.trim();
+    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+    let (number, unit) = text.split_at(digits);
+    if number.is_empty() {
+        return Err(format!(
+            "{text:?} does not start with a whole number ({ACCEPTED})"
+        ));
+    }
+    let too_large = || format!("{text:?} is too large ({ACCEPTED})");
+    let number: u64 = number.parse().map_err(|_| too_large())?;
+    let unit = unit.trim_start();
+    let shift = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "kib" => 10,
+        "mib" => 20,
+        "gib" => 30,
+        "k" | "kb" | "m" | "mb" | "g" | "gb" => {
+            return Err(format!(
+                "{text:?}: {unit:?} could mean powers of 1000 or of 1024; write KiB, MiB or \
+                 GiB (powers of 1024)"
+            ));
+        }
+        _ => return Err(format!("{text:?}: unknown unit {unit:?} ({ACCEPTED})")),
+    };
+    number.checked_mul(1 << shift).ok_or_else(too_large)
+}
+
+/// `--max-record-size`: a size ([`parse_size`]) within the limits a snapshot takes.
+fn parse_record_limit(text: &str) -> Result<RecordLimit, String> {
+    RecordLimit::new(parse_size(text)?).map_err(|reason| format!("{text:?} is {reason}"))
 }
 
 /// go-micro's `--expiry`, which is `--ttl` here: always a usage error that says so (without
@@ -513,6 +581,55 @@ mod tests {
                 help.contains("storectl"),
                 "{} has no example",
                 command.get_name()
+            );
+        }
+    }
+
+    #[test]
+    fn sizes() {
+        for (text, bytes) in [
+            ("0", 0),
+            ("65536", 65536),
+            ("64KiB", 64 << 10),
+            ("16MiB", 16 << 20),
+            ("16 mib", 16 << 20),
+            (" 20MIB ", 20 << 20),
+            ("1GiB", 1 << 30),
+            ("512b", 512),
+            ("17179869183GiB", 17179869183 << 30),
+        ] {
+            assert_eq!(parse_size(text), Ok(bytes), "{text}");
+        }
+        for (text, says) in [
+            ("", "does not start with a whole number"),
+            ("MiB", "does not start with a whole number"),
+            ("-1", "does not start with a whole number"),
+            ("1.5GiB", "unknown unit \".5GiB\""),
+            ("16MB", "\"MB\" could mean powers of 1000 or of 1024"),
+            ("16M", "write KiB, MiB or GiB"),
+            ("16 TiB", "unknown unit \"TiB\""),
+            ("1GiB1", "unknown unit"),
+            ("17179869184GiB", "too large"),
+            ("99999999999999999999", "too large"),
+        ] {
+            let err = parse_size(text).unwrap_err();
+            assert!(err.contains(says), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn record_limits() {
+        assert_eq!(
+            parse_record_limit("20MiB").unwrap(),
+            RecordLimit::new(20 << 20).unwrap()
+        );
+        assert_eq!(parse_record_limit("1GiB").unwrap(), RecordLimit::LARGEST);
+        assert_eq!(parse_record_limit("64KiB").unwrap(), RecordLimit::SMALLEST);
+        for text in ["2GiB", "1073741825", "63KiB", "0"] {
+            let err = parse_record_limit(text).unwrap_err();
+            assert!(
+                err.contains("accepted is a size from 64 KiB (65536) to 1 GiB (1073741824 bytes"),
+                "{text}: {err}"
             );
         }
     }

@@ -37,6 +37,12 @@
 //!   `--expiry` is a usage error that points to `--ttl`.
 //! - `snapshot` and `restore` work on the whole stack below the facade (every record, also
 //!   those written there directly), or on one database/table with `snapshot --database`.
+//! - A snapshot holds records of at most 16 MiB (value and metadata) unless the operator
+//!   chooses another size, from 64 KiB to 1 GiB, with `--max-record-size` (bytes, or with
+//!   a `KiB`, `MiB` or `GiB` suffix). `restore` has the same flag: it bounds the memory one
+//!   line may take (four times the size), so that a damaged file costs no more than the
+//!   operator allowed. A snapshot taken with another size names it in its header; `restore`
+//!   reads the file with that size, and refuses it up front when it is more than allowed.
 //! - `watch` ends when the record is deleted or expires (waiting for a missing key would
 //!   need polling), and on a missing key fails with exit status 1. Its table has one
 //!   header, printed with the first row.

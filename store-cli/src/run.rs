@@ -19,7 +19,7 @@ use store_core::{Error, Storage};
 use crate::cli::{Cli, Command, OrderArg, Output, Scope, ValueArg, VersionedScope};
 use crate::error::{CliError, Result};
 use crate::progress::Progress;
-use crate::snapshot::{self, RestoreOptions, Source};
+use crate::snapshot::{self, RecordLimit, RestoreOptions, Source};
 use crate::value::{JsonValue, decode_base64, display};
 
 /// Runs `cli` on its store and closes the store afterwards (so that every write is on disk
@@ -490,12 +490,17 @@ async fn execute(
             file,
             database,
             table,
-        } => snapshot(&mut p, stack, &file, database.as_deref(), table.as_deref()).await,
+            max_record_size,
+        } => {
+            let (database, table) = (database.as_deref(), table.as_deref());
+            snapshot(&mut p, stack, &file, database, table, max_record_size).await
+        }
         Command::Restore {
             file,
             partial,
             verify,
             staging_dir,
+            max_record_size,
         } => {
             let source = Source::from_arg(&file);
             let total = match &source {
@@ -507,6 +512,7 @@ async fn execute(
                 partial,
                 verify,
                 staging_dir,
+                max_record_bytes: max_record_size,
             };
             let summary = snapshot::restore(stack.storage(), &source, &options, &progress).await;
             progress.finish();
@@ -712,6 +718,7 @@ async fn snapshot(
     file: &Path,
     database: Option<&str>,
     table: Option<&str>,
+    limit: RecordLimit,
 ) -> Result<()> {
     let progress = Progress::new("snapshot", None);
     let io = |context, path: &Path| {
@@ -735,9 +742,10 @@ async fn snapshot(
     };
     let summary = if file == Path::new("-") {
         let stdout = std::io::BufWriter::with_capacity(256 << 10, std::io::stdout().lock());
-        let (_, summary) = snapshot::snapshot(stack.storage(), database, table, stdout, &progress)
-            .await
-            .map_err(name_file)?;
+        let (_, summary) =
+            snapshot::snapshot(stack.storage(), database, table, limit, stdout, &progress)
+                .await
+                .map_err(name_file)?;
         summary
     } else if std::fs::metadata(file).is_ok_and(|m| !m.is_file()) {
         // A device or a pipe: written in place (renaming over it would replace it).
@@ -746,9 +754,10 @@ async fn snapshot(
             .open(file)
             .map_err(io("opening", file))?;
         let writer = std::io::BufWriter::with_capacity(256 << 10, out);
-        let (_, summary) = snapshot::snapshot(stack.storage(), database, table, writer, &progress)
-            .await
-            .map_err(name_file)?;
+        let (_, summary) =
+            snapshot::snapshot(stack.storage(), database, table, limit, writer, &progress)
+                .await
+                .map_err(name_file)?;
         summary
     } else {
         // A regular file is written under a temporary name next to FILE, and renamed once
@@ -763,7 +772,7 @@ async fn snapshot(
             .map_err(io("creating a temporary file in", &dir))?;
         let writer = std::io::BufWriter::with_capacity(256 << 10, temp);
         let (writer, summary) =
-            snapshot::snapshot(stack.storage(), database, table, writer, &progress)
+            snapshot::snapshot(stack.storage(), database, table, limit, writer, &progress)
                 .await
                 .map_err(name_file)?;
         let temp = writer

@@ -9,8 +9,9 @@
 //!
 //! 1. One header line:
 //!    `{"kind":"header","format":"storectl-snapshot","version":1,"source":"file \"/data\"","created":"2026-12-01T18:00:00.000Z","crc":...}`
-//!    with `source` the stack it was taken from ([`Storage::describe`]) and, when the
-//!    snapshot was limited to one scope, `database` (and `table`).
+//!    with `source` the stack it was taken from ([`Storage::describe`]), when the
+//!    snapshot was limited to one scope, `database` (and `table`), and, when it was taken
+//!    with a record limit other than the default, `max_record_bytes` (see "Limits").
 //! 2. One line per live record, in ascending order of the storage key:
 //!    `{"kind":"record","database":"micro","table":"users","key":"user/1","value":"alice","metadata":{"age":37},"ttl_ms":59000,"crc":...}`
 //!    - `database`, `table`, `key`: the facade's scope and key (see
@@ -35,11 +36,23 @@
 //!
 //! # Limits
 //!
-//! A snapshot holds records of at most [`MAX_RECORD_BYTES`] (16 MiB of stored bytes: value
-//! and metadata), and no line is longer than [`MAX_LINE`] (64 MiB, its newline included),
-//! which is derived from it. `snapshot` refuses a larger record, naming its key; a reader
-//! refuses a longer line, naming it, as soon as it has read `MAX_LINE` bytes of it. So
-//! reading a snapshot, damaged or not, holds at most one line of `MAX_LINE` bytes.
+//! A snapshot holds records of at most a [`RecordLimit`] of stored bytes (value and
+//! metadata): [`MAX_RECORD_BYTES`], 16 MiB, unless the operator chooses another, from
+//! 64 KiB to 1 GiB (`--max-record-size`). No line is longer than the limit's
+//! [`max_line`](RecordLimit::max_line), four times as much (64 MiB, [`MAX_LINE`], for the
+//! default), its newline included. `snapshot` refuses a larger record, naming its key and
+//! the flag. A snapshot taken with a limit other than the default names it in its header
+//! (`"max_record_bytes":N`).
+//!
+//! A reader is given the largest limit it allows (`restore --max-record-size`, 16 MiB by
+//! default), and reads the header line with it. A header that names a larger limit is
+//! refused before any record is read, with a message naming both sizes and the flag to
+//! pass. The records are then read with the header's limit, or with the reader's when the
+//! header names none (a snapshot with the default limit, or one taken before limits were
+//! written down). A longer line is refused, naming it, as soon as `max_line` bytes of it
+//! are read, and a larger record, naming its key. So reading a snapshot, damaged or not,
+//! holds at most one line of `max_line` bytes for the limit the operator allowed, whatever
+//! the file says.
 //!
 //! Versions are not kept: the restored records get new versions from the target, as every
 //! write does. Record lines hold what both APIs read: the versioned API's stored bytes are
@@ -91,35 +104,183 @@ const BATCH_RECORDS: usize = 256;
 const BATCH_BYTES: usize = 4 << 20;
 /// Store calls in flight at once.
 const IN_FLIGHT: usize = 4;
-/// The largest record a snapshot holds: its stored bytes (the facade's envelope of value
-/// and metadata, as the stack below the facade holds them) are at most 16 MiB. `snapshot`
-/// refuses a larger record, naming its key, rather than write a line that a reader would
-/// have to hold whole in memory however long it is.
+/// The default largest record of a snapshot: its stored bytes (the facade's envelope of
+/// value and metadata, as the stack below the facade holds them) are at most 16 MiB, unless
+/// the operator chooses another [`RecordLimit`] (`--max-record-size`). `snapshot` refuses a
+/// larger record, naming its key, rather than write a line that a reader would have to hold
+/// whole in memory however long it is.
 ///
 /// ```
-/// assert_eq!(store_cli::snapshot::MAX_RECORD_BYTES, 16 << 20);
+/// use store_cli::snapshot::{MAX_RECORD_BYTES, RecordLimit};
+/// assert_eq!(MAX_RECORD_BYTES, 16 << 20);
+/// assert_eq!(RecordLimit::DEFAULT.bytes(), MAX_RECORD_BYTES);
 /// ```
 pub const MAX_RECORD_BYTES: usize = 16 << 20;
 
-/// The longest line of a snapshot, its newline included: 64 MiB. A reader refuses a
-/// longer line once it has read this much of it (a damaged file without newlines is never
-/// read whole), naming the line.
-///
-/// Derived from [`MAX_RECORD_BYTES`]: a record line holds the value (as base64, 4/3 of its
-/// bytes), the metadata as JSON and, for stored bytes the facade would not write itself,
-/// all the stored bytes as base64 again (4/3 of them): about 8/3 × 16 MiB < 43 MiB. The
-/// key takes at most 6 × 4 KiB (its bytes JSON-escaped), the fixed fields a few hundred
-/// bytes; the rest is slack. A value is written as text (`value`) unless that would make
-/// its line longer than this, and then as `value_base64`; a line still too long (metadata
-/// whose JSON grows when written out again, such as `9e15` printed as
-/// `9000000000000000.0`) is refused by `snapshot`, naming its key.
+/// The longest line of a snapshot of records of at most [`MAX_RECORD_BYTES`] (the
+/// default), its newline included: 64 MiB, [`RecordLimit::max_line`] of the default. A
+/// reader refuses a longer line once it has read this much of it (a damaged file without
+/// newlines is never read whole), naming the line.
 ///
 /// ```
-/// use store_cli::snapshot::{MAX_LINE, MAX_RECORD_BYTES};
+/// use store_cli::snapshot::{MAX_LINE, RecordLimit};
 /// assert_eq!(MAX_LINE, 64 << 20);
-/// assert!(MAX_RECORD_BYTES / 3 * 8 + 6 * store_core::MAX_KEY_LEN + 4096 < MAX_LINE);
+/// assert_eq!(MAX_LINE, RecordLimit::DEFAULT.max_line());
 /// ```
-pub const MAX_LINE: usize = 64 << 20;
+pub const MAX_LINE: usize = RecordLimit::DEFAULT.max_line();
+
+/// The largest record a snapshot holds, in stored bytes (value and metadata): the
+/// operator's choice (`--max-record-size`), from 64 KiB to 1 GiB, [`MAX_RECORD_BYTES`]
+/// (16 MiB) by default. It bounds the memory a snapshot line takes to read
+/// ([`max_line`](RecordLimit::max_line), four times as much), so reading a damaged file
+/// costs no more than the operator allowed.
+///
+/// A snapshot taken with a limit other than the default names it in its header
+/// (`max_record_bytes`), and a reader uses that limit for the file, but only up to the one
+/// it was given: a file whose header names more is refused before any record is read.
+///
+/// ```
+/// use store_cli::snapshot::RecordLimit;
+/// let limit = RecordLimit::new(20 << 20).unwrap();
+/// assert_eq!((limit.bytes(), limit.max_line()), (20 << 20, 80 << 20));
+/// assert_eq!(limit.to_string(), "20971520 bytes (20 MiB)");
+/// assert!(RecordLimit::new(2 << 30).unwrap_err().contains("to 1 GiB (1073741824 bytes"));
+/// assert_eq!(RecordLimit::default(), RecordLimit::DEFAULT);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RecordLimit(usize);
+
+impl RecordLimit {
+    /// The default: [`MAX_RECORD_BYTES`], 16 MiB.
+    ///
+    /// ```
+    /// assert_eq!(store_cli::snapshot::RecordLimit::DEFAULT.bytes(), 16 << 20);
+    /// ```
+    pub const DEFAULT: Self = Self(MAX_RECORD_BYTES);
+
+    /// The smallest limit: 64 KiB, so that a line always has room for the longest key (see
+    /// [`max_line`](RecordLimit::max_line)) and the header.
+    ///
+    /// ```
+    /// use store_cli::snapshot::RecordLimit;
+    /// assert_eq!(RecordLimit::SMALLEST.bytes(), 64 << 10);
+    /// assert!(RecordLimit::new(64 << 10).is_ok() && RecordLimit::new((64 << 10) - 1).is_err());
+    /// ```
+    pub const SMALLEST: Self = Self(64 << 10);
+
+    /// The largest limit: 1 GiB, the largest value any backend stores (the file backend's
+    /// `store_file::MAX_VALUE_LEN`, and PostgreSQL's for a `bytea`; Redis stores at most
+    /// 512 MiB). A snapshot line of such a record takes up to 4 GiB to read.
+    ///
+    /// ```
+    /// use store_cli::snapshot::RecordLimit;
+    /// assert_eq!(RecordLimit::LARGEST.bytes(), 1 << 30);
+    /// assert!(RecordLimit::new(1 << 30).is_ok() && RecordLimit::new((1 << 30) + 1).is_err());
+    /// ```
+    pub const LARGEST: Self = Self(1 << 30);
+
+    /// A limit of `bytes`, or why not (outside [`SMALLEST`](RecordLimit::SMALLEST) to
+    /// [`LARGEST`](RecordLimit::LARGEST)): the message says what is accepted.
+    ///
+    /// ```
+    /// use store_cli::snapshot::RecordLimit;
+    /// assert_eq!(RecordLimit::new(1 << 20).unwrap().bytes(), 1 << 20);
+    /// let err = RecordLimit::new(0).unwrap_err();
+    /// assert!(err.contains("0 bytes: accepted is a size from 64 KiB (65536) to 1 GiB"), "{err}");
+    /// ```
+    pub fn new(bytes: u64) -> Result<Self, String> {
+        let range = Self::SMALLEST.0 as u64..=Self::LARGEST.0 as u64;
+        if !range.contains(&bytes) {
+            return Err(format!(
+                "{bytes} bytes: accepted is a size from 64 KiB ({}) to 1 GiB ({} bytes, the \
+                 largest value a backend stores)",
+                range.start(),
+                range.end()
+            ));
+        }
+        // At most 1 GiB: fits a usize on every platform Rust supports with std.
+        Ok(Self(bytes as usize))
+    }
+
+    /// The largest record, in stored bytes.
+    ///
+    /// ```
+    /// assert_eq!(store_cli::snapshot::RecordLimit::DEFAULT.bytes(), 16 << 20);
+    /// ```
+    pub const fn bytes(self) -> usize {
+        self.0
+    }
+
+    /// The longest line of a snapshot of such records, its newline included: four times the
+    /// record limit (64 MiB for the default 16 MiB). This is the one place the rule is
+    /// written down.
+    ///
+    /// A record line holds the value (as base64, 4/3 of its bytes), the metadata as JSON
+    /// and, for stored bytes the facade would not write itself, all the stored bytes as
+    /// base64 again (4/3 of them): about 8/3 of the record limit. The key takes at most
+    /// 6 × 4 KiB (its bytes JSON-escaped), the fixed fields a few hundred bytes: with the
+    /// smallest limit, 64 KiB, that is under 200 KiB of a 256 KiB line; the rest is slack.
+    /// A value is written as text (`value`) unless that would make its line longer than
+    /// this, and then as `value_base64`; a line still too long (metadata whose JSON grows
+    /// when written out again, such as `9e15` printed as `9000000000000000.0`) is refused
+    /// by `snapshot`, naming its key.
+    ///
+    /// ```
+    /// use store_cli::snapshot::RecordLimit;
+    /// for limit in [RecordLimit::SMALLEST, RecordLimit::DEFAULT, RecordLimit::LARGEST] {
+    ///     let record = limit.bytes();
+    ///     assert!(record / 3 * 8 + 6 * store_core::MAX_KEY_LEN + 4096 < limit.max_line());
+    /// }
+    /// assert_eq!(RecordLimit::DEFAULT.max_line(), 64 << 20);
+    /// ```
+    pub const fn max_line(self) -> usize {
+        // Saturating: where a usize has 32 bits, a line of 4 GiB is as good as unbounded.
+        self.0.saturating_mul(4)
+    }
+}
+
+impl Default for RecordLimit {
+    /// [`RecordLimit::DEFAULT`].
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+impl std::fmt::Display for RecordLimit {
+    /// `N bytes (M MiB)`, in the largest of GiB, MiB and KiB that is whole (the bytes alone
+    /// otherwise).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} bytes", self.0)?;
+        match whole_units(self.0) {
+            Some((n, unit)) => write!(f, " ({n} {unit})"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// `bytes` in the largest of GiB, MiB and KiB that holds it whole.
+fn whole_units(bytes: usize) -> Option<(usize, &'static str)> {
+    [(30, "GiB"), (20, "MiB"), (10, "KiB")]
+        .into_iter()
+        .find(|(shift, _)| bytes.is_multiple_of(1 << shift))
+        .map(|(shift, unit)| (bytes >> shift, unit))
+}
+
+/// The `--max-record-size` that takes a record of `bytes`, in whole MiB (what an operator
+/// types), or `None` when no limit is that large.
+fn size_to_pass(bytes: usize) -> Option<String> {
+    let size = (bytes.div_ceil(1 << 20) << 20).max(RecordLimit::SMALLEST.bytes());
+    RecordLimit::new(size as u64).ok().map(size_arg)
+}
+
+/// `limit` as `--max-record-size` takes it, such as `32MiB`.
+fn size_arg(limit: RecordLimit) -> String {
+    match whole_units(limit.bytes()) {
+        Some((n, unit)) => format!("{n}{unit}"),
+        None => limit.bytes().to_string(),
+    }
+}
+
 /// What a restored record's remaining expiry may differ by when verified (clock reading
 /// and rounding; a server-side clock may differ a little from ours).
 const VERIFY_SLACK: Duration = Duration::from_secs(1);
@@ -142,6 +303,7 @@ enum Line {
 /// let header = reader.header();
 /// assert_eq!((header.format.as_str(), header.version), ("storectl-snapshot", 1));
 /// assert_eq!(header.database.as_deref(), Some("shop"));
+/// assert_eq!(header.max_record_bytes, None, "taken with the default limit");
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -160,6 +322,11 @@ pub struct Header {
     /// The table the snapshot was limited to, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub table: Option<String>,
+    /// The largest record the snapshot may hold, in stored bytes, when it was taken with a
+    /// [`RecordLimit`] other than the default (files with the default, and files written
+    /// before the limit was chosen, leave it out: their reader's limit applies).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_record_bytes: Option<u64>,
 }
 
 /// A record line's fields (see the module docs).
@@ -379,6 +546,7 @@ fn decode_line<T: serde::de::DeserializeOwned>(line: &mut Vec<u8>) -> Result<T, 
 pub struct SnapshotWriter<W: Write> {
     out: W,
     buf: Vec<u8>,
+    limit: RecordLimit,
     records: u64,
     records_crc: crc32fast::Hasher,
     bytes: u64,
@@ -386,7 +554,7 @@ pub struct SnapshotWriter<W: Write> {
 
 impl<W: Write> SnapshotWriter<W> {
     /// Writes the header for a snapshot of `source` (limited to `database`/`table` when
-    /// given).
+    /// given) of records of at most [`MAX_RECORD_BYTES`], the default limit.
     ///
     /// ```
     /// let writer = store_cli::snapshot::SnapshotWriter::new(Vec::new(), "memory", None, None).unwrap();
@@ -398,9 +566,37 @@ impl<W: Write> SnapshotWriter<W> {
         database: Option<&str>,
         table: Option<&str>,
     ) -> std::io::Result<Self> {
+        Self::with_limit(out, source, database, table, RecordLimit::DEFAULT)
+    }
+
+    /// Writes the header for a snapshot of records of at most `limit` (the header names a
+    /// limit other than the default, and a reader then needs at least that much).
+    ///
+    /// ```
+    /// use store_cli::snapshot::{RecordLimit, SnapshotReader, SnapshotWriter};
+    /// let limit = RecordLimit::new(20 << 20).unwrap();
+    /// let mut out = Vec::new();
+    /// let mut writer = SnapshotWriter::with_limit(&mut out, "memory", None, None, limit).unwrap();
+    /// writer.write_record(store_core::Record::new("k", vec![b'x'; 17 << 20])).unwrap();
+    /// writer.finish().unwrap();
+    /// // The default limit is not enough to read it; the file's own limit is.
+    /// let err = SnapshotReader::new(&out[..], "big.snap").unwrap_err().to_string();
+    /// assert!(err.contains("--max-record-size"), "{err}");
+    /// let mut reader = SnapshotReader::with_limit(&out[..], "big.snap", RecordLimit::LARGEST).unwrap();
+    /// assert_eq!(reader.limit(), limit);
+    /// assert_eq!(reader.next_record().unwrap().unwrap().stored.len(), 17 << 20);
+    /// ```
+    pub fn with_limit(
+        out: W,
+        source: &str,
+        database: Option<&str>,
+        table: Option<&str>,
+        limit: RecordLimit,
+    ) -> std::io::Result<Self> {
         let mut writer = Self {
             out,
             buf: Vec::new(),
+            limit,
             records: 0,
             records_crc: crc32fast::Hasher::new(),
             bytes: 0,
@@ -412,33 +608,53 @@ impl<W: Write> SnapshotWriter<W> {
             created: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
             database: database.map(str::to_owned),
             table: table.map(str::to_owned),
+            // Left out for the default, so that such a snapshot reads as it always has
+            // (also with a storectl that does not know the field).
+            max_record_bytes: (limit != RecordLimit::DEFAULT).then_some(limit.bytes() as u64),
         });
         encode_line(&header, &mut writer.buf);
+        if writer.buf.len() > limit.max_line() {
+            // A reader would refuse it: a source, database or table name of many KiB.
+            return Err(std::io::Error::other(format!(
+                "the header line would be {} bytes; a snapshot line is at most {} bytes \
+                 with records of at most {limit} (its source, database or table name is too \
+                 long)",
+                writer.buf.len(),
+                limit.max_line()
+            )));
+        }
         writer.out.write_all(&writer.buf)?;
         writer.bytes += writer.buf.len() as u64;
         Ok(writer)
     }
 
     /// Writes one stored record (as the stack below the facade holds it) and returns the
-    /// bytes its line took. Records must come in ascending key order.
+    /// bytes its line took. Records must come in ascending key order. A record larger than
+    /// the writer's [`RecordLimit`] is refused, naming its key and `--max-record-size`.
     ///
     /// ```
     /// let mut writer = store_cli::snapshot::SnapshotWriter::new(Vec::new(), "memory", None, None).unwrap();
     /// assert!(writer.write_record(store_core::Record::new("k", "v")).unwrap() > 0);
     /// ```
     pub fn write_record(&mut self, record: Record) -> std::io::Result<u64> {
-        if record.value.len() > MAX_RECORD_BYTES {
+        let limit = self.limit;
+        let size = record.value.len();
+        if size > limit.bytes() {
+            let what_to_do = match size_to_pass(size) {
+                Some(arg) => format!("pass --max-record-size {arg} (or more) to take it"),
+                None => "no --max-record-size is larger than 1 GiB".to_owned(),
+            };
             return Err(std::io::Error::other(format!(
-                "key {:?} holds {} bytes (value and metadata as stored); a snapshot holds \
-                 records of at most {MAX_RECORD_BYTES} bytes (16 MiB)",
+                "key {:?} holds {size} bytes (value and metadata as stored); this snapshot \
+                 holds records of at most {limit}: {what_to_do}",
                 record.key,
-                record.value.len()
             )));
         }
+        let max_line = limit.max_line();
         let key = record.key.clone();
         let mut line = Line::Record(record_line(record).map_err(std::io::Error::other)?);
         encode_line(&line, &mut self.buf);
-        if self.buf.len() > MAX_LINE {
+        if self.buf.len() > max_line {
             // Text that JSON escapes heavily (control characters take 6 bytes each) is
             // shorter as base64.
             if let Line::Record(RecordLine {
@@ -451,10 +667,10 @@ impl<W: Write> SnapshotWriter<W> {
                 encode_line(&line, &mut self.buf);
             }
         }
-        if self.buf.len() > MAX_LINE {
+        if self.buf.len() > max_line {
             return Err(std::io::Error::other(format!(
                 "key {key:?}: its line would be {} bytes; a snapshot line is at most \
-                 {MAX_LINE} bytes (its metadata is too large)",
+                 {max_line} bytes with records of at most {limit} (its metadata is too large)",
                 self.buf.len()
             )));
         }
@@ -495,7 +711,8 @@ impl<W: Write> SnapshotWriter<W> {
     }
 }
 
-/// Reads and checks a snapshot, one record at a time (constant memory).
+/// Reads and checks a snapshot, one record at a time (constant memory: at most one line of
+/// [`RecordLimit::max_line`] bytes).
 ///
 /// ```
 /// # let mut out = Vec::new();
@@ -510,6 +727,10 @@ pub struct SnapshotReader<R: BufRead> {
     input: R,
     path: PathBuf,
     header: Header,
+    /// The limit of this file: its header's, or else the one the reader was given.
+    limit: RecordLimit,
+    /// Whether `limit` is the header's (for messages).
+    limit_from_header: bool,
     buf: Vec<u8>,
     line: u64,
     records: u64,
@@ -520,13 +741,39 @@ pub struct SnapshotReader<R: BufRead> {
 }
 
 impl<R: BufRead> SnapshotReader<R> {
-    /// Reads and checks the header. `path` names the file in messages.
+    /// Reads and checks the header, allowing records of at most [`MAX_RECORD_BYTES`] (the
+    /// default limit; see [`with_limit`](SnapshotReader::with_limit)). `path` names the
+    /// file in messages.
     ///
     /// ```
     /// let err = store_cli::snapshot::SnapshotReader::new(&b"hello\n"[..], "x.snap").unwrap_err();
     /// assert!(err.to_string().contains("x.snap: line 1"));
     /// ```
     pub fn new(input: R, path: impl Into<PathBuf>) -> Result<Self> {
+        Self::with_limit(input, path, RecordLimit::DEFAULT)
+    }
+
+    /// Reads and checks the header, allowing records of at most `allowed`: no line longer
+    /// than [`allowed.max_line()`](RecordLimit::max_line) is read, the header line
+    /// included. A file whose header names a larger limit is refused here, before any
+    /// record is read, with a message that names both sizes and `--max-record-size`; a file
+    /// whose header names a smaller one is read with that one. A file whose header names
+    /// none (taken with the default limit, or before limits were written down) is read
+    /// with `allowed`.
+    ///
+    /// ```
+    /// use store_cli::snapshot::{RecordLimit, SnapshotReader, SnapshotWriter};
+    /// let mut out = Vec::new();
+    /// SnapshotWriter::with_limit(&mut out, "m", None, None, RecordLimit::new(32 << 20).unwrap())
+    ///     .unwrap()
+    ///     .finish()
+    ///     .unwrap();
+    /// let allowed = RecordLimit::new(20 << 20).unwrap();
+    /// let err = SnapshotReader::with_limit(&out[..], "s.snap", allowed).unwrap_err().to_string();
+    /// assert!(err.contains("line 1: the header says records of up to 33554432 bytes (32 MiB)"), "{err}");
+    /// assert!(err.contains("allows 20971520 bytes (20 MiB)") && err.contains("--max-record-size 32MiB"), "{err}");
+    /// ```
+    pub fn with_limit(input: R, path: impl Into<PathBuf>, allowed: RecordLimit) -> Result<Self> {
         let mut reader = Self {
             input,
             path: path.into(),
@@ -537,7 +784,10 @@ impl<R: BufRead> SnapshotReader<R> {
                 created: String::new(),
                 database: None,
                 table: None,
+                max_record_bytes: None,
             },
+            limit: allowed,
+            limit_from_header: false,
             buf: Vec::new(),
             line: 0,
             records: 0,
@@ -546,6 +796,8 @@ impl<R: BufRead> SnapshotReader<R> {
             ended: false,
             bytes: 0,
         };
+        // The header line is read with the operator's limit: whatever it claims, it costs
+        // no more than that.
         if !reader.read_line()? {
             return Err(
                 reader.error_at(1, "the file is empty; a snapshot starts with a header line")
@@ -571,6 +823,21 @@ impl<R: BufRead> SnapshotReader<R> {
             Line::Header(header) => reader.header = header,
             _ => return Err(reader.error("the first line must be the header")),
         }
+        if let Some(claimed) = reader.header.max_record_bytes {
+            let limit = RecordLimit::new(claimed)
+                .map_err(|m| reader.error(format!("\"max_record_bytes\": {m}")))?;
+            if limit > allowed {
+                return Err(reader.error(format!(
+                    "the header says records of up to {limit}, and this restore allows \
+                     {allowed}: pass --max-record-size {} to read it (a line may then take \
+                     {} bytes of memory)",
+                    size_arg(limit),
+                    limit.max_line()
+                )));
+            }
+            reader.limit = limit;
+            reader.limit_from_header = true;
+        }
         Ok(reader)
     }
 
@@ -584,6 +851,20 @@ impl<R: BufRead> SnapshotReader<R> {
     /// ```
     pub fn header(&self) -> &Header {
         &self.header
+    }
+
+    /// The largest record this file may hold: its header's limit, or else the one the
+    /// reader was given. A longer line or a larger record is refused, naming its line.
+    ///
+    /// ```
+    /// # let mut out = Vec::new();
+    /// # store_cli::snapshot::SnapshotWriter::new(&mut out, "memory", None, None).unwrap().finish().unwrap();
+    /// use store_cli::snapshot::{RecordLimit, SnapshotReader};
+    /// let reader = SnapshotReader::new(&out[..], "s").unwrap();
+    /// assert_eq!(reader.limit(), RecordLimit::DEFAULT);
+    /// ```
+    pub fn limit(&self) -> RecordLimit {
+        self.limit
     }
 
     /// Bytes read so far.
@@ -626,6 +907,15 @@ impl<R: BufRead> SnapshotReader<R> {
         match decode_line::<Line>(&mut self.buf).map_err(|m| self.error(m))? {
             Line::Record(line) => {
                 let record = from_line(line, self.line).map_err(|m| self.error(m))?;
+                if record.stored.len() > self.limit.bytes() {
+                    return Err(self.error(format!(
+                        "key {:?} holds {} bytes, more than the {} {}",
+                        record.storage_key,
+                        record.stored.len(),
+                        self.limit,
+                        self.larger_limit(record.stored.len())
+                    )));
+                }
                 if let Some(last) = &self.last_key
                     && record.storage_key.as_str() <= last.as_str()
                 {
@@ -679,29 +969,48 @@ impl<R: BufRead> SnapshotReader<R> {
     }
 
     /// Reads the next line into `buf` without its newline; `false` at the end of the input.
-    /// A line longer than [`MAX_LINE`] is refused once `MAX_LINE` bytes of it are read: the
-    /// rest is never read, and `buf` never holds more.
+    /// A line longer than the limit's [`max_line`](RecordLimit::max_line) is refused once
+    /// that many bytes of it are read: the rest is never read, and `buf` never holds more.
     fn read_line(&mut self) -> Result<bool> {
+        let max_line = self.limit.max_line();
         self.buf.clear();
-        let read = (&mut self.input)
-            .take(MAX_LINE as u64)
-            .read_until(b'\n', &mut self.buf)
-            .map_err(|source| CliError::Io {
-                context: "reading the snapshot",
-                path: self.path.clone(),
-                source,
-            })?;
+        let mut read = 0;
+        loop {
+            // The buffer grows as a Vec does, doubling, but never past `max_line` (a Vec
+            // left to grow itself would take 128 MiB for a line of 80 MiB): it is given the
+            // room first, and no more is read than fits.
+            let step = self.buf.capacity().max(64 << 10).min(max_line - read);
+            self.buf.reserve_exact(step);
+            let n = (&mut self.input)
+                .take(step as u64)
+                .read_until(b'\n', &mut self.buf)
+                .map_err(|source| CliError::Io {
+                    context: "reading the snapshot",
+                    path: self.path.clone(),
+                    source,
+                })?;
+            read += n;
+            if n == 0 || self.buf.last() == Some(&b'\n') || read == max_line {
+                break;
+            }
+        }
         if read == 0 {
             return Ok(false);
         }
         self.line += 1;
         self.bytes += read as u64;
         if self.buf.pop() != Some(b'\n') {
-            let message = if read == MAX_LINE {
+            let message = if read == max_line {
                 format!(
-                    "longer than {MAX_LINE} bytes, the longest line a snapshot has (a record \
-                     of at most {MAX_RECORD_BYTES} bytes): the file is damaged, or not a \
-                     snapshot"
+                    "longer than {max_line} bytes, the longest line a snapshot has with records \
+                     of at most {}: the file is damaged, or not a snapshot{}",
+                    self.limit,
+                    if self.limit_from_header || self.limit == RecordLimit::LARGEST {
+                        ""
+                    } else {
+                        ", or holds larger records (pass --max-record-size with a larger \
+                         size, at most 1 GiB, to read those)"
+                    }
                 )
             } else {
                 "incomplete (no newline at its end): the file is truncated".to_owned()
@@ -709,6 +1018,22 @@ impl<R: BufRead> SnapshotReader<R> {
             return Err(self.error(message));
         }
         Ok(true)
+    }
+
+    /// What to do about a record of `needed` bytes, more than the limit: the header's
+    /// limit is part of the file, the operator's can be raised.
+    fn larger_limit(&self, needed: usize) -> String {
+        if self.limit_from_header {
+            return "its header allows: the file is damaged".to_owned();
+        }
+        match size_to_pass(needed) {
+            Some(arg) => {
+                format!("this restore allows: pass --max-record-size {arg} (or more) to read it")
+            }
+            None => "this restore allows, and no snapshot holds records of more than 1 GiB: \
+                 the file is damaged"
+                .to_owned(),
+        }
     }
 
     fn error(&self, message: impl std::fmt::Display) -> CliError {
@@ -760,17 +1085,22 @@ pub fn peak_memory() -> Option<u64> {
 }
 
 /// Writes a snapshot of every live record of `storage` (only those of `database`, or of
-/// its `table`, when given) to `out`. A write error is [`CliError::Io`] with the path
+/// its `table`, when given) to `out`, records of at most `limit` (a larger one stops the
+/// snapshot with an error naming its key). A write error is [`CliError::Io`] with the path
 /// `(output)`; the caller knows the file.
 ///
 /// ```
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
 /// use std::sync::Arc;
+/// use store_cli::snapshot::RecordLimit;
 /// use store_core::{Record, Storage};
 /// let memory: Arc<dyn Storage> = Arc::new(store_memory::MemoryStorage::new());
 /// memory.put(Record::new("micro/micro/k", "v")).await.unwrap();
 /// let progress = store_cli::progress::Progress::new("snapshot", None);
-/// let (out, summary) = store_cli::snapshot::snapshot(memory, None, None, Vec::new(), &progress).await.unwrap();
+/// let (out, summary) =
+///     store_cli::snapshot::snapshot(memory, None, None, RecordLimit::DEFAULT, Vec::new(), &progress)
+///         .await
+///         .unwrap();
 /// assert_eq!(summary.records, 1);
 /// assert!(String::from_utf8(out).unwrap().contains("\"key\":\"k\""));
 /// # });
@@ -779,6 +1109,7 @@ pub async fn snapshot<W: Write>(
     storage: Arc<dyn Storage>,
     database: Option<&str>,
     table: Option<&str>,
+    limit: RecordLimit,
     out: W,
     progress: &Progress,
 ) -> Result<(W, Summary)> {
@@ -795,8 +1126,8 @@ pub async fn snapshot<W: Write>(
         path: PathBuf::from("(output)"),
         source,
     };
-    let mut writer =
-        SnapshotWriter::new(out, &storage.describe(), database, table).map_err(io_error)?;
+    let mut writer = SnapshotWriter::with_limit(out, &storage.describe(), database, table, limit)
+        .map_err(io_error)?;
     let keys = storage
         .list_keys(&pattern)
         .await
@@ -872,6 +1203,7 @@ impl Source {
 /// ```
 /// let options = store_cli::snapshot::RestoreOptions { verify: true, ..Default::default() };
 /// assert!(!options.partial);
+/// assert_eq!(options.max_record_bytes, store_cli::snapshot::RecordLimit::DEFAULT);
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct RestoreOptions {
@@ -883,6 +1215,10 @@ pub struct RestoreOptions {
     pub verify: bool,
     /// Where stdin is staged (default: the system's temporary directory).
     pub staging_dir: Option<PathBuf>,
+    /// The largest record allowed (default [`MAX_RECORD_BYTES`]): a snapshot whose header
+    /// names more is refused before anything is read, and no line longer than its
+    /// [`max_line`](RecordLimit::max_line) is read.
+    pub max_record_bytes: RecordLimit,
 }
 
 /// Copies what is read into a writer as well (stdin into its staging file).
@@ -944,13 +1280,14 @@ pub async fn restore(
     progress: &Progress,
 ) -> Result<Summary> {
     let started = Instant::now();
+    let limit = options.max_record_bytes;
     let tick = |records, bytes| progress.advance(records, bytes);
     // The file the records are restored from, once checked (a staged copy of stdin).
     let mut staged = None;
     let restore_from: Option<PathBuf> = match (source, options.partial) {
         (Source::File(path), false) => {
             progress.phase("check");
-            SnapshotReader::new(open_file(path)?, path)?.check_rest(&tick)?;
+            SnapshotReader::with_limit(open_file(path)?, path, limit)?.check_rest(&tick)?;
             Some(path.clone())
         }
         (Source::File(path), true) => Some(path.clone()),
@@ -971,7 +1308,7 @@ pub async fn restore(
                     input: std::io::stdin().lock(),
                     copy,
                 });
-                SnapshotReader::new(&mut tee, "-")?.check_rest(&tick)?;
+                SnapshotReader::with_limit(&mut tee, "-", limit)?.check_rest(&tick)?;
                 tee.into_inner()
                     .copy
                     .flush()
@@ -1003,19 +1340,19 @@ pub async fn restore(
     };
     let (records, bytes) = match &restore_from {
         Some(path) => {
-            let reader = SnapshotReader::new(open_file(path)?, name(&restore_from))?;
+            let reader = SnapshotReader::with_limit(open_file(path)?, name(&restore_from), limit)?;
             write_all(&storage, reader, progress).await?
         }
         None => {
             let stdin = std::io::BufReader::new(std::io::stdin().lock());
-            let reader = SnapshotReader::new(stdin, "-")?;
+            let reader = SnapshotReader::with_limit(stdin, "-", limit)?;
             write_all(&storage, reader, progress).await?
         }
     };
     let verified = match (&restore_from, options.verify) {
         (Some(path), true) => {
             progress.phase("verify");
-            let reader = SnapshotReader::new(open_file(path)?, name(&restore_from))?;
+            let reader = SnapshotReader::with_limit(open_file(path)?, name(&restore_from), limit)?;
             Some(verify(&storage, reader, started, progress).await?)
         }
         _ => None,
@@ -1338,6 +1675,7 @@ mod tests {
                 created: "now".into(),
                 database: None,
                 table: None,
+                max_record_bytes: None,
             }),
             &mut line,
         );
@@ -1424,61 +1762,304 @@ mod tests {
     }
 
     fn header_line() -> Vec<u8> {
-        let bytes = sample();
+        first_line(&sample())
+    }
+
+    fn first_line(bytes: &[u8]) -> Vec<u8> {
         let end = bytes.iter().position(|b| *b == b'\n').unwrap();
         bytes[..=end].to_vec()
+    }
+
+    fn limit(bytes: usize) -> RecordLimit {
+        RecordLimit::new(bytes as u64).unwrap()
+    }
+
+    /// The header line of a snapshot taken with `limit`.
+    fn header_with(limit: RecordLimit) -> Vec<u8> {
+        let mut out = Vec::new();
+        SnapshotWriter::with_limit(&mut out, "memory", None, None, limit)
+            .unwrap()
+            .finish()
+            .unwrap();
+        first_line(&out)
+    }
+
+    /// A forged header line (with a good checksum) that says `max_record_bytes`.
+    fn header_saying(max_record_bytes: &str) -> Vec<u8> {
+        let json = format!(
+            "{{\"kind\":\"header\",\"format\":\"storectl-snapshot\",\"version\":1,\
+             \"source\":\"x\",\"created\":\"now\",\"max_record_bytes\":{max_record_bytes}}}"
+        );
+        let crc = crc32fast::hash(json.as_bytes());
+        format!("{},\"crc\":{crc}}}\n", &json[..json.len() - 1]).into_bytes()
+    }
+
+    /// The ways a file gets its limit: (its header, the limit the reader allows, the limit
+    /// it is read with). A header naming a limit bounds the file even when the reader would
+    /// allow more.
+    fn limit_cases() -> Vec<(Vec<u8>, RecordLimit, RecordLimit)> {
+        let raised = limit(20 << 20);
+        vec![
+            (header_line(), RecordLimit::DEFAULT, RecordLimit::DEFAULT),
+            (header_line(), raised, raised),
+            (header_with(raised), RecordLimit::LARGEST, raised),
+        ]
     }
 
     #[test]
     fn an_overlong_line_is_refused_without_reading_it_whole() {
         // BufReader reads 8 KiB at a time: at most that much past the limit is read.
         let slack = 8 << 10;
-        let header = header_line();
-        let garbage = 4 * MAX_LINE as u64;
-        let (input, served) = Damaged::new(&header, garbage, b"\n");
-        let mut reader = SnapshotReader::new(std::io::BufReader::new(input), "t.snap").unwrap();
-        let err = reader.next_record().unwrap_err().to_string();
-        assert!(
-            err.contains(&format!("t.snap: line 2: longer than {MAX_LINE} bytes")),
-            "{err}"
-        );
-        let read = served.get() - header.len() as u64;
-        assert!(
-            read <= MAX_LINE as u64 + slack,
-            "read {read} bytes of a {garbage}-byte line"
-        );
-        assert!(
-            reader.buf.capacity() <= MAX_LINE,
-            "held {} bytes",
-            reader.buf.capacity()
-        );
-
-        // The first line too.
-        let (input, served) = Damaged::new(b"", garbage, b"\n");
+        for (header, allowed, read_with) in limit_cases() {
+            let max_line = read_with.max_line();
+            let garbage = 4 * max_line as u64;
+            let (input, served) = Damaged::new(&header, garbage, b"\n");
+            let mut reader =
+                SnapshotReader::with_limit(std::io::BufReader::new(input), "t.snap", allowed)
+                    .unwrap();
+            assert_eq!(reader.limit(), read_with);
+            let err = reader.next_record().unwrap_err().to_string();
+            assert!(
+                err.contains(&format!("t.snap: line 2: longer than {max_line} bytes")),
+                "{err}"
+            );
+            let read = served.get() - header.len() as u64;
+            assert!(
+                read <= max_line as u64 + slack,
+                "read {read} bytes of a {garbage}-byte line"
+            );
+            assert!(
+                reader.buf.capacity() <= max_line,
+                "held {} bytes of a {max_line}-byte limit",
+                reader.buf.capacity()
+            );
+        }
+        // The first line too, with the limit the reader allows (a header cannot raise it).
+        for allowed in [RecordLimit::DEFAULT, limit(20 << 20)] {
+            let max_line = allowed.max_line();
+            let (input, served) = Damaged::new(b"", 4 * max_line as u64, b"\n");
+            let err = SnapshotReader::with_limit(std::io::BufReader::new(input), "t.snap", allowed)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(&format!("t.snap: line 1: longer than {max_line} bytes")),
+                "{err}"
+            );
+            assert!(served.get() <= max_line as u64 + slack);
+        }
+        // Where the limit is the reader's, the message says how to read larger records.
+        let (input, _) = Damaged::new(&header_line(), 4 * MAX_LINE as u64, b"\n");
         let err = SnapshotReader::new(std::io::BufReader::new(input), "t.snap")
+            .unwrap()
+            .next_record()
             .unwrap_err()
             .to_string();
-        assert!(err.contains("t.snap: line 1: longer than"), "{err}");
-        assert!(served.get() <= MAX_LINE as u64 + slack);
+        assert!(err.contains("pass --max-record-size"), "{err}");
     }
 
     #[test]
     fn a_line_of_max_line_bytes_is_read_one_more_is_not() {
         // A checksum that is not a number: found at once at the end of the line.
         const TAIL: &[u8] = b",\"crc\":x}\n";
-        let header = header_line();
-        let exact = (MAX_LINE - TAIL.len()) as u64;
-        let (input, _) = Damaged::new(&header, exact, TAIL);
-        let mut reader = SnapshotReader::new(std::io::BufReader::new(input), "t.snap").unwrap();
+        for (header, allowed, read_with) in limit_cases() {
+            let exact = (read_with.max_line() - TAIL.len()) as u64;
+            let (input, _) = Damaged::new(&header, exact, TAIL);
+            let mut reader =
+                SnapshotReader::with_limit(std::io::BufReader::new(input), "t.snap", allowed)
+                    .unwrap();
+            let err = reader.next_record().unwrap_err().to_string();
+            assert!(
+                err.contains("line 2: the \"crc\" field is not a number"),
+                "{err}"
+            );
+            let (input, _) = Damaged::new(&header, exact + 1, TAIL);
+            let mut reader =
+                SnapshotReader::with_limit(std::io::BufReader::new(input), "t.snap", allowed)
+                    .unwrap();
+            let err = reader.next_record().unwrap_err().to_string();
+            assert!(err.contains("line 2: longer than"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_header_naming_more_than_allowed_is_refused_before_any_record() {
+        // Records of up to 1 GiB, and then a line without end: only the header is read.
+        for header in [
+            header_with(RecordLimit::LARGEST),
+            header_saying("1073741824"),
+        ] {
+            let (input, served) = Damaged::new(&header, 4 << 30, b"\n");
+            let allowed = limit(20 << 20);
+            let err = SnapshotReader::with_limit(std::io::BufReader::new(input), "t.snap", allowed)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(
+                    "t.snap: line 1: the header says records of up to 1073741824 bytes (1 GiB), \
+                     and this restore allows 20971520 bytes (20 MiB): pass --max-record-size \
+                     1GiB to read it"
+                ),
+                "{err}"
+            );
+            assert!(
+                served.get() <= header.len() as u64 + (8 << 10),
+                "read past the header"
+            );
+        }
+        // A header that names no limit a snapshot can have is refused whatever is allowed.
+        for claim in ["0", "65535", "1073741825", "18446744073709551615"] {
+            let err = SnapshotReader::with_limit(
+                &header_saying(claim)[..],
+                "t.snap",
+                RecordLimit::LARGEST,
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(
+                err.contains("line 1: \"max_record_bytes\": ") && err.contains("accepted is"),
+                "{claim}: {err}"
+            );
+        }
+        for claim in ["-1", "1e9", "\"16MiB\"", "null"] {
+            let header = header_saying(claim);
+            let result = SnapshotReader::new(&header[..], "t.snap");
+            if claim == "null" {
+                // As if left out.
+                assert_eq!(result.unwrap().limit(), RecordLimit::DEFAULT);
+            } else {
+                let err = result.unwrap_err().to_string();
+                assert!(
+                    err.contains("line 1: not a valid snapshot line"),
+                    "{claim}: {err}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_header_names_the_limit_only_when_it_is_not_the_default() {
+        let default = String::from_utf8(header_line()).unwrap();
+        assert!(!default.contains("max_record_bytes"), "{default}");
+        let raised = String::from_utf8(header_with(limit(20 << 20))).unwrap();
+        assert!(
+            raised.contains(",\"max_record_bytes\":20971520,\"crc\":"),
+            "{raised}"
+        );
+        // A smaller limit than the reader allows is the file's: it is read with that one.
+        let small = limit(1 << 20);
+        let file = header_with(small);
+        let reader = SnapshotReader::with_limit(&file[..], "t.snap", RecordLimit::LARGEST).unwrap();
+        assert_eq!(reader.limit(), small);
+    }
+
+    #[test]
+    fn a_record_over_the_files_limit_is_refused_by_the_reader() {
+        // Written with 20 MiB, then read with less: the record is named, and so is the
+        // flag that reads it.
+        let raised = limit(20 << 20);
+        let mut out = Vec::new();
+        let mut writer =
+            SnapshotWriter::with_limit(&mut out, "memory", None, None, raised).unwrap();
+        writer
+            .write_record(Record::new("micro/micro/big", vec![b'b'; 17 << 20]))
+            .unwrap();
+        writer.finish().unwrap();
+        // A file whose header names no limit (as an old one): the reader's applies.
+        let text = String::from_utf8(out).unwrap();
+        let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        lines[0] = String::from_utf8(header_line())
+            .unwrap()
+            .trim_end()
+            .to_owned();
+        let old = lines.iter().map(|l| format!("{l}\n")).collect::<String>();
+        let mut reader = SnapshotReader::new(old.as_bytes(), "t.snap").unwrap();
         let err = reader.next_record().unwrap_err().to_string();
         assert!(
-            err.contains("line 2: the \"crc\" field is not a number"),
+            err.contains(
+                "line 2: key \"micro/micro/big\" holds 17825792 bytes, more than the 16777216 \
+                 bytes (16 MiB) this restore allows: pass --max-record-size 17MiB"
+            ),
             "{err}"
         );
-        let (input, _) = Damaged::new(&header, exact + 1, TAIL);
-        let mut reader = SnapshotReader::new(std::io::BufReader::new(input), "t.snap").unwrap();
+        let mut reader = SnapshotReader::with_limit(old.as_bytes(), "t.snap", raised).unwrap();
+        assert_eq!(
+            reader.next_record().unwrap().unwrap().stored.len(),
+            17 << 20
+        );
+        assert!(reader.next_record().unwrap().is_none());
+        // A file whose header names less than the record: damaged, whatever is allowed.
+        lines[0] = String::from_utf8(header_with(limit(16 << 20 | 1 << 16)))
+            .unwrap()
+            .trim_end()
+            .to_owned();
+        let forged = lines.iter().map(|l| format!("{l}\n")).collect::<String>();
+        let mut reader =
+            SnapshotReader::with_limit(forged.as_bytes(), "t.snap", RecordLimit::LARGEST).unwrap();
         let err = reader.next_record().unwrap_err().to_string();
-        assert!(err.contains("line 2: longer than"), "{err}");
+        assert!(
+            err.contains("its header allows: the file is damaged"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_longest_line_of_the_smallest_limit_fits() {
+        // The longest key, every byte escaped sixfold, and stored bytes the facade would not
+        // write itself (an envelope with no metadata) around bytes that are not UTF-8: the
+        // value and all the stored bytes go in as base64.
+        let small = RecordLimit::SMALLEST;
+        let key = "\u{1}".repeat(store_core::MAX_KEY_LEN);
+        let empty = envelope::wrap(&Default::default(), b"").unwrap().len();
+        let inner = vec![0x80; small.bytes() - empty];
+        let stored = envelope::wrap(&Default::default(), &inner).unwrap();
+        assert_eq!(stored.len(), small.bytes());
+        let record = Record::new(key, stored.clone()).with_ttl(Duration::from_secs(60));
+        let mut writer =
+            SnapshotWriter::with_limit(Vec::new(), "memory", None, None, small).unwrap();
+        let bytes = writer.write_record(record).unwrap();
+        assert!(bytes <= small.max_line() as u64, "{bytes}");
+        let (out, _) = writer.finish().unwrap();
+        let mut reader = SnapshotReader::with_limit(&out[..], "t.snap", small).unwrap();
+        assert_eq!(reader.next_record().unwrap().unwrap().stored, stored);
+        assert!(reader.next_record().unwrap().is_none());
+    }
+
+    #[test]
+    fn a_record_over_the_default_is_taken_with_a_larger_limit() {
+        let big = Record::new("micro/micro/big", vec![b'b'; 17 << 20]);
+        let mut writer = SnapshotWriter::new(Vec::new(), "memory", None, None).unwrap();
+        let err = writer.write_record(big.clone()).unwrap_err().to_string();
+        assert!(
+            err.contains("key \"micro/micro/big\" holds 17825792 bytes")
+                && err.contains("at most 16777216 bytes (16 MiB): pass --max-record-size 17MiB (or more) to take it"),
+            "{err}"
+        );
+        let mut writer =
+            SnapshotWriter::with_limit(Vec::new(), "memory", None, None, limit(20 << 20)).unwrap();
+        writer.write_record(big).unwrap();
+        let (out, _) = writer.finish().unwrap();
+        let mut reader = SnapshotReader::with_limit(&out[..], "t.snap", limit(20 << 20)).unwrap();
+        assert_eq!(
+            reader.next_record().unwrap().unwrap().stored.len(),
+            17 << 20
+        );
+        assert!(reader.next_record().unwrap().is_none());
+    }
+
+    #[test]
+    fn the_largest_limit_takes_the_largest_value_of_every_backend() {
+        assert_eq!(RecordLimit::LARGEST.bytes(), store_file::MAX_VALUE_LEN);
+        assert!(RecordLimit::LARGEST.bytes() >= store_redis::MAX_VALUE_LEN);
+    }
+
+    #[test]
+    fn limits_read_as_the_flag_takes_them() {
+        assert_eq!(RecordLimit::DEFAULT.to_string(), "16777216 bytes (16 MiB)");
+        assert_eq!(size_arg(RecordLimit::DEFAULT), "16MiB");
+        assert_eq!(size_arg(RecordLimit::LARGEST), "1GiB");
+        assert_eq!(size_arg(limit(65 << 10)), "65KiB");
+        assert_eq!(size_arg(limit((64 << 10) + 1)), "65537");
+        assert_eq!(limit((64 << 10) + 1).to_string(), "65537 bytes");
     }
 
     #[test]

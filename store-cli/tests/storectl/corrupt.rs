@@ -103,22 +103,35 @@ fn damaged_snapshots_restore_nothing() {
 
 #[test]
 fn an_endless_line_on_stdin_is_refused_at_the_limit() {
-    use std::io::Write;
     use store_cli::snapshot::MAX_LINE;
     let dir = tempfile::tempdir().unwrap();
     let lines = snapshot_lines(dir.path(), 1);
     let target = &file_config(dir.path(), "target");
-    let mut child = storectl(Some(target), &["restore", "-"])
+    // The default limit, and a raised one: the memory a line takes follows the flag.
+    endless_line(target, &lines[0], &["restore", "-"], MAX_LINE);
+    endless_line(
+        target,
+        &lines[0],
+        &["restore", "-", "--max-record-size", "20MiB"],
+        4 * (20 << 20),
+    );
+}
+
+/// Feeds `restore` (as `args`) a good header, then a line with no end, and checks that it
+/// refuses the line once it has read `max_line` bytes of it.
+fn endless_line(target: &std::path::Path, header: &str, args: &[&str], max_line: usize) {
+    use std::io::Write;
+    let mut child = storectl(Some(target), args)
         .stdin(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // A good header, then a line with no end: twice the limit is offered, and the test
-    // counts what storectl accepted before it gave up and closed its end of the pipe.
+    // Twice the limit is offered, and the test counts what storectl accepted before it
+    // gave up and closed its end of the pipe.
     let mut stdin = child.stdin.take().unwrap();
-    let offered = 2 * MAX_LINE;
+    let offered = 2 * max_line;
+    let header = format!("{header}\n");
     let feeder = std::thread::spawn(move || {
-        let header = format!("{}\n", lines[0]);
         stdin.write_all(header.as_bytes()).unwrap();
         let mut accepted = header.len();
         let chunk = vec![b'x'; 1 << 20];
@@ -134,15 +147,15 @@ fn an_endless_line_on_stdin_is_refused_at_the_limit() {
     let output = child.wait_with_output().unwrap();
     let accepted = feeder.join().unwrap();
     let err = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert_eq!(output.status.code(), Some(1), "{args:?}: {err}");
     assert!(
-        err.contains(&format!("snapshot -: line 2: longer than {MAX_LINE} bytes")),
-        "{err}"
+        err.contains(&format!("snapshot -: line 2: longer than {max_line} bytes")),
+        "{args:?}: {err}"
     );
     // What storectl read is one line's worth, plus what its buffers and the pipe hold.
     assert!(
-        accepted < MAX_LINE + (4 << 20),
-        "storectl took {accepted} of {offered} bytes"
+        accepted < max_line + (4 << 20),
+        "{args:?}: storectl took {accepted} of {offered} bytes"
     );
     assert_eq!(ok(target, &["keys", "*", "--raw"]), "", "nothing restored");
 }

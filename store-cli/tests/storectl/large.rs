@@ -1,5 +1,6 @@
 //! 100,000 records through snapshot and restore, with each process's peak memory measured
-//! and bounded: both directions stream. And a record too large for a snapshot line.
+//! and bounded: both directions stream. And a record too large for the default limit,
+//! refused by default and taken with a larger `--max-record-size`.
 
 use std::io::BufWriter;
 use std::path::Path;
@@ -157,4 +158,79 @@ async fn a_record_too_large_for_a_snapshot_is_named_and_no_file_is_left() {
         .filter(|name| name.to_string_lossy().starts_with(".storectl-snapshot-"))
         .collect();
     assert!(left.is_empty(), "temporary files left: {left:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_over_the_default_goes_both_ways_with_a_larger_max_record_size() {
+    use crate::support::{fails, file_config, open};
+    use std::time::Duration;
+    const BIG: usize = 17 << 20;
+    let dir = tempfile::tempdir().unwrap();
+    let source = file_config(dir.path(), "source");
+    let stack = open(&source).await;
+    // Bytes that are not UTF-8, so the line holds them as base64.
+    let big: Vec<u8> = (0..BIG).map(|i| (i % 251) as u8 | 0x80).collect();
+    let storage = stack.storage();
+    storage
+        .put(Record::new("micro/micro/big", big.clone()).with_ttl(Duration::from_secs(3600)))
+        .await
+        .unwrap();
+    storage
+        .put(Record::new("micro/micro/small", "v"))
+        .await
+        .unwrap();
+    stack.close().await.unwrap();
+    let snap = dir.path().join("big.snap");
+    let snap_arg = snap.to_str().unwrap();
+
+    // By default the record is refused, naming it and the flag that takes it.
+    let err = fails(Some(&source), &["snapshot", snap_arg], 1);
+    assert!(
+        err.contains(&format!("key \"micro/micro/big\" holds {BIG} bytes"))
+            && err.contains(
+                "at most 16777216 bytes (16 MiB): pass --max-record-size 17MiB (or more) to take it"
+            ),
+        "{err}"
+    );
+    assert!(!snap.exists());
+    ok(
+        &source,
+        &["snapshot", snap_arg, "--max-record-size", "20MiB"],
+    );
+    let header = std::fs::read_to_string(&snap).unwrap();
+    let header = header.lines().next().unwrap();
+    assert!(header.contains("\"max_record_bytes\":20971520"), "{header}");
+
+    // Restoring it needs as much: without it the header is refused before any record is
+    // read, naming both sizes and the flag, and nothing is restored.
+    let target = file_config(dir.path(), "target");
+    for args in [
+        &["restore", snap_arg][..],
+        &["restore", snap_arg, "--partial"],
+        &["restore", snap_arg, "--max-record-size", "17MiB"],
+    ] {
+        let err = fails(Some(&target), args, 1);
+        assert!(
+            err.contains(&format!("snapshot {snap_arg}: line 1: the header says records of up to 20971520 bytes (20 MiB), and this restore allows"))
+                && err.contains("pass --max-record-size 20MiB to read it"),
+            "{args:?}: {err}"
+        );
+    }
+    assert_eq!(ok(&target, &["keys", "*", "--raw"]), "", "nothing restored");
+    // With it, or more, the file's own limit is used.
+    for size in ["20MiB", "1GiB"] {
+        ok(
+            &target,
+            &["restore", snap_arg, "--max-record-size", size, "--verify"],
+        );
+    }
+    let stack = open(&target).await;
+    let record = stack.storage().get("micro/micro/big").await.unwrap();
+    assert_eq!(record.value, big);
+    assert!(
+        record
+            .ttl()
+            .is_some_and(|left| left > Duration::from_secs(3000))
+    );
+    stack.close().await.unwrap();
 }

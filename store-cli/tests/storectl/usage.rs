@@ -155,6 +155,43 @@ fn usage_errors_exit_2() {
 }
 
 #[test]
+fn a_max_record_size_out_of_range_or_unreadable_exits_2_naming_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = &file_config(dir.path(), "store");
+    for command in ["snapshot", "restore"] {
+        for (size, says) in [
+            (
+                "2GiB",
+                "accepted is a size from 64 KiB (65536) to 1 GiB (1073741824 bytes",
+            ),
+            ("1073741825", "accepted is a size from 64 KiB"),
+            ("1KiB", "accepted is a size from 64 KiB"),
+            ("16MB", "write KiB, MiB or GiB"),
+            (
+                "lots",
+                "accepted: bytes as a whole number, or with a KiB, MiB or GiB suffix",
+            ),
+            ("1.5GiB", "unknown unit"),
+        ] {
+            let args = [command, "s.snap", "--max-record-size", size];
+            let err = fails(Some(c), &args, 2);
+            assert!(
+                err.contains(&format!(
+                    "invalid value '{size}' for '--max-record-size <SIZE>'"
+                )) && err.contains(says),
+                "{args:?}: {err}"
+            );
+        }
+        let help = String::from_utf8(run(None, &[command, "--help"]).stdout).unwrap();
+        assert!(
+            help.contains("--max-record-size <SIZE>") && help.contains("[default: 16MiB]"),
+            "{help}"
+        );
+    }
+    assert!(!dir.path().join("s.snap").exists());
+}
+
+#[test]
 fn configuration_and_store_errors_exit_1_naming_the_problem() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("missing.toml");
