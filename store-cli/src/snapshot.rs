@@ -52,7 +52,8 @@
 //! written down). A longer line is refused, naming it, as soon as `max_line` bytes of it
 //! are read, and a larger record, naming its key. So reading a snapshot, damaged or not,
 //! holds at most one line of `max_line` bytes for the limit the operator allowed, whatever
-//! the file says.
+//! the file says; a restore holds besides the records it is writing: a few batches of
+//! 4 MiB, or one or two records when they are larger.
 //!
 //! Versions are not kept: the restored records get new versions from the target, as every
 //! write does. Record lines hold what both APIs read: the versioned API's stored bytes are
@@ -104,6 +105,11 @@ const BATCH_RECORDS: usize = 256;
 const BATCH_BYTES: usize = 4 << 20;
 /// Store calls in flight at once.
 const IN_FLIGHT: usize = 4;
+/// Bytes of stored values in restore calls in flight at once, past which the oldest call is
+/// waited for before the next batch is read: batches of small records still go
+/// [`IN_FLIGHT`] at a time, while records near a large [`RecordLimit`] go one or two at a
+/// time instead of four batches of them.
+const IN_FLIGHT_BYTES: usize = IN_FLIGHT * BATCH_BYTES;
 /// The default largest record of a snapshot: its stored bytes (the facade's envelope of
 /// value and metadata, as the stack below the facade holds them) are at most 16 MiB, unless
 /// the operator chooses another [`RecordLimit`] (`--max-record-size`). `snapshot` refuses a
@@ -1393,7 +1399,8 @@ async fn write_all<R: BufRead>(
     mut reader: SnapshotReader<R>,
     progress: &Progress,
 ) -> Result<(u64, u64)> {
-    let mut in_flight = VecDeque::new();
+    let mut in_flight: VecDeque<InFlight> = VecDeque::new();
+    let mut in_flight_bytes = 0;
     let mut restored = 0;
     let mut read_bytes = reader.bytes();
     loop {
@@ -1418,7 +1425,7 @@ async fn write_all<R: BufRead>(
                 let target = storage.clone();
                 let lines = (batch[0].line, batch[batch.len() - 1].line);
                 let handle = tokio::spawn(async move { target.put_many(records).await });
-                in_flight.push_back((lines, batch.len() as u64, handle));
+                in_flight.push_back((lines, batch.len() as u64, 0, handle));
             }
             while let Some(next) = in_flight.pop_front() {
                 restored += land(Some(next), restored).await?;
@@ -1430,13 +1437,19 @@ async fn write_all<R: BufRead>(
         }
         let lines = (batch[0].line, batch[batch.len() - 1].line);
         let count = batch.len() as u64;
+        let bytes = batch.iter().map(|r| r.stored.len()).sum();
         let target = storage.clone();
         let handle = tokio::spawn(async move { target.put_many(records).await });
-        in_flight.push_back((lines, count, handle));
+        in_flight.push_back((lines, count, bytes, handle));
+        in_flight_bytes += bytes;
         progress.advance(count, reader.bytes() - read_bytes);
         read_bytes = reader.bytes();
-        if in_flight.len() >= IN_FLIGHT {
-            restored += land(in_flight.pop_front(), restored).await?;
+        while in_flight.len() >= IN_FLIGHT || in_flight_bytes > IN_FLIGHT_BYTES {
+            let Some(next) = in_flight.pop_front() else {
+                break;
+            };
+            in_flight_bytes -= next.2;
+            restored += land(Some(next), restored).await?;
         }
     }
     while let Some(next) = in_flight.pop_front() {
@@ -1445,15 +1458,17 @@ async fn write_all<R: BufRead>(
     Ok((restored, reader.bytes()))
 }
 
+/// A restore call in flight: its first and last lines, records, stored bytes, and task.
 type InFlight = (
     (u64, u64),
     u64,
+    usize,
     tokio::task::JoinHandle<store_core::Result<()>>,
 );
 
 /// Waits for one batch; its record count, or the error naming its lines.
 async fn land(next: Option<InFlight>, restored: u64) -> Result<u64> {
-    let Some(((first, last), count, handle)) = next else {
+    let Some(((first, last), count, _, handle)) = next else {
         return Ok(0);
     };
     let outcome = handle
@@ -2050,6 +2065,72 @@ mod tests {
     fn the_largest_limit_takes_the_largest_value_of_every_backend() {
         assert_eq!(RecordLimit::LARGEST.bytes(), store_file::MAX_VALUE_LEN);
         assert!(RecordLimit::LARGEST.bytes() >= store_redis::MAX_VALUE_LEN);
+    }
+
+    /// Counts the stored bytes of the `put_many` calls under way, and the most at once.
+    struct InFlightBytes {
+        inner: store_memory::MemoryStorage,
+        now: std::sync::atomic::AtomicUsize,
+        most: std::sync::atomic::AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl store_core::Layer for InFlightBytes {
+        type Inner = store_memory::MemoryStorage;
+        fn inner(&self) -> &store_memory::MemoryStorage {
+            &self.inner
+        }
+        async fn put_many(&self, records: Vec<Record>) -> store_core::Result<()> {
+            use std::sync::atomic::Ordering::SeqCst;
+            let bytes: usize = records.iter().map(|r| r.value.len()).sum();
+            let now = self.now.fetch_add(bytes, SeqCst) + bytes;
+            self.most.fetch_max(now, SeqCst);
+            // On a runtime of one thread, every call spawned before the restore waits has
+            // entered before any of them returns: the most counted is what the restore let
+            // be in flight at once.
+            tokio::task::yield_now().await;
+            let outcome = Storage::put_many(&self.inner, records).await;
+            self.now.fetch_sub(bytes, SeqCst);
+            outcome
+        }
+    }
+
+    #[tokio::test]
+    async fn large_records_are_restored_a_few_bytes_in_flight_at_a_time() {
+        // Records of 9 MiB go one per batch: four batches in flight would be 36 MiB.
+        const RECORD: usize = 9 << 20;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.snap");
+        let mut writer =
+            SnapshotWriter::new(std::fs::File::create(&path).unwrap(), "memory", None, None)
+                .unwrap();
+        for i in 0..6 {
+            let value = vec![b'a' + i as u8; RECORD];
+            writer
+                .write_record(Record::new(format!("micro/micro/k{i}"), value))
+                .unwrap();
+        }
+        writer.finish().unwrap();
+        let layer = Arc::new(InFlightBytes {
+            inner: store_memory::MemoryStorage::new(),
+            now: Default::default(),
+            most: Default::default(),
+        });
+        let progress = Progress::new("restore", None);
+        let options = RestoreOptions::default();
+        let source = Source::File(path);
+        let summary = restore(layer.clone(), &source, &options, &progress)
+            .await
+            .unwrap();
+        assert_eq!(summary.records, 6);
+        let most = layer.most.load(std::sync::atomic::Ordering::SeqCst);
+        // What the bound lets through: the bytes in flight before the last batch, and that
+        // batch (its batch bytes, and the record that closed it).
+        assert!(
+            most <= IN_FLIGHT_BYTES + BATCH_BYTES + RECORD,
+            "{most} bytes in flight at once"
+        );
+        assert!(most >= RECORD, "the count works: {most}");
     }
 
     #[test]
