@@ -8,8 +8,8 @@
 /// `store_core::conformance_tests!(factory)` generates the cases that every
 /// [`Storage`](crate::Storage) must pass on one handle: every rule of the contract, the
 /// **Linearizable** rule included (woken waiters, other tasks, `get_many` and gets after a
-/// listing see what completed before them, and random histories from 8 to 32 tasks pass
-/// [the checker](crate::testkit::linearizability)).
+/// listing see what completed before them, and random histories from 8 to 32 tasks, with
+/// records that expire while they run, pass [the checker](crate::testkit::linearizability)).
 ///
 /// `factory` is any expression callable as `(factory)().await` that yields a `Storage`:
 /// a closure such as `|| async { MemoryStorage::new() }`, or the path of an `async fn`. It is

@@ -61,7 +61,7 @@ pub async fn a_get_through_one_handle_agrees_with_a_listing_through_the_other<
     listing::run(&Handles::two(first, second)).await;
 }
 
-/// Random histories from 8 to 32 tasks, alternately on the two handles, pass the linearizability checker key by key.
+/// Random histories from 8 to 32 tasks, alternately on the two handles, with records that expire mid-history, pass the linearizability checker key by key.
 pub async fn concurrent_histories_across_handles_are_linearizable<A: Storage, B: Storage>(
     first: A,
     second: B,

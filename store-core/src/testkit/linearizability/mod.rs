@@ -9,8 +9,7 @@
 //!
 //! # What the model assumes
 //!
-//! - Every history starts on a key with no live record, and no record expires during it
-//!   (records may carry an expiry far in the future, which the model ignores).
+//! - Every history starts on a key with no live record.
 //! - Every value written is unique within the history, so a value read identifies the write
 //!   that stored it. (The [`Recorder`] does not enforce it: the workload chooses the values.)
 //! - Versions are opaque strings assigned by the store. A write's version is the one it
@@ -26,16 +25,48 @@
 //!   keys of one `get_many` form a single snapshot is a separate check (the kit's
 //!   `get_many_is_never_torn_by_put_many` case).
 //!
+//! # Time and expiry
+//!
+//! A history is either timeless or timed. In a timeless one (operations made with
+//! [`Operation::new`] alone) nothing expires and only the logical stamps count.
+//!
+//! In a timed one every operation also carries the wall-clock instants read immediately
+//! before the call and immediately after it returned or was dropped
+//! ([`Operation::with_wall_clock`]), and every write carries the `expires_at` it wrote
+//! ([`Operation::with_expiry`]). Each operation placed in the order is then also given an
+//! instant `p` between its wall-clock invocation and return (any instant after its
+//! invocation for an unknown outcome), the instants never decreasing along the order, and
+//! it sees the register as it is at `p`: a record is live while its `expires_at` is `None`
+//! or later than `p`, exactly the stores' rule (expired when `expires_at <= now`). An
+//! expired record is absent for every call: `get`, `cas_by_version` and `delete` answer
+//! `NotFound`, and `create` succeeds over it.
+//!
+//! The logical stamps still decide which call finished before which began; the wall-clock
+//! instants only decide expiry. The two must agree: taken in the order of their logical
+//! stamps, a history's wall-clock instants never decrease (the [`Recorder`] reads both
+//! under one lock). Expiries must be the ones the store compares: a backend that keeps
+//! expiry to the microsecond needs whole microseconds, or the record expires earlier there
+//! than in the model. An expiry later than every response of the history never matters,
+//! and a timed history in which no record expires is checked as a timeless one.
+//!
 //! # The search
 //!
 //! Wing and Gong's search with Lowe's memoisation: depth first over the operations that may
 //! come next (those invoked before the earliest pending response), remembering every
-//! (set of linearized operations, register state) already explored, so no configuration is
-//! explored twice. An operation that does not change the register (a read, a refused
-//! `create`, a conflicting `cas_by_version`, a `delete` of nothing) is placed at once when
-//! it matches the register, which loses no linearization and keeps the concurrent reads of
-//! one value from multiplying the configurations. The search is bounded: past its budget of
-//! configurations it answers [`Violation::GaveUp`], never a pass.
+//! configuration already explored, so none is explored twice. A configuration is the set
+//! of linearized operations, the register, and, in a timed history, the instant `L` of the
+//! last one placed. Each operation is placed at the earliest instant that fits it (not
+//! before `L`): a later one could only raise the bound for what follows, never let more
+//! happen. So a configuration counts as explored when it was seen with an `L` no later
+//! than its own.
+//!
+//! An operation that does not change the register (a read, a refused `create`, a
+//! conflicting `cas_by_version`, a `delete` of nothing) is placed at once when it matches
+//! the register, which loses no linearization and keeps the concurrent reads of one value
+//! from multiplying the configurations; in a timed history only when no record of the
+//! history expires between `L` and the instant it is placed at (the search's code says
+//! why). The search is bounded: past its budget of configurations it answers
+//! [`Violation::GaveUp`], never a pass.
 //!
 //! # Example
 //!
@@ -59,6 +90,36 @@
 //! let violation = check(&stale).unwrap_err();
 //! assert!(violation.to_string().contains("not linearizable"));
 //! ```
+//!
+//! A timed history: a record written to expire at 10 ms. A get that returned at 9 ms
+//! saw it gone, yet a `cas_by_version` of that version, overlapping the get, succeeded. The
+//! cas needs an instant before 10 ms, the get one from 10 ms on (the record was still live
+//! before), and the get could only come after the cas if it saw the cas's record: no order
+//! explains both.
+//!
+//! ```
+//! use std::time::{Duration, SystemTime};
+//! use store_core::testkit::linearizability::{check, Call, Operation, Outcome};
+//!
+//! let ms = |n: u64| SystemTime::UNIX_EPOCH + Duration::from_millis(n);
+//! let put = Call::Put { value: "a".into() };
+//! let cas = Call::Cas { expected: "1".into(), value: "b".into() };
+//! let history = vec![
+//!     Operation::new(0, put, Outcome::stored("1"), 1, 2)
+//!         .with_wall_clock(ms(1), ms(2))
+//!         .with_expiry(Some(ms(10))),
+//!     Operation::new(1, cas, Outcome::stored("2"), 3, 6).with_wall_clock(ms(5), ms(12)),
+//!     Operation::new(2, Call::Get, Outcome::NotFound, 4, 5).with_wall_clock(ms(6), ms(9)),
+//! ];
+//! assert!(check(&history).is_err());
+//!
+//! // Legal: the cas answered NotFound and the get returned at 11 ms, both after the
+//! // record expired.
+//! let mut fine = history.clone();
+//! fine[1].outcome = Outcome::NotFound;
+//! fine[2] = Operation::new(2, Call::Get, Outcome::NotFound, 4, 5).with_wall_clock(ms(6), ms(11));
+//! assert!(check(&fine).is_ok());
+//! ```
 
 mod prepare;
 mod recorder;
@@ -68,6 +129,7 @@ mod search;
 mod tests;
 
 use std::fmt;
+use std::time::SystemTime;
 
 use bytes::Bytes;
 
@@ -214,7 +276,8 @@ impl Outcome {
     }
 }
 
-/// One call on one key: who made it, what it did, and when, in logical time.
+/// One call on one key: who made it, what it did, and when, in logical time (and, in a
+/// timed history, in wall-clock time).
 ///
 /// `invoked` is read from a shared counter immediately before the call starts and
 /// `returned` immediately after it returns (or when its future was dropped), so that
@@ -224,6 +287,7 @@ impl Outcome {
 /// use store_core::testkit::linearizability::{Call, Operation, Outcome};
 /// let op = Operation::new(3, Call::Delete, Outcome::Deleted, 10, 11);
 /// assert_eq!(op.task, 3);
+/// assert!(op.wall.is_none());
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Operation {
@@ -237,10 +301,35 @@ pub struct Operation {
     pub invoked: u64,
     /// Logical time just after it returned (or was dropped).
     pub returned: u64,
+    /// Wall-clock time around the call, read with the logical stamps; `None` in a timeless
+    /// history (see the [module docs](self#time-and-expiry)).
+    pub wall: Option<WallClock>,
+    /// The `expires_at` of the record the call wrote; `None` for a record that never
+    /// expires and for calls that write nothing.
+    pub expires_at: Option<SystemTime>,
+}
+
+/// The wall-clock instants of a call: read immediately before it started and immediately
+/// after it returned (or was dropped).
+///
+/// ```
+/// use std::time::SystemTime;
+/// use store_core::testkit::linearizability::WallClock;
+/// let now = SystemTime::now();
+/// let wall = WallClock { invoked: now, returned: now };
+/// assert_eq!(wall.invoked, wall.returned);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WallClock {
+    /// Just before the call.
+    pub invoked: SystemTime,
+    /// Just after it returned (or was dropped).
+    pub returned: SystemTime,
 }
 
 impl Operation {
-    /// An operation of `task`, invoked at `invoked` and returned at `returned`.
+    /// An operation of `task`, invoked at `invoked` and returned at `returned`, with no
+    /// wall-clock time and no expiry (a timeless one).
     ///
     /// ```
     /// use store_core::testkit::linearizability::{Call, Operation, Outcome};
@@ -254,7 +343,41 @@ impl Operation {
             outcome,
             invoked,
             returned,
+            wall: None,
+            expires_at: None,
         }
+    }
+
+    /// The same operation, timed: the wall clock read with its logical stamps.
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use store_core::testkit::linearizability::{Call, Operation, Outcome};
+    /// let start = SystemTime::now();
+    /// let get = Operation::new(0, Call::Get, Outcome::NotFound, 1, 2)
+    ///     .with_wall_clock(start, start + Duration::from_micros(40));
+    /// assert_eq!(get.wall.unwrap().invoked, start);
+    /// ```
+    pub fn with_wall_clock(mut self, invoked: SystemTime, returned: SystemTime) -> Self {
+        self.wall = Some(WallClock { invoked, returned });
+        self
+    }
+
+    /// The same operation, with the `expires_at` of the record it wrote (`None`: never).
+    /// Only writes carry one, and only in a timed history.
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use store_core::testkit::linearizability::{Call, Operation, Outcome};
+    /// let now = SystemTime::now();
+    /// let put = Operation::new(0, Call::Put { value: "v".into() }, Outcome::stored("1"), 1, 2)
+    ///     .with_wall_clock(now, now)
+    ///     .with_expiry(Some(now + Duration::from_millis(3)));
+    /// assert!(put.expires_at.is_some());
+    /// ```
+    pub fn with_expiry(mut self, expires_at: Option<SystemTime>) -> Self {
+        self.expires_at = expires_at;
+        self
     }
 }
 
@@ -264,20 +387,20 @@ impl fmt::Display for Operation {
             Outcome::Unknown => format!("dropped at {}", self.returned),
             _ => self.returned.to_string(),
         };
-        write!(
-            f,
-            "[{:>6} .. {:>16}] task {:>2}: {}",
-            self.invoked,
-            returned,
-            self.task,
-            self.call.name()
-        )?;
+        write!(f, "[{:>6} .. {:>16}", self.invoked, returned)?;
+        if let Some(wall) = &self.wall {
+            write!(f, " | {} .. {}", clock(wall.invoked), clock(wall.returned))?;
+        }
+        write!(f, "] task {:>2}: {}", self.task, self.call.name())?;
         match &self.call {
             Call::Get | Call::Delete => {}
             Call::Put { value } | Call::Create { value } => write!(f, " {}", show(value))?,
             Call::Cas { expected, value } => {
                 write!(f, " {} expecting version {expected:?}", show(value))?
             }
+        }
+        if let Some(at) = self.expires_at {
+            write!(f, " expiring at {}", clock(at))?;
         }
         match &self.outcome {
             Outcome::Found { value, version } => {
@@ -293,6 +416,24 @@ impl fmt::Display for Operation {
             Outcome::Deleted => write!(f, " -> deleted"),
             Outcome::Unknown => write!(f, " -> outcome unknown"),
         }
+    }
+}
+
+/// A wall-clock instant as a report shows it: the UTC time of day to the nanosecond, which
+/// is what tells instants of one history apart (they lie milliseconds apart).
+fn clock(at: SystemTime) -> String {
+    match at.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(since) => {
+            let seconds = since.as_secs() % 86_400;
+            format!(
+                "{:02}:{:02}:{:02}.{:09}",
+                seconds / 3600,
+                seconds / 60 % 60,
+                seconds % 60,
+                since.subsec_nanos()
+            )
+        }
+        Err(before) => format!("{:?} before 1970", before.duration()),
     }
 }
 

@@ -1,8 +1,11 @@
 //! Turns a history into the search's steps: each value read is tied to the write that stored
 //! it, each write gets its version, and every version is checked to be used by one write only.
+//! In a timed history each step also gets its wall-clock interval and its record's expiry,
+//! as nanoseconds.
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
+use std::time::SystemTime;
 
 use bytes::Bytes;
 
@@ -17,6 +20,45 @@ pub(super) type Writer = u32;
 /// state as far as the rest of the history can tell, so they share one: this keeps their
 /// orders from multiplying the configurations.
 pub(super) const UNSEEN: Writer = Writer::MAX;
+
+/// A wall-clock instant, in nanoseconds from the Unix epoch (negative before it).
+pub(super) type Nanos = i128;
+
+/// The expiry of a record that never expires (or not within the history), and the open
+/// end of an interval.
+pub(super) const NEVER: Nanos = Nanos::MAX;
+
+/// The open start of an interval (a timeless step may be placed at any instant).
+pub(super) const ALWAYS: Nanos = Nanos::MIN;
+
+pub(super) fn nanos(at: SystemTime) -> Nanos {
+    match at.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(after) => after.as_nanos() as Nanos,
+        Err(before) => -(before.duration().as_nanos() as Nanos),
+    }
+}
+
+/// The wall-clock instant of `at` (see [`nanos`]), for reports.
+pub(super) fn instant(at: Nanos) -> SystemTime {
+    let magnitude = std::time::Duration::from_nanos(at.unsigned_abs() as u64);
+    if at >= 0 {
+        SystemTime::UNIX_EPOCH + magnitude
+    } else {
+        SystemTime::UNIX_EPOCH - magnitude
+    }
+}
+
+/// A live record in the register: the write that stored it (see [`Writer`]), and when it
+/// expires. Two writes nobody observed are told apart by their expiry alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(super) struct Held {
+    pub(super) writer: Writer,
+    pub(super) expires: Nanos,
+}
+
+/// The register: the live record it holds, or `None`. The search keeps it as of the
+/// instant of the last step placed, so a record in it has not expired by then.
+pub(super) type State = Option<Held>;
 
 /// What a step needs from the register, and what it leaves there.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,15 +87,22 @@ impl Kind {
         matches!(self, Kind::Holds(_) | Kind::HoldsOther(_))
     }
 
+    /// Whether the step needs an empty register (and so, on a live record, waits for it to
+    /// expire).
+    fn needs_empty(self) -> bool {
+        matches!(self, Kind::Holds(None) | Kind::Create)
+    }
+
     /// The register after this step, which fills it with `me`, or `None` when the step
-    /// cannot happen on `state`.
-    pub(super) fn apply(self, me: Writer, state: Option<Writer>) -> Option<Option<Writer>> {
+    /// cannot happen on `state` (the register as of the step's instant).
+    pub(super) fn apply(self, me: Held, state: State) -> Option<State> {
+        let writer = state.map(|held| held.writer);
         match self {
-            Kind::Holds(want) => (state == want).then_some(state),
-            Kind::HoldsOther(not) => (state.is_some() && state != not).then_some(state),
+            Kind::Holds(want) => (writer == want).then_some(state),
+            Kind::HoldsOther(not) => (state.is_some() && writer != not).then_some(state),
             Kind::Put => Some(Some(me)),
             Kind::Create => state.is_none().then_some(Some(me)),
-            Kind::Cas(expected) => (expected.is_some() && state == expected).then_some(Some(me)),
+            Kind::Cas(expected) => (expected.is_some() && writer == expected).then_some(Some(me)),
             Kind::Delete => state.is_some().then_some(None),
             Kind::Skip => None,
         }
@@ -73,15 +122,76 @@ pub(super) struct Step {
     /// For a write that nobody observed, or a delete: steps of one class have the same
     /// precondition and effect, so the search need not try each of them at one point.
     pub(super) class: Option<Class>,
+    /// The earliest instant the step may be placed at: its wall-clock invocation, or
+    /// [`ALWAYS`] in a timeless history.
+    pub(super) from: Nanos,
+    /// The latest: its wall-clock return, or [`NEVER`] in a timeless history and for an
+    /// unknown outcome.
+    pub(super) until: Nanos,
+    /// When the record it writes expires ([`NEVER`] for none, and for calls that write
+    /// nothing).
+    pub(super) expires: Nanos,
 }
 
-/// Which steps are interchangeable: the kind of write, and the write a cas expects.
-pub(super) type Class = (u8, Option<Writer>);
+impl Step {
+    /// The record the step leaves in the register when it writes.
+    pub(super) fn held(&self) -> Held {
+        Held {
+            writer: self.fills,
+            expires: self.expires,
+        }
+    }
+
+    /// Places the step at the earliest instant that fits it: not before `lower` (the
+    /// instant of the step placed last, when the register was `state`), not before its
+    /// invocation, and not after `deadline` (the earliest response still pending) nor its
+    /// own response. Returns that instant and the register after the step, with a record
+    /// that has expired by then removed; `None` when the step cannot come next.
+    ///
+    /// A step that needs an empty register waits for the live record to expire; any other
+    /// is placed as early as it may be, since a later instant could only make records
+    /// expire under it. Either way no later instant does better: what comes next only
+    /// cares about the register, which ends the same, and the instant, which is a lower
+    /// bound for it.
+    pub(super) fn fit(
+        &self,
+        state: State,
+        lower: Nanos,
+        deadline: Nanos,
+    ) -> Option<(Nanos, State)> {
+        let mut at = lower.max(self.from);
+        let mut now = state;
+        if let Some(held) = state {
+            if held.expires <= at {
+                now = None;
+            } else if self.kind.needs_empty() {
+                if held.expires == NEVER {
+                    return None;
+                }
+                at = held.expires;
+                now = None;
+            }
+        }
+        if at > deadline.min(self.until) {
+            return None;
+        }
+        let after = self.kind.apply(self.held(), now)?;
+        // A record written already expired (or one that expired meanwhile) is no record.
+        Some((at, after.filter(|held| held.expires > at)))
+    }
+}
+
+/// Which steps are interchangeable: the kind of write, the write a cas expects, and the
+/// expiry of the record written.
+pub(super) type Class = (u8, Option<Writer>, Nanos);
 
 /// The steps, position by position with the history, and each write's version.
 pub(super) struct Prepared {
     pub(super) steps: Vec<Step>,
     pub(super) versions: Vec<Option<String>>,
+    /// Every distinct expiry of the history that may matter, in ascending order (empty
+    /// when the history is timeless, or nothing in it expires before its last response).
+    pub(super) expiries: Vec<Nanos>,
 }
 
 fn malformed(operation: &Operation, why: &str) -> Violation {
@@ -137,6 +247,8 @@ pub(super) fn prepare(history: &[Operation]) -> Result<Prepared, Violation> {
             }
         }
     }
+
+    let times = times(history)?;
 
     // Each write's version: the one it returned, else the one its readers saw.
     let mut versions: Vec<Option<String>> = history
@@ -245,9 +357,23 @@ pub(super) fn prepare(history: &[Operation]) -> Result<Prepared, Violation> {
                 },
                 fills: UNSEEN,
                 class: None,
+                from: ALWAYS,
+                until: NEVER,
+                expires: NEVER,
             }
         })
         .collect();
+    if let Some(times) = &times {
+        for (step, &(from, until, expires)) in steps.iter_mut().zip(&times.steps) {
+            step.from = from;
+            step.until = if step.returned.is_some() {
+                until
+            } else {
+                NEVER
+            };
+            step.expires = expires;
+        }
+    }
 
     // A write is observed when a call read its value or expected its version.
     let mut observed = vec![false; steps.len()];
@@ -261,15 +387,122 @@ pub(super) fn prepare(history: &[Operation]) -> Result<Prepared, Violation> {
             step.fills = i as Writer;
         } else {
             step.class = match step.kind {
-                Kind::Put => Some((0, None)),
-                Kind::Create => Some((1, None)),
-                Kind::Cas(expected) => Some((2, expected)),
-                Kind::Delete => Some((3, None)),
+                Kind::Put => Some((0, None, step.expires)),
+                Kind::Create => Some((1, None, step.expires)),
+                Kind::Cas(expected) => Some((2, expected, step.expires)),
+                Kind::Delete => Some((3, None, NEVER)),
                 _ => None,
             };
         }
     }
-    Ok(Prepared { steps, versions })
+    let expiries = times.map(|times| times.expiries).unwrap_or_default();
+    Ok(Prepared {
+        steps,
+        versions,
+        expiries,
+    })
+}
+
+/// The wall-clock side of a timed history, as nanoseconds.
+struct Times {
+    /// Per operation: wall-clock invocation, return, and the expiry of what it wrote
+    /// ([`NEVER`] when that cannot matter).
+    steps: Vec<(Nanos, Nanos, Nanos)>,
+    /// The distinct expiries that may matter, ascending.
+    expiries: Vec<Nanos>,
+}
+
+/// Checks the history's wall-clock times and expiries, and returns them; `None` when the
+/// history is timeless, or timed with no record that expires before its last response (no
+/// instant of a linearization can be later than that, and without expiry the wall clock
+/// adds nothing to the logical order it agrees with).
+fn times(history: &[Operation]) -> Result<Option<Times>, Violation> {
+    for operation in history {
+        if operation.expires_at.is_some() && operation.call.writes().is_none() {
+            return Err(malformed(
+                operation,
+                "a call that writes nothing carries an expiry",
+            ));
+        }
+    }
+    let Some(timed) = history.iter().find(|operation| operation.wall.is_some()) else {
+        return match history
+            .iter()
+            .find(|operation| operation.expires_at.is_some())
+        {
+            Some(operation) => Err(malformed(
+                operation,
+                "a write carries an expiry but the history has no wall-clock times, so \
+                 the checker cannot tell when it expires",
+            )),
+            None => Ok(None),
+        };
+    };
+    if let Some(timeless) = history.iter().find(|operation| operation.wall.is_none()) {
+        return Err(Violation::Malformed {
+            reason: format!(
+                "some operations carry wall-clock times and others do not:\n  {timed}\n  \
+                 {timeless}"
+            ),
+        });
+    }
+    // Every event, in logical order: the wall clock must not go back along it.
+    let mut events: Vec<(u64, Nanos, usize)> = Vec::with_capacity(2 * history.len());
+    for (i, operation) in history.iter().enumerate() {
+        let wall = operation.wall.expect("checked above");
+        events.push((operation.invoked, nanos(wall.invoked), i));
+        events.push((operation.returned, nanos(wall.returned), i));
+    }
+    events.sort_unstable();
+    for pair in events.windows(2) {
+        let ((_, before, a), (_, after, b)) = (pair[0], pair[1]);
+        if after < before {
+            let reason = if a == b {
+                format!(
+                    "its wall clock returned before it was invoked:\n  {}",
+                    history[a]
+                )
+            } else {
+                format!(
+                    "the wall clock went back between two calls in logical order (logical \
+                     and wall-clock stamps must be read together):\n  {}\n  {}",
+                    history[a], history[b]
+                )
+            };
+            return Err(Violation::Malformed { reason });
+        }
+    }
+    // No step of a linearization comes after the last response: from there on, nothing
+    // required is left to place.
+    let horizon = history
+        .iter()
+        .filter(|operation| operation.outcome != Outcome::Unknown)
+        .map(|operation| nanos(operation.wall.expect("checked above").returned))
+        .max()
+        .unwrap_or(ALWAYS);
+    let steps: Vec<(Nanos, Nanos, Nanos)> = history
+        .iter()
+        .map(|operation| {
+            let wall = operation.wall.expect("checked above");
+            let expires = operation
+                .expires_at
+                .map(nanos)
+                .filter(|&at| at <= horizon)
+                .unwrap_or(NEVER);
+            (nanos(wall.invoked), nanos(wall.returned), expires)
+        })
+        .collect();
+    let mut expiries: Vec<Nanos> = steps
+        .iter()
+        .map(|&(_, _, expires)| expires)
+        .filter(|&expires| expires != NEVER)
+        .collect();
+    if expiries.is_empty() {
+        return Ok(None);
+    }
+    expiries.sort_unstable();
+    expiries.dedup();
+    Ok(Some(Times { steps, expiries }))
 }
 
 fn dedup(mut operations: Vec<Operation>) -> Vec<Operation> {

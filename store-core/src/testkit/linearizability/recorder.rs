@@ -1,10 +1,10 @@
-//! Records calls on a store as per-key histories, with logical timestamps.
+//! Records calls on a store as per-key histories, with logical and wall-clock timestamps.
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::task::Poll;
+use std::time::SystemTime;
 
 use bytes::Bytes;
 
@@ -15,8 +15,11 @@ use crate::{Error, Record, Result, Storage};
 ///
 /// Every call is stamped from one shared counter, read immediately before the call and
 /// immediately after it returns, so the order of the stamps is the real-time order of the
-/// calls however many tasks share the recorder. Values must be unique across the whole
-/// recording (see the [module docs](super)).
+/// calls however many tasks share the recorder. The wall clock is read with each stamp,
+/// and each write records the `expires_at` it wrote, so records that expire during the
+/// recording are checked as the stores judge them (see the
+/// [module docs](super#time-and-expiry)). Values must be unique across the whole recording
+/// (see the [module docs](super)).
 ///
 /// ```
 /// use store_core::testkit::linearizability::Recorder;
@@ -36,7 +39,10 @@ use crate::{Error, Record, Result, Storage};
 /// ```
 #[derive(Debug, Default)]
 pub struct Recorder {
-    clock: AtomicU64,
+    /// The logical clock. The wall clock is read under the same lock, so that the two
+    /// agree: in the order of the logical stamps the wall-clock ones never go back (as
+    /// long as the system clock does not).
+    clock: Mutex<u64>,
     histories: Mutex<BTreeMap<String, Vec<Operation>>>,
 }
 
@@ -59,6 +65,27 @@ pub enum Write {
     Cas(Record),
     /// `delete(key)`.
     Delete(String),
+}
+
+/// When a call started or ended, on both clocks.
+#[derive(Clone, Copy, Debug)]
+struct Stamp {
+    logical: u64,
+    wall: SystemTime,
+}
+
+/// The operation of `task` making `call` between `invoked` and `returned`, writing a
+/// record that expires at `expires_at`.
+fn timed(
+    task: usize,
+    call: Call,
+    outcome: Outcome,
+    (invoked, returned): (Stamp, Stamp),
+    expires_at: Option<SystemTime>,
+) -> Operation {
+    Operation::new(task, call, outcome, invoked.logical, returned.logical)
+        .with_wall_clock(invoked.wall, returned.wall)
+        .with_expiry(expires_at)
 }
 
 fn put_outcome(result: &Result<Record>) -> Outcome {
@@ -109,11 +136,15 @@ fn cas_call(record: &Record) -> Call {
     }
 }
 
-/// The record each key of a `put_many` ends with (the later of duplicates wins).
-fn last_per_key(records: &[Record]) -> BTreeMap<String, Bytes> {
+/// The record each key of a `put_many` ends with (the later of duplicates wins): its value
+/// and expiry.
+fn last_per_key(records: &[Record]) -> BTreeMap<String, (Bytes, Option<SystemTime>)> {
     records
         .iter()
-        .map(|record| (record.key.clone(), record.value.clone()))
+        .map(|record| {
+            let written = (record.value.clone(), record.expires_at);
+            (record.key.clone(), written)
+        })
         .collect()
 }
 
@@ -142,8 +173,16 @@ impl Recorder {
         Self::default()
     }
 
-    fn tick(&self) -> u64 {
-        self.clock.fetch_add(1, Ordering::SeqCst) + 1
+    fn tick(&self) -> Stamp {
+        let mut clock = self
+            .clock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        *clock += 1;
+        Stamp {
+            logical: *clock,
+            wall: SystemTime::now(),
+        }
     }
 
     fn push(&self, key: &str, operation: Operation) {
@@ -156,12 +195,12 @@ impl Recorder {
 
     /// Runs the single-key write `start` (called only after the invocation is ticked, so a
     /// store that begins work before its future is polled is still timed right) and records
-    /// it under `key` as `call`, with the outcome `outcome` reads from its result.
+    /// it under `key` as `call` writing a record that expires at `expires_at`, with the
+    /// outcome `outcome` reads from its result.
     async fn write<T, F>(
         &self,
         task: usize,
-        key: &str,
-        call: Call,
+        (key, call, expires_at): (&str, Call, Option<SystemTime>),
         start: impl FnOnce() -> F,
         outcome: fn(&Result<T>) -> Outcome,
     ) -> Result<T>
@@ -171,9 +210,10 @@ impl Recorder {
         let invoked = self.tick();
         let result = start().await;
         let returned = self.tick();
+        let outcome = outcome(&result);
         self.push(
             key,
-            Operation::new(task, call, outcome(&result), invoked, returned),
+            timed(task, call, outcome, (invoked, returned), expires_at),
         );
         result
     }
@@ -204,7 +244,7 @@ impl Recorder {
         };
         self.push(
             key,
-            Operation::new(task, Call::Get, outcome, invoked, returned),
+            timed(task, Call::Get, outcome, (invoked, returned), None),
         );
         result
     }
@@ -234,10 +274,8 @@ impl Recorder {
                     Some(record) => Outcome::found(record.value.clone(), record.version.clone()),
                     None => Outcome::NotFound,
                 };
-                self.push(
-                    key,
-                    Operation::new(task, Call::Get, outcome, invoked, returned),
-                );
+                let operation = timed(task, Call::Get, outcome, (invoked, returned), None);
+                self.push(key, operation);
             }
         }
         result
@@ -258,10 +296,11 @@ impl Recorder {
         store: &S,
         record: Record,
     ) -> Result<Record> {
-        let (key, value) = (record.key.clone(), record.value.clone());
+        let (key, value, expires_at) =
+            (record.key.clone(), record.value.clone(), record.expires_at);
         let put = || store.put(record);
-        self.write(task, &key, Call::Put { value }, put, put_outcome)
-            .await
+        let call = (key.as_str(), Call::Put { value }, expires_at);
+        self.write(task, call, put, put_outcome).await
     }
 
     /// `store.put_many(records)`, recorded as one `put` per key (without a version, since
@@ -287,14 +326,9 @@ impl Recorder {
         let result = store.put_many(records).await;
         let returned = self.tick();
         let outcome = put_many_outcome(&result);
-        for (key, value) in written {
-            let operation = Operation::new(
-                task,
-                Call::Put { value },
-                outcome.clone(),
-                invoked,
-                returned,
-            );
+        for (key, (value, expires_at)) in written {
+            let call = Call::Put { value };
+            let operation = timed(task, call, outcome.clone(), (invoked, returned), expires_at);
             self.push(&key, operation);
         }
         result
@@ -315,10 +349,11 @@ impl Recorder {
         store: &S,
         record: Record,
     ) -> Result<String> {
-        let (key, value) = (record.key.clone(), record.value.clone());
+        let (key, value, expires_at) =
+            (record.key.clone(), record.value.clone(), record.expires_at);
         let create = || store.create(record);
-        self.write(task, &key, Call::Create { value }, create, create_outcome)
-            .await
+        let call = (key.as_str(), Call::Create { value }, expires_at);
+        self.write(task, call, create, create_outcome).await
     }
 
     /// `store.cas_by_version(record)`, recorded for `task`.
@@ -338,9 +373,10 @@ impl Recorder {
         store: &S,
         record: Record,
     ) -> Result<Record> {
-        let (key, call) = (record.key.clone(), cas_call(&record));
+        let (key, call, expires_at) = (record.key.clone(), cas_call(&record), record.expires_at);
         let cas = || store.cas_by_version(record);
-        self.write(task, &key, call, cas, cas_outcome).await
+        self.write(task, (key.as_str(), call, expires_at), cas, cas_outcome)
+            .await
     }
 
     /// `store.delete(key)`, recorded for `task`.
@@ -359,7 +395,7 @@ impl Recorder {
         key: &str,
     ) -> Result<()> {
         let delete = || store.delete(key);
-        self.write(task, key, Call::Delete, delete, delete_outcome)
+        self.write(task, (key, Call::Delete, None), delete, delete_outcome)
             .await
     }
 
@@ -388,14 +424,14 @@ impl Recorder {
         let invoked = self.tick();
         match write {
             Write::Put(record) => {
-                let (key, value) = (record.key.clone(), record.value.clone());
+                let (key, value, expires_at) =
+                    (record.key.clone(), record.value.clone(), record.expires_at);
                 let result = poll_then_drop(store.put(record), polls).await;
                 let returned = self.tick();
                 let outcome = result.as_ref().map_or(Outcome::Unknown, put_outcome);
-                self.push(
-                    &key,
-                    Operation::new(task, Call::Put { value }, outcome, invoked, returned),
-                );
+                let call = Call::Put { value };
+                let operation = timed(task, call, outcome, (invoked, returned), expires_at);
+                self.push(&key, operation);
                 result.is_some()
             }
             Write::PutMany(records) => {
@@ -403,45 +439,40 @@ impl Recorder {
                 let result = poll_then_drop(store.put_many(records), polls).await;
                 let returned = self.tick();
                 let outcome = result.as_ref().map_or(Outcome::Unknown, put_many_outcome);
-                for (key, value) in written {
-                    let operation = Operation::new(
-                        task,
-                        Call::Put { value },
-                        outcome.clone(),
-                        invoked,
-                        returned,
-                    );
+                for (key, (value, expires_at)) in written {
+                    let (call, outcome) = (Call::Put { value }, outcome.clone());
+                    let operation = timed(task, call, outcome, (invoked, returned), expires_at);
                     self.push(&key, operation);
                 }
                 result.is_some()
             }
             Write::Create(record) => {
-                let (key, value) = (record.key.clone(), record.value.clone());
+                let (key, value, expires_at) =
+                    (record.key.clone(), record.value.clone(), record.expires_at);
                 let result = poll_then_drop(store.create(record), polls).await;
                 let returned = self.tick();
                 let outcome = result.as_ref().map_or(Outcome::Unknown, create_outcome);
-                self.push(
-                    &key,
-                    Operation::new(task, Call::Create { value }, outcome, invoked, returned),
-                );
+                let call = Call::Create { value };
+                let operation = timed(task, call, outcome, (invoked, returned), expires_at);
+                self.push(&key, operation);
                 result.is_some()
             }
             Write::Cas(record) => {
-                let (key, call) = (record.key.clone(), cas_call(&record));
+                let (key, call, expires_at) =
+                    (record.key.clone(), cas_call(&record), record.expires_at);
                 let result = poll_then_drop(store.cas_by_version(record), polls).await;
                 let returned = self.tick();
                 let outcome = result.as_ref().map_or(Outcome::Unknown, cas_outcome);
-                self.push(&key, Operation::new(task, call, outcome, invoked, returned));
+                let operation = timed(task, call, outcome, (invoked, returned), expires_at);
+                self.push(&key, operation);
                 result.is_some()
             }
             Write::Delete(key) => {
                 let result = poll_then_drop(store.delete(&key), polls).await;
                 let returned = self.tick();
                 let outcome = result.as_ref().map_or(Outcome::Unknown, delete_outcome);
-                self.push(
-                    &key,
-                    Operation::new(task, Call::Delete, outcome, invoked, returned),
-                );
+                let operation = timed(task, Call::Delete, outcome, (invoked, returned), None);
+                self.push(&key, operation);
                 result.is_some()
             }
         }

@@ -2,12 +2,21 @@
 
 use std::fmt::Write as _;
 
-use super::prepare::{Kind, Prepared, Writer, UNSEEN};
+use super::prepare::{instant, Held, Kind, Nanos, Prepared, Writer, ALWAYS, NEVER, UNSEEN};
 use super::search::Deepest;
-use super::{show, Call, Operation};
+use super::{clock, show, Call, Operation};
 
 /// How many operations of the longest order found are shown before the point of failure.
 const LEAD_IN: usize = 6;
+
+/// A report's wall-clock instant.
+fn at(instant_nanos: Nanos) -> String {
+    if instant_nanos == NEVER {
+        "never".to_owned()
+    } else {
+        clock(instant(instant_nanos))
+    }
+}
 
 /// Describes the register holding the record of `writer` (or nothing).
 fn holding(history: &[Operation], prepared: &Prepared, writer: Option<Writer>) -> String {
@@ -57,7 +66,8 @@ pub(super) fn context(history: &[Operation], prepared: &Prepared, deepest: &Deep
     let steps = &prepared.steps;
     let mut out = String::new();
     let placed = deepest.order.len();
-    let holds = match deepest.state {
+    let writer = deepest.state.map(|held| held.writer);
+    let mut holds = match writer {
         // Name the write that filled the register: the last write of the order.
         Some(UNSEEN) => deepest
             .order
@@ -68,18 +78,25 @@ pub(super) fn context(history: &[Operation], prepared: &Prepared, deepest: &Deep
                 let value = history[i].call.writes().map(show).unwrap_or_default();
                 format!("{value} (task {}), which no call read", history[i].task)
             })
-            .unwrap_or_else(|| holding(history, prepared, deepest.state)),
-        state => holding(history, prepared, state),
+            .unwrap_or_else(|| holding(history, prepared, writer)),
+        writer => holding(history, prepared, writer),
     };
+    if let Some(Held { expires, .. }) = deepest.state.filter(|held| held.expires != NEVER) {
+        holds = format!("{holds}, expiring at {}", at(expires));
+    }
+    if deepest.lower != ALWAYS {
+        holds = format!("{holds}, at {}", at(deepest.lower));
+    }
     let _ = writeln!(
         out,
         "  {} operations; the longest order found places {placed}, after which the key holds \
          {holds}.",
         history.len()
     );
+    let lead_in = &deepest.order[placed.saturating_sub(LEAD_IN)..];
     if placed > 0 {
         let _ = writeln!(out, "  The last operations of that order:");
-        for &i in &deepest.order[placed.saturating_sub(LEAD_IN)..] {
+        for &i in lead_in {
             let _ = writeln!(out, "    {}", history[i]);
         }
     }
@@ -103,7 +120,7 @@ pub(super) fn context(history: &[Operation], prepared: &Prepared, deepest: &Deep
          of them still unplaced had returned):"
     );
     // Operations that still need the record the key holds: nothing may replace it first.
-    let waiting: Vec<usize> = match deepest.state.filter(|&w| w != UNSEEN) {
+    let waiting: Vec<usize> = match writer.filter(|&w| w != UNSEEN) {
         None => Vec::new(),
         Some(w) => (0..steps.len())
             .filter(|&i| !deepest.linearized.get(i) && steps[i].returned.is_some())
@@ -113,10 +130,23 @@ pub(super) fn context(history: &[Operation], prepared: &Prepared, deepest: &Deep
             })
             .collect(),
     };
-    for i in candidates {
-        let fits = steps[i].kind.apply(steps[i].fills, deepest.state).is_some();
+    let deadline = steps[blocking].until;
+    for &i in &candidates {
+        let step = &steps[i];
+        let fits = step.fit(deepest.state, deepest.lower, deadline).is_some();
         let why = if !fits {
-            needs(history, prepared, i)
+            let mut why = needs(history, prepared, i);
+            if deepest.lower != ALWAYS {
+                // Name the window it had, which the register's record may have outlived.
+                let from = deepest.lower.max(step.from);
+                let _ = write!(
+                    why,
+                    ", between {} and {}",
+                    at(from),
+                    at(deadline.min(step.until))
+                );
+            }
+            why
         } else if !waiting.is_empty() && waiting != [i] {
             "would replace a record that calls below still need".to_owned()
         } else {
@@ -137,6 +167,28 @@ pub(super) fn context(history: &[Operation], prepared: &Prepared, deepest: &Deep
         );
         for i in waiting {
             let _ = writeln!(out, "    {}", history[i]);
+        }
+    }
+    if !prepared.expiries.is_empty() {
+        // When records expire, the writes behind the versions named above say when.
+        let shown: Vec<usize> = lead_in.iter().copied().chain(candidates).collect();
+        let mut named: Vec<usize> = Vec::new();
+        for &i in &shown {
+            if let Kind::Holds(Some(w)) | Kind::HoldsOther(Some(w)) | Kind::Cas(Some(w)) =
+                steps[i].kind
+            {
+                let w = w as usize;
+                if !shown.contains(&w) && !named.contains(&w) {
+                    named.push(w);
+                }
+            }
+        }
+        if !named.is_empty() {
+            named.sort_by_key(|&w| steps[w].invoked);
+            let _ = writeln!(out, "  The writes of the records named above:");
+            for w in named.into_iter().take(LEAD_IN) {
+                let _ = writeln!(out, "    {}", history[w]);
+            }
         }
     }
     out

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use super::prepare::{Class, Kind, Prepared, Writer};
+use super::prepare::{Class, Kind, Nanos, Prepared, State, Step, Writer, ALWAYS, NEVER};
 use super::{report, Operation, Report, Violation};
 
 /// A set of operations, one bit each.
@@ -27,42 +27,60 @@ impl Bits {
     }
 }
 
-/// The furthest the search got: the order it had found, and the register after it.
+/// The furthest the search got: the order it had found, and the register and instant
+/// after it.
 pub(super) struct Deepest {
     pub(super) order: Vec<usize>,
     pub(super) linearized: Bits,
-    pub(super) state: Option<Writer>,
+    pub(super) state: State,
+    pub(super) lower: Nanos,
+}
+
+/// An operation that may come next, the instant it is placed at, and the register after it.
+#[derive(Clone, Copy, Debug)]
+struct Alternative {
+    step: usize,
+    at: Nanos,
+    after: State,
 }
 
 /// A decision point: the operations that may come next, and the one being tried.
 struct Frame {
-    alternatives: Vec<usize>,
+    alternatives: Vec<Alternative>,
     next: usize,
-    /// The operation tried from here and the register before it, to undo on backtracking.
-    tried: Option<(usize, Option<Writer>)>,
+    /// The operation tried from here, and the register and instant before it, to undo on
+    /// backtracking.
+    tried: Option<(usize, State, Nanos)>,
 }
 
 /// The configurations explored, all of which failed (the search stops at the first success).
 ///
-/// A configuration is the set of operations placed and the register. Operations that may be
-/// left out are kept apart from the others: a configuration fails whenever one with the same
-/// required operations and register but fewer optional ones placed failed, since it can
-/// only do less. So for each (required placed, register) the sets of optional operations
-/// placed are kept, and a new one is skipped when it includes any of them.
+/// A configuration is the set of operations placed, the register, and the instant of the
+/// last operation placed (the lower bound for the next). Operations that may be left out
+/// are kept apart from the others: a configuration fails whenever one with the same
+/// required operations and register but fewer optional ones placed, and an instant no
+/// later, failed, since it can only do less: every continuation of it is one of the other
+/// (whose instants are all allowed there too, and whose optional operations it may leave
+/// out). So for each (required placed, register) the (optional placed, instant) pairs are
+/// kept, and a new one is skipped when it includes one of them and is no earlier.
 #[derive(Default)]
 struct Explored {
-    failed: HashMap<(Bits, Option<Writer>), Vec<Bits>>,
+    failed: HashMap<(Bits, State), Vec<(Bits, Nanos)>>,
     count: usize,
 }
 
 impl Explored {
-    /// Records the configuration; `false` when it (or one it includes) was explored before.
-    fn insert(&mut self, required: &Bits, optional: &Bits, state: Option<Writer>) -> bool {
+    /// Records the configuration; `false` when it (or one that can do more) was explored
+    /// before.
+    fn insert(&mut self, required: &Bits, optional: &Bits, state: State, lower: Nanos) -> bool {
         let known = self.failed.entry((required.clone(), state)).or_default();
-        if known.iter().any(|placed| placed.is_subset_of(optional)) {
+        if known
+            .iter()
+            .any(|(placed, at)| *at <= lower && placed.is_subset_of(optional))
+        {
             return false;
         }
-        known.push(optional.clone());
+        known.push((optional.clone(), lower));
         self.count += 1;
         true
     }
@@ -80,50 +98,89 @@ struct Search<'a> {
 
 /// The write a required step needs the register to hold when it is placed: a read of its
 /// value, or a successful cas expecting its version.
-fn needs(step: &super::prepare::Step) -> Option<Writer> {
+fn needs(step: &Step) -> Option<Writer> {
     match (step.kind, step.returned) {
         (Kind::Holds(Some(w)) | Kind::Cas(Some(w)), Some(_)) => Some(w),
         _ => None,
     }
 }
 
+/// Whether `a` makes trying `b`, of the same class, at this point unnecessary: any order
+/// that places `b` here and `a` later (or never) also works with the two swapped. The
+/// class fixes what they need and leave (the record written and its expiry, or none), `a`
+/// comes here no later than `b` would, so what follows keeps its instants, and `b` can
+/// take `a`'s later place, having been invoked before this point and having returned no
+/// sooner (or never: an unknown outcome). An optional `a` cannot stand for a required
+/// `b`, which must be placed somewhere. Comparing the instants matters in a timed history
+/// only: a write that returned first but was invoked later may come too late for a record
+/// that expires, where the other would have been in time.
+fn stands_for(steps: &[Step], a: &Alternative, b: &Alternative) -> bool {
+    a.at <= b.at
+        && match (steps[a.step].returned, steps[b.step].returned) {
+            (_, None) => true,
+            (Some(a), Some(b)) => a <= b,
+            (None, Some(_)) => false,
+        }
+}
+
 impl Search<'_> {
-    /// The operations that may come next in the configuration (`linearized`, `state`): those
-    /// invoked before the earliest response still pending, that the register allows.
+    /// Whether a record of the history expires after `lower` and no later than `at`.
+    fn expiry_between(&self, lower: Nanos, at: Nanos) -> bool {
+        let expiries = &self.prepared.expiries;
+        let first_after = expiries.partition_point(|&e| e <= lower);
+        expiries.get(first_after).is_some_and(|&e| e <= at)
+    }
+
+    /// The operations that may come next in the configuration (`linearized`, `state`,
+    /// `lower`): those invoked before the earliest response still pending, that the
+    /// register allows, each at the earliest instant that fits it.
     ///
-    /// - An operation that leaves the register unchanged and fits it is returned alone:
-    ///   placing it now loses no linearization, since nothing pending had to come before it
-    ///   and it changes nothing for what follows.
-    /// - Of the unobserved writes (and deletes) of one class, only one is returned: the
-    ///   required one with the earliest response, else any optional one. Any order that
-    ///   places another of them here also works with the two swapped.
+    /// - An operation that leaves the register unchanged and fits it is returned alone,
+    ///   when no record of the history expires between `lower` and its instant: placing it
+    ///   now loses no linearization. Nothing pending had to come before it (it was invoked
+    ///   before every pending response), it changes nothing for what follows, and the
+    ///   operations that some order places before it can be moved to its instant: their
+    ///   intervals reach it (they return after it was invoked) and no record's liveness
+    ///   changes between (always so in a timeless history). If a record did expire
+    ///   between, placing the read first would push every other operation past that
+    ///   expiry, losing the orders in which the record is written and then read, replaced
+    ///   or deleted before it lapses (a renewal by cas, say), so the read then waits its
+    ///   turn like any other.
+    /// - Of the unobserved writes (and deletes) of one class, only those that no other of
+    ///   the class stands for (see [`stands_for`]): in a timeless history, the required one
+    ///   with the earliest response, else any optional one.
     /// - While the register holds a write that a required operation still needs, nothing
-    ///   may replace it but that operation (when it is the last one needing it): values
-    ///   are unique, so once replaced the write never comes back.
+    ///   may replace it (or wait for it to expire) but that operation (when it is the last
+    ///   one needing it): values are unique, so once gone the write never comes back.
     /// - Required operations come first, earliest response first; those that may never
     ///   have happened last, since leaving them out is always allowed.
     fn alternatives(
         &self,
         linearized: &Bits,
-        state: Option<Writer>,
+        state: State,
+        lower: Nanos,
         needed_by: &[u32],
-    ) -> Vec<usize> {
+    ) -> Vec<Alternative> {
         let steps = &self.prepared.steps;
+        let holding = state.map(|held| held.writer);
         // How many unplaced required steps need what the register holds.
-        let holding_needed = match state {
+        let holding_needed = match holding {
             Some(w) if w != super::prepare::UNSEEN => needed_by[w as usize],
             _ => 0,
         };
-        let earliest = self
+        let pending = self
             .required
             .iter()
             .find(|&&i| !linearized.get(i))
-            .and_then(|&i| steps[i].returned)
-            .unwrap_or(u64::MAX);
+            .map(|&i| &steps[i]);
+        let earliest = pending.and_then(|step| step.returned).unwrap_or(u64::MAX);
+        // Nothing may be placed after the earliest pending response, or that operation
+        // could not be placed at all.
+        let deadline = pending.map_or(NEVER, |step| step.until);
         let mut required = Vec::new();
         let mut optional = Vec::new();
-        // Per class: the best required step, and an optional one.
-        let mut classes: Vec<(Class, Option<usize>, Option<usize>)> = Vec::new();
+        // Per class: the alternatives that no other of the class stands for.
+        let mut classes: Vec<(Class, Vec<Alternative>)> = Vec::new();
         // What the reads that cannot come yet are waiting for.
         let mut wanted: Vec<Option<Writer>> = Vec::new();
         for &i in &self.by_invocation {
@@ -134,65 +191,55 @@ impl Search<'_> {
             if linearized.get(i) {
                 continue;
             }
-            if step.kind.apply(step.fills, state).is_none() {
+            let Some((at, after)) = step.fit(state, lower, deadline) else {
                 if let Kind::Holds(want) = step.kind {
                     wanted.push(want);
                 }
                 continue;
+            };
+            let alternative = Alternative { step: i, at, after };
+            if step.kind.is_read_only() && after == state && !self.expiry_between(lower, at) {
+                return vec![alternative];
             }
-            if step.kind.is_read_only() {
-                return vec![i];
-            }
-            if holding_needed > 0 {
-                let itself = u32::from(needs(step).is_some() && needs(step) == state);
+            if holding_needed > 0 && after.map(|held| held.writer) != holding {
+                let itself = u32::from(needs(step).is_some() && needs(step) == holding);
                 if holding_needed > itself {
                     continue;
                 }
             }
             let Some(class) = step.class else {
                 match step.returned {
-                    Some(_) => required.push(i),
-                    None => optional.push(i),
+                    Some(_) => required.push(alternative),
+                    None => optional.push(alternative),
                 }
                 continue;
             };
-            let entry = match classes.iter_mut().find(|(c, _, _)| *c == class) {
-                Some(entry) => entry,
+            let kept = match classes.iter_mut().find(|(c, _)| *c == class) {
+                Some((_, kept)) => kept,
                 None => {
-                    classes.push((class, None, None));
-                    classes.last_mut().expect("just pushed")
+                    classes.push((class, Vec::new()));
+                    &mut classes.last_mut().expect("just pushed").1
                 }
             };
-            match step.returned {
-                Some(returned) => {
-                    if entry
-                        .1
-                        .is_none_or(|best| steps[best].returned > Some(returned))
-                    {
-                        entry.1 = Some(i);
-                    }
-                }
-                None => {
-                    entry.2.get_or_insert(i);
-                }
+            if kept.iter().any(|k| stands_for(steps, k, &alternative)) {
+                continue;
             }
+            kept.retain(|k| !stands_for(steps, &alternative, k));
+            kept.push(alternative);
         }
-        for (_, best_required, any_optional) in classes {
-            match (best_required, any_optional) {
-                (Some(i), _) => required.push(i),
-                (None, Some(i)) => optional.push(i),
-                (None, None) => {}
+        for (_, kept) in classes {
+            for alternative in kept {
+                match steps[alternative.step].returned {
+                    Some(_) => required.push(alternative),
+                    None => optional.push(alternative),
+                }
             }
         }
         // First what a waiting read needs (the write it read, or a delete for a NotFound),
         // then earliest response first.
-        let needed = |i: usize| {
-            let step = &steps[i];
-            let after = step.kind.apply(step.fills, state).flatten();
-            !wanted.contains(&after)
-        };
-        required.sort_by_key(|&i| (needed(i), steps[i].returned));
-        optional.sort_by_key(|&i| (needed(i), steps[i].invoked));
+        let needed = |a: &Alternative| !wanted.contains(&a.after.map(|held| held.writer));
+        required.sort_by_key(|a| (needed(a), steps[a.step].returned, a.at));
+        optional.sort_by_key(|a| (needed(a), steps[a.step].invoked, a.at));
         required.extend(optional);
         required
     }
@@ -239,13 +286,16 @@ pub(super) fn search(
     let mut linearized = Bits::new(steps.len());
     let mut placed_required = Bits::new(required_count);
     let mut placed_optional = Bits::new(optional_count);
-    let mut state: Option<Writer> = None;
+    let mut state: State = None;
+    // The instant of the last operation placed.
+    let mut lower: Nanos = ALWAYS;
     let mut order: Vec<usize> = Vec::new();
     let mut explored = Explored::default();
     let mut deepest = Deepest {
         order: Vec::new(),
         linearized: linearized.clone(),
         state,
+        lower,
     };
     let done = |configurations| {
         Ok(Report {
@@ -274,12 +324,12 @@ pub(super) fn search(
         }
     };
     let mut frames = vec![Frame {
-        alternatives: search.alternatives(&linearized, state, &needed_by),
+        alternatives: search.alternatives(&linearized, state, lower, &needed_by),
         next: 0,
         tried: None,
     }];
     while let Some(frame) = frames.last_mut() {
-        if let Some((i, before)) = frame.tried.take() {
+        if let Some((i, before, was)) = frame.tried.take() {
             place(
                 i,
                 false,
@@ -288,6 +338,7 @@ pub(super) fn search(
                 &mut placed_optional,
             );
             state = before;
+            lower = was;
             order.pop();
             if steps[i].returned.is_some() {
                 left += 1;
@@ -296,16 +347,11 @@ pub(super) fn search(
                 needed_by[w as usize] += 1;
             }
         }
-        let Some(&i) = frame.alternatives.get(frame.next) else {
+        let Some(&Alternative { step: i, at, after }) = frame.alternatives.get(frame.next) else {
             frames.pop();
             continue;
         };
         frame.next += 1;
-        let before = state;
-        let after = steps[i]
-            .kind
-            .apply(steps[i].fills, state)
-            .expect("alternatives fit the register");
         place(
             i,
             true,
@@ -313,7 +359,7 @@ pub(super) fn search(
             &mut placed_required,
             &mut placed_optional,
         );
-        if !explored.insert(&placed_required, &placed_optional, after) {
+        if !explored.insert(&placed_required, &placed_optional, after, at) {
             // Explored before (or one that can do more was), and it failed then.
             place(
                 i,
@@ -327,9 +373,10 @@ pub(super) fn search(
         if explored.count > budget {
             return gave_up();
         }
+        frame.tried = Some((i, state, lower));
         state = after;
+        lower = at;
         order.push(i);
-        frame.tried = Some((i, before));
         if let Some(w) = needs(&steps[i]) {
             needed_by[w as usize] -= 1;
         }
@@ -344,9 +391,10 @@ pub(super) fn search(
                 order: order.clone(),
                 linearized: linearized.clone(),
                 state,
+                lower,
             };
         }
-        let alternatives = search.alternatives(&linearized, state, &needed_by);
+        let alternatives = search.alternatives(&linearized, state, lower, &needed_by);
         frames.push(Frame {
             alternatives,
             next: 0,
