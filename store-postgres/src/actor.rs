@@ -122,7 +122,7 @@ impl Actor {
             }
 
             if !write_in_flight && !writes.is_empty() {
-                let batch = take(&mut writes, MAX_WRITE_BATCH);
+                let batch = take_writes(&mut writes, MAX_WRITE_BATCH);
                 write_in_flight = true;
                 self.counters
                     .write_batches
@@ -172,6 +172,29 @@ impl Actor {
         }
         tracing::debug!(store = %self.context.describe, "store-postgres: stopped");
     }
+}
+
+/// The writes of the next batch: the first `max` of `queue`, but never a write that
+/// touches a key to which an earlier write of the batch stores a record with an expiry.
+///
+/// A batch's statements see each other's writes before its commit makes them visible to
+/// anyone else. Had a later statement of the batch seen such a record (a create meeting
+/// it, a CAS matching it), the write must have happened before the record expired; if it
+/// expired before the commit, a read on another connection that saw the old row after that
+/// moment could not be ordered with it. So that write waits for the next batch, which sees
+/// the record only once it is committed, judged by a clock read after the commit.
+fn take_writes(queue: &mut Vec<Write>, max: usize) -> Vec<Write> {
+    let mut expiring: Vec<&[u8]> = Vec::new();
+    let mut end = 0;
+    for write in queue.iter().take(max) {
+        if expiring.iter().any(|key| write.op.touches(key)) {
+            break;
+        }
+        expiring.extend(write.op.expiring_writes());
+        end += 1;
+    }
+    let rest = queue.split_off(end);
+    std::mem::replace(queue, rest)
 }
 
 /// The first `max` items of `queue` (all of them when fewer), keeping their order.

@@ -56,6 +56,32 @@ pub(crate) enum WriteOp {
 }
 
 impl WriteOp {
+    /// Whether the write touches `key`.
+    pub fn touches(&self, key: &[u8]) -> bool {
+        match self {
+            WriteOp::Create(record) | WriteOp::Put(record) | WriteOp::Cas(record) => {
+                record.key.as_bytes() == key
+            }
+            WriteOp::PutMany(records) => records.iter().any(|r| r.key.as_bytes() == key),
+            WriteOp::Delete(k) => k.as_bytes() == key,
+        }
+    }
+
+    /// The keys to which the write stores a record with an expiry.
+    pub fn expiring_writes(&self) -> impl Iterator<Item = &[u8]> {
+        let records: &[Record] = match self {
+            WriteOp::Create(record) | WriteOp::Put(record) | WriteOp::Cas(record) => {
+                std::slice::from_ref(record)
+            }
+            WriteOp::PutMany(records) => records,
+            WriteOp::Delete(_) => &[],
+        };
+        records
+            .iter()
+            .filter(|r| r.expires_at.is_some())
+            .map(|r| r.key.as_bytes())
+    }
+
     /// The key that orders this write in its batch (see `batch.rs`).
     pub fn first_key(&self) -> &[u8] {
         match self {

@@ -142,10 +142,26 @@ impl<E: Engine> Actor<E> {
         close
     }
 
+    /// Applies the batch's commands in order, up to the first one that must wait for the
+    /// next batch (see "Same key, same batch" in the runtime's docs); that one and those
+    /// after it are left in `batch`.
     fn apply_batch(&mut self, batch: &mut Vec<Command>) -> Option<ReplyTx> {
         self.expire_due(SystemTime::now());
+        // Keys this batch wrote a record with an expiry to.
+        let mut expiring: Vec<String> = Vec::new();
+        let mut closing = false;
+        let mut taken = 0;
+        for command in batch.iter() {
+            // After a `close`, everything is taken (and answered `Closed`).
+            if !closing && expiring.iter().any(|key| command.op.touches(key)) {
+                break;
+            }
+            expiring.extend(command.op.expiring_writes().map(str::to_owned));
+            closing |= matches!(command.op, Op::Close);
+            taken += 1;
+        }
         let mut close = None;
-        for Command { op, reply } in batch.drain(..) {
+        for Command { op, reply } in batch.drain(..taken) {
             if close.is_some() {
                 let _ = reply.send(Err(Error::Closed));
                 continue;
@@ -747,22 +763,25 @@ pub(crate) async fn run<E: Engine>(owned: Arc<Owned<E>>, mut mailbox: Mailbox) {
         let Some(deadline) = owned.lock().as_mut().map(Actor::arm) else {
             return;
         };
-        tokio::select! {
-            received = mailbox.recv_many(&mut batch, max_batch) => {
-                if received == 0 {
-                    // Every handle was dropped: stop as if closed.
-                    let actor = owned.lock().take();
-                    mailbox.close();
-                    if let Some(actor) = actor {
-                        actor.shutdown(None);
+        // Commands the last batch left for this one (see "Same key, same batch") run at once.
+        if batch.is_empty() {
+            tokio::select! {
+                received = mailbox.recv_many(&mut batch, max_batch) => {
+                    if received == 0 {
+                        // Every handle was dropped: stop as if closed.
+                        let actor = owned.lock().take();
+                        mailbox.close();
+                        if let Some(actor) = actor {
+                            actor.shutdown(None);
+                        }
+                        return;
                     }
-                    return;
                 }
+                () = sleep_until(deadline) => {}
+                // An answer given outside a batch, an engine asking for maintenance, or a
+                // write applied in its caller's task that moved the next deadline forward.
+                () = outbox.wake.notified() => {}
             }
-            () = sleep_until(deadline) => {}
-            // An answer given outside a batch, an engine asking for maintenance, or a write
-            // applied in its caller's task that moved the next deadline forward.
-            () = outbox.wake.notified() => {}
         }
         // The slot is held for the batch only, never across an await.
         let closing = {

@@ -33,6 +33,32 @@ pub(crate) enum Op {
 }
 
 impl Op {
+    /// Whether the operation reads or writes `key` (a listing: any key, since its pattern
+    /// may match it). Waits count as reading: they judge the key's live version.
+    pub(crate) fn touches(&self, key: &str) -> bool {
+        match self {
+            Op::Create(r) | Op::Put(r) | Op::Cas(r) => r.key == key,
+            Op::Get(k) | Op::Delete(k) | Op::Wait { key: k, .. } => k == key,
+            Op::GetMany(keys) => keys.iter().any(|k| k == key),
+            Op::PutMany(records) => records.iter().any(|r| r.key == key),
+            Op::ListPage { .. } => true,
+            Op::Request(_) | Op::Close => false,
+        }
+    }
+
+    /// The keys to which the operation may write a record with an expiry.
+    pub(crate) fn expiring_writes(&self) -> impl Iterator<Item = &str> {
+        let records: &[Record] = match self {
+            Op::Create(r) | Op::Put(r) | Op::Cas(r) => std::slice::from_ref(r),
+            Op::PutMany(records) => records,
+            _ => &[],
+        };
+        records
+            .iter()
+            .filter(|r| r.expires_at.is_some())
+            .map(|r| r.key.as_str())
+    }
+
     /// The key the operation is about, for tracing (the first one for batches).
     pub(crate) fn key(&self) -> Option<&str> {
         match self {

@@ -27,6 +27,15 @@
 //!   calls [`Engine::sync`] once if anything was written, publishes, then replies. A reply
 //!   to a read that shared a batch with writes is also held until that sync, so nobody
 //!   observes a write that could still be lost.
+//! - **Same key, same batch**: a batch's writes become visible when it is published, after
+//!   the engine's sync, but the batch's later commands see them at once. If a later
+//!   command of the batch saw a record the batch wrote with an expiry (a get found it live,
+//!   a CAS matched it), that write must have happened before the record expired; if it
+//!   expired before the publication, readers of the view that saw the old state after the
+//!   write's moment could not be ordered. So a command that touches a key to which the
+//!   batch has written a record with an expiry waits for the next batch, with those
+//!   behind it (order is kept): it then sees the record on a clock read after the
+//!   publication. Only batches that write expiring records are ever split.
 //! - **The read path**: `get` and `get_many` are served in the caller's task from a view
 //!   the actor publishes after each durable batch, so reads never wait behind writes or a
 //!   thread wake-up. `view.rs` explains why this keeps every read linearizable and
