@@ -1,31 +1,5 @@
 //! [`ServerClock`]: what a network backend knows of its server's clock, so that a write can
 //! carry a deadline the *server* enforces.
-//!
-//! # Why a write needs a deadline on the server
-//!
-//! A caller that gives up on a write (its request timeout passed) is answered
-//! [`Unavailable`](crate::Error::Unavailable). If the write's bytes are only delayed (a
-//! stalled connection, a statement waiting on a lock), the server may still apply it
-//! later, after a newer write that *was* acknowledged, and silently undo it. The contract
-//! forbids that: a write answered `Unavailable` took effect before that answer or never
-//! does. So every write carries the latest server time at which it may still be applied,
-//! and the server refuses it after that: Redis's script compares it with `TIME`,
-//! PostgreSQL's transaction checks it with `clock_timestamp()` just before `COMMIT`.
-//!
-//! # How a local deadline becomes a server time
-//!
-//! Each exchange with the server gives a *sample*: the server read its clock at some moment
-//! between the request's departure (`sent`) and the answer's arrival (`received`), so at
-//! `received` the server's clock showed at least the time it reported. From then on it
-//! shows at least that time plus the local time elapsed, less what rate drift could take
-//! away ([`MAX_DRIFT_PPM`]). [`ServerClock::no_later_than`] turns a local deadline into
-//! that lower bound: if the server applies a write at a server time no later than it, the
-//! local clock had not yet reached the deadline, so the caller had not yet been answered.
-//!
-//! What this assumes: the server's clock does not step backwards (a wall-clock step, by
-//! NTP or by hand, of more than the margin would let a late write through), and it runs at
-//! most [`MAX_DRIFT_PPM`] slower than the local monotonic clock. Both clocks on one machine,
-//! or NTP-disciplined clocks, are well within that.
 
 use std::time::{Duration, Instant};
 
@@ -34,7 +8,33 @@ use std::time::{Duration, Instant};
 /// it corrects them, and within tens after).
 pub const MAX_DRIFT_PPM: u64 = 1000;
 
-/// One sample of a server's clock (see the [module docs](self)).
+/// One sample of a server's clock, to turn a caller's deadline into a server time.
+///
+/// # Why a write needs a deadline on the server
+///
+/// A caller that gives up on a write (its request timeout passed) is answered
+/// [`Unavailable`](crate::Error::Unavailable). If the write's bytes are only delayed (a
+/// stalled connection, a statement waiting on a lock), the server may still apply it
+/// later, after a newer write that *was* acknowledged, and silently undo it. The contract
+/// forbids that: a write answered `Unavailable` took effect before that answer or never
+/// does. So every write carries the latest server time at which it may still be applied,
+/// and the server refuses it after that: Redis's script compares it with `TIME`,
+/// PostgreSQL's transaction checks it with `clock_timestamp()` just before `COMMIT`.
+///
+/// # How a local deadline becomes a server time
+///
+/// Each exchange with the server gives a *sample*: the server read its clock at some moment
+/// between the request's departure (`sent`) and the answer's arrival (`received`), so at
+/// `received` the server's clock showed at least the time it reported. From then on it
+/// shows at least that time plus the local time elapsed, less what rate drift could take
+/// away ([`MAX_DRIFT_PPM`]). [`ServerClock::no_later_than`] turns a local deadline into
+/// that lower bound: if the server applies a write at a server time no later than it, the
+/// local clock had not yet reached the deadline, so the caller had not yet been answered.
+///
+/// What this assumes: the server's clock does not step backwards (a wall-clock step, by
+/// NTP or by hand, of more than the margin would let a late write through), and it runs at
+/// most [`MAX_DRIFT_PPM`] slower than the local monotonic clock. Both clocks on one machine,
+/// or NTP-disciplined clocks, are well within that.
 ///
 /// ```
 /// use std::time::{Duration, Instant};
