@@ -15,13 +15,15 @@
 
 use std::time::Duration;
 
+use store_core::testkit::Watched;
 use store_core::{Error, Figure, Record, Storage};
 use store_redis::testing;
 use store_redis::testing::process::{self, say, ChildProcess, Scenario};
 use store_redis::RedisStorage;
 
-/// How long any one scenario may run before it is declared hung.
-const SCENARIO_LIMIT: Duration = Duration::from_secs(60);
+/// How long a scenario's processes may make no progress before it is declared hung (a
+/// silence, not a total time: see `store_redis::testing::process`).
+const SCENARIO_LIMIT: Duration = Duration::from_secs(30);
 
 fn main() {
     match process::child_role() {
@@ -47,14 +49,19 @@ fn main() {
 // Parent
 // ---------------------------------------------------------------------------------------
 
-async fn open(prefix: &str) -> RedisStorage {
-    RedisStorage::connect(&testing::server_url(), prefix)
+/// A store on the scenario's prefix; in a child, each call it finishes is progress (see
+/// `process::run_child`).
+type Store = Watched<RedisStorage>;
+
+async fn open(prefix: &str) -> Store {
+    let store = RedisStorage::connect(&testing::server_url(), prefix)
         .await
-        .unwrap_or_else(|e| panic!("connecting: {e}"))
+        .unwrap_or_else(|e| panic!("connecting: {e}"));
+    Watched::new(store)
 }
 
 /// get + cas_by_version until one CAS wins; returns the value it wrote.
-async fn increment(store: &RedisStorage, key: &str) -> Result<u64, Error> {
+async fn increment(store: &Store, key: &str) -> Result<u64, Error> {
     loop {
         let current = store.get(key).await?;
         let n: u64 = std::str::from_utf8(&current.value)
@@ -71,7 +78,7 @@ async fn increment(store: &RedisStorage, key: &str) -> Result<u64, Error> {
 }
 
 /// Both processes increment with 4 tasks each; returns the values this process wrote.
-async fn increments(store: &RedisStorage, per_task: usize) -> Result<Vec<u64>, Error> {
+async fn increments(store: &Store, per_task: usize) -> Result<Vec<u64>, Error> {
     let mut tasks = Vec::new();
     for _ in 0..4 {
         let store = store.clone();
@@ -239,7 +246,7 @@ fn child_main(role: &str) {
     });
 }
 
-async fn child_cas(store: &RedisStorage) -> Result<(), String> {
+async fn child_cas(store: &Store) -> Result<(), String> {
     say("ready");
     let wrote = increments(store, PER_TASK)
         .await
@@ -250,7 +257,7 @@ async fn child_cas(store: &RedisStorage) -> Result<(), String> {
     Ok(())
 }
 
-async fn child_waiter(store: &RedisStorage, versions: &[String]) -> Result<(), String> {
+async fn child_waiter(store: &Store, versions: &[String]) -> Result<(), String> {
     let keys: [&'static str; 3] = ["changed", "deleted", "expiring"];
     if versions.len() != keys.len() {
         return Err(format!("expected three versions, got {versions:?}"));
@@ -286,7 +293,7 @@ async fn child_waiter(store: &RedisStorage, versions: &[String]) -> Result<(), S
     Ok(())
 }
 
-async fn child_reader(store: &RedisStorage) -> Result<(), String> {
+async fn child_reader(store: &Store) -> Result<(), String> {
     let keys: Vec<String> = (0..ATOMIC_KEYS).map(|i| format!("a/{i:02}")).collect();
     let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
     say("reading");

@@ -3,6 +3,10 @@
 /// Expands into one `#[test]` function per conformance case, each running that case (through
 /// [`testkit::run`](crate::testkit::run)) on a fresh store from `factory`.
 ///
+/// Each case gets its stores wrapped in [`Watched`](crate::testkit::Watched), which only
+/// counts finished calls: a case fails as hung when none of its calls finishes for
+/// [`STALL_LIMIT`](crate::testkit::STALL_LIMIT), never for being slow.
+///
 /// # Every backend and layer
 ///
 /// `store_core::conformance_tests!(factory)` generates the cases that every
@@ -130,7 +134,7 @@ macro_rules! conformance_tests {
             #[test]
             fn $case() {
                 $crate::testkit::run(|| async {
-                    let store = ($factory)().await;
+                    let store = $crate::testkit::Watched::new(($factory)().await);
                     $crate::testkit::$case(store).await;
                 });
             }
@@ -143,7 +147,11 @@ macro_rules! conformance_tests {
                 $crate::testkit::run(|| async {
                     let first = ($factory)().await;
                     let second = $crate::conformance_tests!(@second_handle first $second);
-                    $crate::testkit::$case(first, second).await;
+                    $crate::testkit::$case(
+                        $crate::testkit::Watched::new(first),
+                        $crate::testkit::Watched::new(second),
+                    )
+                    .await;
                 });
             }
         )*
@@ -153,8 +161,13 @@ macro_rules! conformance_tests {
             #[test]
             fn $case() {
                 $crate::testkit::run(|| async {
-                    let store = ($factory)().await;
-                    $crate::testkit::$case(store, $reopen).await;
+                    let store = $crate::testkit::Watched::new(($factory)().await);
+                    let mut reopen = $reopen;
+                    let reopen = move |closed: $crate::testkit::Watched<_>| {
+                        let reopened = reopen(closed.into_inner());
+                        async move { $crate::testkit::Watched::new(reopened.await) }
+                    };
+                    $crate::testkit::$case(store, reopen).await;
                 });
             }
         )*

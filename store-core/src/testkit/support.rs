@@ -10,21 +10,16 @@ use bytes::Bytes;
 use futures::StreamExt;
 use tokio::task::JoinHandle;
 
-use super::EXPIRY_TOLERANCE;
+use super::{Progress, EXPIRY_TOLERANCE};
 use crate::{Error, KeyStream, Record, Result, Storage};
-
-/// The longest a single call (or a wait that must end) may take before the case fails.
-pub(super) const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long the kit lets concurrent work proceed before checking that a waiter still waits.
 pub(super) const SETTLE: Duration = Duration::from_millis(30);
 
-/// Awaits `future`, failing the case if it takes longer than [`CALL_TIMEOUT`].
+/// Awaits `future`, failing the case, with `what` named, if nothing in the case makes
+/// progress for [`STALL_LIMIT`](super::STALL_LIMIT) while it is pending (see [`Progress`]).
 pub(super) async fn within<F: Future>(what: &str, future: F) -> F::Output {
-    match tokio::time::timeout(CALL_TIMEOUT, future).await {
-        Ok(output) => output,
-        Err(_) => panic!("{what}: did not finish within {CALL_TIMEOUT:?} (it hangs)"),
-    }
+    Progress::current().watch(what, future).await
 }
 
 /// Awaits a spawned task, re-raising its panic so the original message is reported.

@@ -9,6 +9,14 @@
 //!   prefix of the test server; a child learns its role and the prefix from the
 //!   environment and talks to the parent in lines on its stdout.
 //!
+//! A limit given here is on a *silence*, never on a total time, so that a loaded machine
+//! makes a scenario slower but never fails it. A child runs on a runtime that knows its
+//! [`Progress`]: every line it says, and every call of a store it wrapped in
+//! [`Watched`](store_core::testkit::Watched), is progress. While it makes progress it tells
+//! the parent so (a [`HEARTBEAT`] line, which the parent's reads skip); when it has made
+//! none for its limit, it fails itself, saying so. The parent's reads fail when the child
+//! has said nothing, heartbeat included, for their limit.
+//!
 //! ```no_run
 //! use std::time::Duration;
 //! use store_redis::testing::process::{self, ChildProcess, Scenario};
@@ -43,6 +51,8 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
+
+use store_core::testkit::Progress;
 
 use super::PrefixGuard;
 
@@ -293,7 +303,8 @@ impl ChildProcess {
         Self { child, lines }
     }
 
-    /// The child's next line of output, within `limit`.
+    /// The child's next line of output (heartbeats skipped); fails if the child says
+    /// nothing, heartbeat included, for `limit`.
     ///
     /// ```no_run
     /// # use std::time::Duration;
@@ -303,9 +314,26 @@ impl ChildProcess {
     /// # Ok::<(), String>(())
     /// ```
     pub fn line(&self, limit: Duration) -> Result<String, String> {
-        self.lines
-            .recv_timeout(limit)
-            .map_err(|_| format!("the child said nothing within {limit:?}"))
+        match self.next_line(limit) {
+            Ok(line) => Ok(line),
+            Err(RecvTimeoutError::Timeout) => {
+                Err(format!("the child said nothing for {limit:?} (it hangs)"))
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                Err("the child ended without saying the line expected".to_owned())
+            }
+        }
+    }
+
+    /// The next line that is not a heartbeat, each line (heartbeats too) within `limit`
+    /// of the one before.
+    fn next_line(&self, limit: Duration) -> Result<String, RecvTimeoutError> {
+        loop {
+            let line = self.lines.recv_timeout(limit)?;
+            if line != HEARTBEAT {
+                return Ok(line);
+            }
+        }
     }
 
     /// The child's next line, which must start with `word`, within `limit`; returns the
@@ -339,8 +367,9 @@ impl ChildProcess {
         Ok(())
     }
 
-    /// Waits, within `limit`, for the child to close its stdout and exit successfully;
-    /// returns the lines it said that were not read yet.
+    /// Waits for the child to close its stdout and exit successfully; returns the lines it
+    /// said that were not read yet (heartbeats left out). Fails if the child says nothing,
+    /// heartbeat included, for `limit`: a child that works, however slowly, is waited for.
     ///
     /// ```no_run
     /// # use std::time::Duration;
@@ -350,24 +379,20 @@ impl ChildProcess {
     /// # Ok::<(), String>(())
     /// ```
     pub fn finish(mut self, limit: Duration) -> Result<Vec<String>, String> {
-        let deadline = Instant::now() + limit;
         let mut rest = Vec::new();
         loop {
-            match self
-                .lines
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            {
+            match self.next_line(limit) {
                 Ok(line) => rest.push(line),
                 Err(RecvTimeoutError::Disconnected) => break,
                 Err(RecvTimeoutError::Timeout) => {
                     return Err(format!(
-                        "the child did not finish within {limit:?}; it said {rest:?}"
+                        "the child said nothing for {limit:?} (it hangs); before that it \
+                         said {rest:?}"
                     ));
                 }
             }
         }
-        // Its stdout is closed, so the child is exiting (a child ends its own work within
-        // its `run_child` limit).
+        // Its stdout is closed, so the child is exiting.
         let status = self.child.wait().map_err(|e| format!("reaping: {e}"))?;
         if status.success() {
             Ok(rest)
@@ -384,10 +409,21 @@ impl Drop for ChildProcess {
     }
 }
 
+/// What a child says, while it makes progress, so that its parent knows it works; the
+/// parent's reads skip it.
+///
+/// ```
+/// assert!(!store_redis::testing::process::HEARTBEAT.is_empty());
+/// ```
+pub const HEARTBEAT: &str = "\u{2665} progress";
+
 /// Runs this process as the child `role`: `body` gets the scenario's prefix (from
-/// [`PREFIX_VARIABLE`]) and the child's arguments and runs on a [`runtime`] within
-/// `limit`. A failure or timeout is printed to stderr and ends the process with status 1,
-/// which the parent's [`ChildProcess::finish`] reports.
+/// [`PREFIX_VARIABLE`]) and the child's arguments and runs on a [`Progress::runtime`].
+/// While the child makes progress (a line said, a call of a
+/// [`Watched`](store_core::testkit::Watched) store finished) it says a [`HEARTBEAT`] every
+/// tenth of `limit`; when it has made none for `limit`, or `body` fails, the reason is
+/// printed to stderr and the process ends with status 1, which the parent's
+/// [`ChildProcess::finish`] reports.
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -407,23 +443,53 @@ where
     let prefix = std::env::var(PREFIX_VARIABLE)
         .unwrap_or_else(|_| panic!("testing: the parent passes the prefix in {PREFIX_VARIABLE}"));
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let outcome = runtime().block_on(async {
-        tokio::time::timeout(limit, body(prefix, args))
-            .await
-            .unwrap_or_else(|_| Err(format!("the {role} child timed out")))
-    });
+    let progress = Progress::new(limit);
+    watch_child(role, progress.clone());
+    let runtime = progress.runtime();
+    let outcome = {
+        let _entered = progress.enter();
+        runtime.block_on(body(prefix, args))
+    };
     if let Err(why) = outcome {
         eprintln!("child {role}: {why}");
         std::process::exit(1);
     }
 }
 
-/// Says `line` to the parent (stdout, flushed at once so that the parent sees it now).
+/// Starts the child's watchdog: a plain thread (so that it runs even if every runtime
+/// thread is stuck) that says a heartbeat after progress and ends the process after a
+/// silence of the progress's limit.
+fn watch_child(role: &str, progress: Progress) {
+    let role = role.to_owned();
+    let look = progress.limit() / 10;
+    std::thread::spawn(move || loop {
+        std::thread::sleep(look);
+        let silent = progress.silent_for();
+        if silent >= progress.limit() {
+            eprintln!(
+                "child {role}: nothing finished for {silent:.1?} (the limit is {:?}): it hangs",
+                progress.limit()
+            );
+            std::process::exit(1);
+        }
+        if silent < look {
+            say_line(HEARTBEAT);
+        }
+    });
+}
+
+/// Says `line` to the parent (stdout, flushed at once so that the parent sees it now);
+/// saying something is progress.
 ///
 /// ```no_run
 /// store_redis::testing::process::say("ready");
 /// ```
 pub fn say(line: &str) {
+    say_line(line);
+    Progress::current().tick();
+}
+
+fn say_line(line: &str) {
     let mut out = std::io::stdout().lock();
     // A parent that stopped listening reports the failure itself.
     let _ = writeln!(out, "{line}");
