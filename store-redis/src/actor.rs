@@ -36,9 +36,9 @@ use crate::link::{Lease, Link};
 use crate::options::RedisOptions;
 use crate::script;
 use crate::server::Server;
-use crate::shared::mailbox::Answer;
 use crate::stats::Counters;
 use crate::subscription::Subscription;
+use store_core::net::mailbox::Answer;
 
 /// Most bytes of arguments in one script call; a larger batch is split into several calls
 /// (in the same pipeline), so that no single call keeps the server busy for long. An

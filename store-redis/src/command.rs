@@ -6,7 +6,7 @@
 use bytes::Bytes;
 use store_core::Record;
 
-use crate::shared::mailbox::{Call, Caller, Inbox};
+use store_core::net::mailbox::{Call, Caller, Inbox};
 
 /// A request to the actor.
 #[derive(Debug)]

@@ -18,10 +18,10 @@ use crate::options::RedisOptions;
 use crate::read::{sample_clock, Reader};
 use crate::script;
 use crate::server::{manager_config, Server};
-use crate::shared::mailbox;
 use crate::stats::Counters;
 use crate::subscription::Subscription;
 use store_core::backoff::Backoff;
+use store_core::net::mailbox;
 
 /// Most keys a listing page may scan (the script reads their expiries in one call).
 const MAX_PAGE_SIZE: usize = 4096;

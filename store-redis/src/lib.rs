@@ -41,8 +41,8 @@
 //! - `link.rs`: a connection that is replaced when it stops answering.
 //! - `options.rs` ([`RedisOptions`]), `config.rs` ([`RedisConfig`], the `[redis]` section),
 //!   `stats.rs` (counters for `stats()`), `command.rs` (what handles ask the actor).
-//! - `shared/`: the batching mailbox and the reconnect backoff, which know nothing of
-//!   Redis and are kept apart to move into store-core for the PostgreSQL backend.
+//! - The batching mailbox between handles and the actor is `store_core::net::mailbox`, the
+//!   reconnect backoff `store_core::backoff`: neither knows anything of Redis.
 //! - `testing/` (feature `testkit`): test stores under random prefixes, private servers.
 //!
 //! # Design, and why
@@ -173,7 +173,6 @@ mod options;
 mod read;
 mod script;
 mod server;
-mod shared;
 mod stats;
 mod subscription;
 #[cfg(feature = "testkit")]

@@ -1,4 +1,5 @@
-//! The mailbox between a network backend's handles and its actor.
+//! The mailbox between a network backend's handles and its actor (Redis and PostgreSQL
+//! share it).
 //!
 //! Handles send [`Call`]s through a bounded channel and wait for the answer, at most the
 //! configured request timeout ([`Caller::call`]). The actor takes every queued call at once
@@ -9,14 +10,42 @@
 //! When the actor stops, handles learn why from a shared slot: `close` leaves it empty
 //! (calls then fail with `Closed`); a panic or a vanished runtime fills it through
 //! [`StopGuard`] (calls then fail with `Stopped`, saying which).
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use store_core::net::mailbox;
+//! use store_core::Error;
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! // A mailbox of at most 64 queued calls, each answered within 2 s.
+//! let (caller, mut inbox) = mailbox::mailbox::<u32, u32>(
+//!     64,
+//!     Duration::from_secs(2),
+//!     Arc::new(|| Error::Unavailable("example server: no answer within 2s".into())),
+//! );
+//! // The actor: one batch (one round trip to the server) answers every call queued.
+//! tokio::spawn(async move {
+//!     while let Some(batch) = inbox.next_batch(512).await {
+//!         for call in batch {
+//!             let doubled = call.op * 2;
+//!             call.answer(Ok(doubled));
+//!         }
+//!     }
+//! });
+//! assert_eq!(caller.call(21).await?, 42);
+//! # Ok::<(), Error>(())
+//! # });
+//! ```
 
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use store_core::{Error, Result};
+use crate::{Error, Result};
 use tokio::sync::{mpsc, oneshot};
 
-/// One request to the actor: the operation and where its answer goes.
+/// One request to the actor: the operation and where its answer goes (see the
+/// [module example](self) for a whole exchange).
 pub struct Call<Op, Reply> {
     /// What the caller asks for.
     pub op: Op,
@@ -28,32 +57,65 @@ pub struct Call<Op, Reply> {
 
 impl<Op, Reply> Call<Op, Reply> {
     /// Whether the caller stopped waiting (timed out or dropped the call).
+    ///
+    /// ```
+    /// # use std::{sync::Arc, time::Duration};
+    /// # use store_core::{net::mailbox, Error};
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let (caller, mut inbox) = mailbox::mailbox::<u32, u32>(8, Duration::from_secs(5),
+    /// #     Arc::new(|| Error::Unavailable("timeout".into())));
+    /// // A caller that gives up at once: its call is queued, then abandoned.
+    /// let _ = tokio::time::timeout(Duration::from_millis(1), caller.call(7)).await;
+    /// # })
+    /// ```
     pub fn is_abandoned(&self) -> bool {
         self.reply.is_closed()
     }
 
-    /// Sends the answer (nobody may be listening any more; that is fine).
+    /// Sends the answer (nobody may be listening any more; that is fine). See the
+    /// [module example](self).
     pub fn answer(self, result: Result<Reply>) {
         let _ = self.reply.send(result);
     }
 
-    /// Splits the call into its operation and its answer slot.
+    /// Splits the call into its operation and its answer slot, for an actor that sends the
+    /// operation in a batch and answers later.
+    ///
+    /// ```
+    /// # use std::{sync::Arc, time::Duration};
+    /// # use store_core::{net::mailbox, Error};
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let (caller, mut inbox) = mailbox::mailbox::<u32, u32>(8, Duration::from_secs(5),
+    /// #     Arc::new(|| Error::Unavailable("timeout".into())));
+    /// tokio::spawn(async move {
+    ///     let batch = inbox.next_batch(16).await.unwrap();
+    ///     let (ops, answers): (Vec<u32>, Vec<_>) = batch.into_iter().map(|c| c.into_parts()).unzip();
+    ///     for (op, answer) in ops.into_iter().zip(answers) {
+    ///         answer.send(Ok(op + 1));
+    ///     }
+    /// });
+    /// assert_eq!(caller.call(1).await.unwrap(), 2);
+    /// # })
+    /// ```
     pub fn into_parts(self) -> (Op, Answer<Reply>) {
         (self.op, Answer(self.reply))
     }
 }
 
-/// Where the answer of a call goes, once its operation has been taken apart.
+/// Where the answer of a call goes, once its operation has been taken apart (see
+/// [`Call::into_parts`]).
 pub struct Answer<Reply>(oneshot::Sender<Result<Reply>>);
 
 impl<Reply> Answer<Reply> {
-    /// Sends the answer.
+    /// Sends the answer (see [`Call::into_parts`]).
     pub fn send(self, result: Result<Reply>) {
         let _ = self.0.send(result);
     }
 }
 
-/// Creates the two ends of a mailbox holding at most `capacity` queued calls.
+/// Creates the two ends of a mailbox holding at most `capacity` queued calls, whose calls
+/// are answered within `request_timeout` (queueing included), with `timed_out()` if not.
+/// See the [module example](self).
 pub fn mailbox<Op, Reply>(
     capacity: usize,
     request_timeout: Duration,
@@ -76,7 +138,7 @@ pub fn mailbox<Op, Reply>(
     )
 }
 
-/// The handles' end: cheap to clone.
+/// The handles' end: cheap to clone. See the [module example](self).
 pub struct Caller<Op, Reply> {
     tx: mpsc::Sender<Call<Op, Reply>>,
     stopped: Arc<OnceLock<Error>>,
@@ -99,6 +161,17 @@ impl<Op: Send, Reply: Send> Caller<Op, Reply> {
     /// Sends `op` and waits for its answer, at most the request timeout (queueing included);
     /// then the call fails with the mailbox's timeout error and, if the actor has not taken
     /// it yet, never happens.
+    ///
+    /// ```
+    /// # use std::{sync::Arc, time::Duration};
+    /// # use store_core::{net::mailbox, Error};
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let (caller, _inbox) = mailbox::mailbox::<u32, u32>(8, Duration::from_millis(10),
+    ///     Arc::new(|| Error::Unavailable("no answer within 10ms".into())));
+    /// // Nobody answers: the call times out.
+    /// assert!(matches!(caller.call(1).await, Err(Error::Unavailable(_))));
+    /// # })
+    /// ```
     pub async fn call(&self, op: Op) -> Result<Reply> {
         let deadline = Instant::now() + self.request_timeout;
         let outcome =
@@ -108,6 +181,17 @@ impl<Op: Send, Reply: Send> Caller<Op, Reply> {
 
     /// [`call`](Caller::call) without the timeout, for `close`, which must wait for the
     /// batches in flight however long the server takes to answer them.
+    ///
+    /// ```
+    /// # use std::{sync::Arc, time::Duration};
+    /// # use store_core::{net::mailbox, Error};
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let (caller, mut inbox) = mailbox::mailbox::<u32, u32>(8, Duration::from_millis(10),
+    /// #     Arc::new(|| Error::Unavailable("timeout".into())));
+    /// tokio::spawn(async move { inbox.close().await });
+    /// assert!(matches!(caller.call_unbounded(0).await, Err(Error::Closed)));
+    /// # })
+    /// ```
     pub async fn call_unbounded(&self, op: Op) -> Result<Reply> {
         // No caller gives up on this one; a deadline far away (an hour) still bounds it.
         let deadline = Instant::now() + Duration::from_secs(3600);
@@ -139,6 +223,16 @@ impl<Op: Send, Reply: Send> Caller<Op, Reply> {
     }
 
     /// `Ok` while the actor runs; otherwise why it stopped.
+    ///
+    /// ```
+    /// # use std::{sync::Arc, time::Duration};
+    /// # use store_core::{net::mailbox, Error};
+    /// let (caller, inbox) = mailbox::mailbox::<u32, u32>(8, Duration::from_secs(1),
+    ///     Arc::new(|| Error::Unavailable("timeout".into())));
+    /// assert!(caller.check_open().is_ok());
+    /// drop(inbox);
+    /// assert!(matches!(caller.check_open(), Err(Error::Closed)));
+    /// ```
     pub fn check_open(&self) -> Result<()> {
         if self.tx.is_closed() {
             Err(self.stop_error())
@@ -148,6 +242,14 @@ impl<Op: Send, Reply: Send> Caller<Op, Reply> {
     }
 
     /// Calls queued and not yet taken by the actor.
+    ///
+    /// ```
+    /// # use std::{sync::Arc, time::Duration};
+    /// # use store_core::{net::mailbox, Error};
+    /// let (caller, _inbox) = mailbox::mailbox::<u32, u32>(8, Duration::from_secs(1),
+    ///     Arc::new(|| Error::Unavailable("timeout".into())));
+    /// assert_eq!(caller.queued(), 0);
+    /// ```
     pub fn queued(&self) -> usize {
         self.tx.max_capacity() - self.tx.capacity()
     }
@@ -157,7 +259,7 @@ impl<Op: Send, Reply: Send> Caller<Op, Reply> {
     }
 }
 
-/// The actor's end.
+/// The actor's end. See the [module example](self).
 pub struct Inbox<Op, Reply> {
     rx: mpsc::Receiver<Call<Op, Reply>>,
     stopped: Arc<OnceLock<Error>>,
@@ -167,6 +269,9 @@ pub struct Inbox<Op, Reply> {
 impl<Op, Reply> Inbox<Op, Reply> {
     /// Waits for at least one call and returns every queued call, up to `max`, without the
     /// abandoned ones (which may leave the batch empty). `None` once every handle is gone.
+    /// An actor that keeps calls taken but not yet sent passes as `max` the room left under
+    /// its cap, so that the mailbox's bound keeps protecting memory (callers then wait in
+    /// `send`). See the [module example](self).
     pub async fn next_batch(&mut self, max: usize) -> Option<Vec<Call<Op, Reply>>> {
         let mut batch = Vec::with_capacity(max.min(64));
         if self.rx.recv_many(&mut batch, max.max(1)).await == 0 {
@@ -183,7 +288,8 @@ impl<Op, Reply> Inbox<Op, Reply> {
     }
 
     /// Refuses new calls and answers every queued one with `Closed`. Waits for senders that
-    /// had reserved a slot before the close, so that no call is left unanswered.
+    /// had reserved a slot before the close, so that no call is left unanswered. See
+    /// [`Caller::call_unbounded`].
     pub async fn close(&mut self) {
         self.rx.close();
         while let Some(call) = self.rx.recv().await {
@@ -193,6 +299,19 @@ impl<Op, Reply> Inbox<Op, Reply> {
 
     /// A guard that records why the actor stopped if it stops without [`StopGuard::disarm`]
     /// (a panic, or its runtime shutting down), and runs `on_stop` in any case.
+    ///
+    /// ```
+    /// # use std::{sync::Arc, time::Duration};
+    /// # use store_core::{net::mailbox, Error};
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let (caller, inbox) = mailbox::mailbox::<u32, u32>(8, Duration::from_secs(1),
+    ///     Arc::new(|| Error::Unavailable("timeout".into())));
+    /// let guard = inbox.stop_guard("example", || {});
+    /// drop(guard); // not disarmed: as if the actor had panicked
+    /// drop(inbox);
+    /// assert!(matches!(caller.call(1).await, Err(Error::Stopped(_))));
+    /// # })
+    /// ```
     pub fn stop_guard(&self, what: &str, on_stop: impl FnOnce() + Send + 'static) -> StopGuard {
         StopGuard {
             stopped: self.stopped.clone(),
@@ -203,7 +322,7 @@ impl<Op, Reply> Inbox<Op, Reply> {
     }
 }
 
-/// See [`Inbox::stop_guard`].
+/// Records why an actor stopped unless disarmed; see [`Inbox::stop_guard`].
 pub struct StopGuard {
     stopped: Arc<OnceLock<Error>>,
     what: String,
@@ -213,6 +332,20 @@ pub struct StopGuard {
 
 impl StopGuard {
     /// The actor is stopping on purpose (`close`, or every handle dropped).
+    ///
+    /// ```
+    /// # use std::{sync::Arc, time::Duration};
+    /// # use store_core::{net::mailbox, Error};
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let (caller, inbox) = mailbox::mailbox::<u32, u32>(8, Duration::from_secs(1),
+    ///     Arc::new(|| Error::Unavailable("timeout".into())));
+    /// let mut guard = inbox.stop_guard("example", || {});
+    /// guard.disarm();
+    /// drop(guard);
+    /// drop(inbox);
+    /// assert!(matches!(caller.call(1).await, Err(Error::Closed)));
+    /// # })
+    /// ```
     pub fn disarm(&mut self) {
         self.armed = false;
     }
