@@ -24,19 +24,21 @@ use std::time::Duration;
 
 use futures::stream::FuturesUnordered;
 use futures::StreamExt;
-use tokio::sync::oneshot;
 
+use store_core::net::mailbox::Inbox;
 use store_core::watch::Watchers;
 use store_core::{ComponentStats, Error, Figure, Result, Stats};
 
 use crate::batch;
-use crate::command::{Command, Read, Write};
+use crate::command::{Answer, Op, Read, Reply, Write};
 use crate::context::{Context, Counters};
 use crate::reaper;
-use crate::reusable::mailbox::Mailbox;
 
-/// Calls taken out of the mailbox and not yet dispatched, at most (back-pressure beyond).
-pub(crate) const MAX_WAITING: usize = 4096;
+/// Calls taken out of the mailbox and not yet dispatched, at most. The actor keeps calls
+/// waiting while a batch is in flight, so that the next batch carries all that arrived
+/// meanwhile; it takes no more than this, or the mailbox's bound would stop protecting
+/// memory: beyond it, callers wait in `send` (back-pressure).
+const MAX_WAITING: usize = 4096;
 /// Calls in one write batch at most (one transaction; bounded so one commit stays short).
 const MAX_WRITE_BATCH: usize = 512;
 /// Calls in one read batch at most.
@@ -54,7 +56,7 @@ type InFlight = FuturesUnordered<Pin<Box<dyn Future<Output = Done> + Send>>>;
 
 pub(crate) struct Actor {
     pub context: Arc<Context>,
-    pub mailbox: Mailbox<Command>,
+    pub inbox: Inbox<Op, Reply>,
     pub watchers: Arc<Watchers>,
     pub counters: Arc<Counters>,
     pub reaper_interval: Duration,
@@ -70,38 +72,41 @@ impl Actor {
         let mut write_in_flight = false;
         let mut reaping = false;
         let mut in_flight = InFlight::new();
-        let mut received = Vec::new();
         let mut reaper = tokio::time::interval(self.reaper_interval);
         reaper.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tokio::pin!(listener);
+        // A panic or a vanished runtime tells the handles why; `close` disarms it.
+        let mut stop_guard = self.inbox.stop_guard("postgres", || {});
 
-        let closing: Option<oneshot::Sender<()>> = loop {
+        let closing: Option<Answer> = loop {
             let waiting = reads.len() + writes.len();
             tokio::select! {
-                open = self.mailbox.recv_batch(&mut received, waiting),
-                    if self.mailbox.has_room(waiting) => {
-                    if !open {
+                received = self.inbox.next_batch(MAX_WAITING - waiting),
+                    if waiting < MAX_WAITING => {
+                    let Some(received) = received else {
                         break None; // every handle is gone
-                    }
+                    };
                     let mut close = None;
-                    for command in received.drain(..) {
-                        match command {
-                            Command::Read(read) => reads.push(read),
-                            Command::Write(write) => writes.push(write),
-                            Command::Stats(reply) => {
+                    for call in received {
+                        let (op, answer) = call.into_parts();
+                        match op {
+                            Op::Read(op) => reads.push(Read { op, answer }),
+                            Op::Write(op) => writes.push(Write { op, answer }),
+                            Op::Stats => {
                                 let context = self.context.clone();
                                 let counters = self.counters.clone();
                                 let waiters = self.watchers.len();
                                 in_flight.push(Box::pin(async move {
-                                    let _ = reply.send(stats(&context, &counters, waiters).await);
+                                    let stats = stats(&context, &counters, waiters).await;
+                                    answer.send(stats.map(Reply::Stats));
                                     Done::Other
                                 }));
                             }
-                            Command::Close(done) => close = Some(done),
+                            Op::Close => close = Some(answer),
                         }
                     }
-                    if let Some(done) = close {
-                        break Some(done);
+                    if let Some(answer) = close {
+                        break Some(answer);
                     }
                 }
                 Some(done) = in_flight.next() => match done {
@@ -121,6 +126,9 @@ impl Actor {
                 () = &mut listener => {}
             }
 
+            // A call whose caller gave up (dropped its future) is never sent.
+            writes.retain(|write| !write.answer.is_abandoned());
+            reads.retain(|read| !read.answer.is_abandoned());
             if !write_in_flight && !writes.is_empty() {
                 let batch = take_writes(&mut writes, MAX_WRITE_BATCH);
                 write_in_flight = true;
@@ -153,22 +161,22 @@ impl Actor {
             }
         };
 
+        stop_guard.disarm();
         // Calls that were queued when the store closed are answered `Closed`.
-        for command in self.mailbox.close() {
-            command.fail(Error::Closed);
-        }
-        for read in reads {
-            read.reply.fail(Error::Closed);
-        }
-        for write in writes {
-            write.reply.send(Err(Error::Closed));
+        self.inbox.close().await;
+        for call in reads
+            .into_iter()
+            .map(|r| r.answer)
+            .chain(writes.into_iter().map(|w| w.answer))
+        {
+            call.send(Err(Error::Closed));
         }
         // Batches in flight finish (each bounded by the operation timeout).
         while in_flight.next().await.is_some() {}
         self.context.pool.close();
         self.watchers.notify_all();
-        if let Some(done) = closing {
-            let _ = done.send(());
+        if let Some(answer) = closing {
+            answer.send(Ok(Reply::Done));
         }
         tracing::debug!(store = %self.context.describe, "store-postgres: stopped");
     }

@@ -68,7 +68,7 @@ use store_core::net::ServerClock;
 use store_core::{Error, Record, Result};
 
 use crate::codec;
-use crate::command::{Outcome, Read, ReadOp, ReadReply, Write, WriteOp};
+use crate::command::{Answer, Read, ReadOp, Reply, Write, WriteOp};
 use crate::context::Context;
 use crate::errors;
 use crate::pool::Object;
@@ -114,16 +114,16 @@ async fn pipeline<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
 
 /// Runs `reads` on a pooled connection and answers each.
 pub(crate) async fn run_reads(context: Arc<Context>, reads: Vec<Read>) {
-    let (ops, replies): (Vec<ReadOp>, Vec<ReadReply>) =
-        reads.into_iter().map(|r| (r.op, r.reply)).unzip();
+    let (ops, answers): (Vec<ReadOp>, Vec<Answer>) =
+        reads.into_iter().map(|r| (r.op, r.answer)).unzip();
     let outcome = context
         .with_connection(async |client| read_round(&context, client, &ops).await)
         .await;
     match outcome {
-        Err(error) => replies
+        Err(error) => answers
             .into_iter()
-            .for_each(|reply| reply.fail(error.clone())),
-        Ok(rows) => answer_reads(&context, ops, replies, rows),
+            .for_each(|answer| answer.send(Err(error.clone()))),
+        Ok(rows) => answer_reads(&context, ops, answers, rows),
     }
 }
 
@@ -250,7 +250,7 @@ async fn read_pass(
     })
 }
 
-fn answer_reads(context: &Context, ops: Vec<ReadOp>, replies: Vec<ReadReply>, rows: ReadRows) {
+fn answer_reads(context: &Context, ops: Vec<ReadOp>, answers: Vec<Answer>, rows: ReadRows) {
     let table = context.names.display();
     // The live records found, by key.
     let found: Result<std::collections::HashMap<String, Record>> = rows
@@ -265,25 +265,18 @@ fn answer_reads(context: &Context, ops: Vec<ReadOp>, replies: Vec<ReadReply>, ro
         })
         .collect();
     let mut lists = rows.lists.into_iter();
-    for (op, reply) in ops.into_iter().zip(replies) {
-        match (op, reply) {
-            (ReadOp::Get(keys), ReadReply::Get(reply)) => {
-                let answer = found
-                    .as_ref()
-                    .map_err(Clone::clone)
-                    .map(|found| keys.iter().map(|key| found.get(key).cloned()).collect());
-                let _ = reply.send(answer);
-            }
-            (ReadOp::List { .. }, ReadReply::List(reply)) => {
-                let answer = match lists.next() {
-                    Some(Ok(rows)) => page(&rows, &table),
-                    Some(Err(error)) => Err(error),
-                    None => Err(Error::Backend("internal: a list page went missing".into())),
-                };
-                let _ = reply.send(answer);
-            }
-            (_, reply) => reply.fail(Error::Backend("internal: a read lost its reply".into())),
-        }
+    for (op, answer) in ops.into_iter().zip(answers) {
+        let reply = match op {
+            ReadOp::Get(keys) => found.as_ref().map_err(Clone::clone).map(|found| {
+                Reply::Records(keys.iter().map(|key| found.get(key).cloned()).collect())
+            }),
+            ReadOp::List { .. } => match lists.next() {
+                Some(Ok(rows)) => page(&rows, &table).map(|(keys, next)| Reply::Page(keys, next)),
+                Some(Err(error)) => Err(error),
+                None => Err(Error::Backend("internal: a list page went missing".into())),
+            },
+        };
+        answer.send(reply);
     }
 }
 
@@ -307,8 +300,8 @@ fn page(rows: &[Row], table: &str) -> Result<(Vec<String>, Option<String>)> {
 /// transaction fails) and answers each.
 pub(crate) async fn run_writes(context: Arc<Context>, mut writes: Vec<Write>) {
     writes.sort_by(|a, b| a.op.first_key().cmp(b.op.first_key()));
-    let (ops, replies): (Vec<WriteOp>, Vec<_>) =
-        writes.into_iter().map(|w| (w.op, w.reply)).unzip();
+    let (ops, answers): (Vec<WriteOp>, Vec<Answer>) =
+        writes.into_iter().map(|w| (w.op, w.answer)).unzip();
     let outcome = match context.connection().await {
         Err(error) => Err(error),
         Ok(mut client) => {
@@ -342,9 +335,9 @@ pub(crate) async fn run_writes(context: Arc<Context>, mut writes: Vec<Write>) {
         }
     };
     match outcome {
-        Err(error) => replies
+        Err(error) => answers
             .into_iter()
-            .for_each(|reply| reply.send(Err(error.clone()))),
+            .for_each(|answer| answer.send(Err(error.clone()))),
         Ok(results) => {
             if tracing::enabled!(tracing::Level::TRACE) {
                 for (op, result) in ops.iter().zip(&results) {
@@ -357,8 +350,8 @@ pub(crate) async fn run_writes(context: Arc<Context>, mut writes: Vec<Write>) {
                     );
                 }
             }
-            for (reply, result) in replies.into_iter().zip(results) {
-                reply.send(result);
+            for (answer, result) in answers.into_iter().zip(results) {
+                answer.send(result);
             }
         }
     }
@@ -600,7 +593,7 @@ async fn write_round(
     client: &Object,
     ops: &[WriteOp],
     deadline: i64,
-) -> Result<(Vec<Result<Outcome>>, Option<ServerClock>)> {
+) -> Result<(Vec<Result<Reply>>, Option<ServerClock>)> {
     let failed = |e: &tokio_postgres::Error| errors::from_postgres(&context.describe, e);
     let prepared = Prepared::for_ops(context, client, ops)
         .await
@@ -695,7 +688,7 @@ fn is_aborted(error: &tokio_postgres::Error) -> bool {
 }
 
 enum Decoded {
-    Done(Result<Outcome>),
+    Done(Result<Reply>),
     /// A create met a row committed after its snapshot: read the live record (or create
     /// again if it is gone).
     CreateAgain,
@@ -709,7 +702,7 @@ fn decode(context: &Context, op: &WriteOp, rows: Vec<Row>) -> Result<Decoded> {
         WriteOp::Create(record) => match rows.first() {
             None => return Ok(Decoded::CreateAgain),
             Some(row) if row.get::<_, bool>(0) => {
-                Ok(Outcome::Version(codec::version_text(row.get(1))))
+                Ok(Reply::Version(codec::version_text(row.get(1))))
             }
             Some(row) => Err(Error::AlreadyExists(Box::new(codec::record(
                 record.key.clone(),
@@ -719,17 +712,17 @@ fn decode(context: &Context, op: &WriteOp, rows: Vec<Row>) -> Result<Decoded> {
             )))),
         },
         WriteOp::Put(record) => match rows.first() {
-            Some(row) => Ok(Outcome::Record(stored(record, row.get(0)))),
+            Some(row) => Ok(Reply::Record(stored(record, row.get(0)))),
             None => Err(Error::Backend(format!(
                 "{}: put: the upsert returned no row (table {table})",
                 context.describe
             ))),
         },
-        WriteOp::PutMany(_) => Ok(Outcome::Done),
+        WriteOp::PutMany(_) => Ok(Reply::Done),
         WriteOp::Cas(record) => match rows.first() {
             None => Err(Error::NotFound),
             Some(row) => match row.get::<_, Option<i64>>(1) {
-                Some(version) => Ok(Outcome::Record(stored(record, version))),
+                Some(version) => Ok(Reply::Record(stored(record, version))),
                 None => Err(Error::Conflict),
             },
         },
@@ -737,7 +730,7 @@ fn decode(context: &Context, op: &WriteOp, rows: Vec<Row>) -> Result<Decoded> {
             if rows.is_empty() {
                 Err(Error::NotFound)
             } else {
-                Ok(Outcome::Done)
+                Ok(Reply::Done)
             }
         }
     };
@@ -764,7 +757,7 @@ async fn create_again(
     prepared: &Prepared,
     op: &WriteOp,
     deadline: i64,
-) -> Result<Result<Outcome>> {
+) -> Result<Result<Reply>> {
     let WriteOp::Create(record) = op else {
         return Ok(Err(Error::Backend("internal: not a create".into())));
     };

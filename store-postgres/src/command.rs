@@ -1,30 +1,54 @@
 //! What handles send the actor, and how each call is answered.
 //!
-//! A command is split in two when the actor dispatches it: the operation (data the batch
-//! needs) and its reply (a `oneshot` sender). The batch future owns both, and answers every
-//! reply whatever happens to the operations, a timeout included, so no caller is left
-//! waiting on a dropped sender.
+//! A call travels through the [`store_core::net::mailbox`] every network backend shares: an
+//! [`Op`] out, a [`Reply`] back. When the actor dispatches a call it splits it in two: the
+//! operation (data the batch needs) and its [`Answer`]. The batch future owns both and
+//! answers every call whatever happens to the operations, a timeout included, so no caller
+//! is left waiting on a dropped answer.
 
-use tokio::sync::oneshot;
+use store_core::net::mailbox;
+use store_core::{Error, Record, Stats};
 
-use store_core::{Error, Record, Result, Stats};
+/// Where a call's answer goes.
+pub(crate) type Answer = mailbox::Answer<Reply>;
 
-/// The answer to one call.
-pub(crate) type Reply<T> = oneshot::Sender<Result<T>>;
-
-/// A message to the actor.
-pub(crate) enum Command {
-    Read(Read),
-    Write(Write),
-    Stats(Reply<Stats>),
+/// What a handle asks of the actor.
+pub(crate) enum Op {
+    Read(ReadOp),
+    Write(WriteOp),
+    Stats,
     /// Stop after the batches in flight; every queued call is answered `Closed`.
-    Close(oneshot::Sender<()>),
+    Close,
+}
+
+/// What the actor answers; each operation has its own kind.
+#[derive(Debug)]
+pub(crate) enum Reply {
+    /// A get: the live records under its keys, in order.
+    Records(Vec<Option<Record>>),
+    /// A list page: its live keys, and the last key it scanned when it was full.
+    Page(Vec<String>, Option<String>),
+    /// A create: the new version.
+    Version(String),
+    /// A put or CAS: the record as stored.
+    Record(Record),
+    /// A put_many, a delete, a close.
+    Done,
+    Stats(Stats),
+}
+
+impl Reply {
+    /// The error for a reply of the wrong kind, which cannot happen (each operation
+    /// produces its own kind); answered as a backend error rather than a panic.
+    pub fn mismatch(self) -> Error {
+        Error::Backend(format!("internal: unexpected reply {self:?}"))
+    }
 }
 
 /// A read: runs outside transactions, several reads batched per round trip.
 pub(crate) struct Read {
     pub op: ReadOp,
-    pub reply: ReadReply,
+    pub answer: Answer,
 }
 
 pub(crate) enum ReadOp {
@@ -34,16 +58,10 @@ pub(crate) enum ReadOp {
     List { from: Vec<u8>, to: Vec<u8> },
 }
 
-pub(crate) enum ReadReply {
-    Get(Reply<Vec<Option<Record>>>),
-    /// The page's live keys, and the last key it scanned when it was full.
-    List(Reply<(Vec<String>, Option<String>)>),
-}
-
 /// A write: batched with other writes into one transaction.
 pub(crate) struct Write {
     pub op: WriteOp,
-    pub reply: WriteReply,
+    pub answer: Answer,
 }
 
 pub(crate) enum WriteOp {
@@ -100,83 +118,6 @@ impl WriteOp {
             WriteOp::PutMany(_) => "put_many",
             WriteOp::Cas(_) => "cas_by_version",
             WriteOp::Delete(_) => "delete",
-        }
-    }
-}
-
-pub(crate) enum WriteReply {
-    Create(Reply<String>),
-    Put(Reply<Record>),
-    PutMany(Reply<()>),
-    Cas(Reply<Record>),
-    Delete(Reply<()>),
-}
-
-/// What a write produced, before it is handed to its reply.
-#[derive(Debug)]
-pub(crate) enum Outcome {
-    Version(String),
-    Record(Record),
-    Done,
-}
-
-impl WriteReply {
-    /// Answers the caller. An outcome of the wrong kind cannot happen (each operation
-    /// produces its own kind); it is answered as a backend error rather than a panic.
-    pub fn send(self, result: Result<Outcome>) {
-        fn mismatch(outcome: Outcome) -> Error {
-            Error::Backend(format!("internal: unexpected outcome {outcome:?}"))
-        }
-        // A caller that gave up (dropped its future) no longer listens: nothing to do.
-        match self {
-            WriteReply::Create(reply) => {
-                let _ = reply.send(result.and_then(|o| match o {
-                    Outcome::Version(v) => Ok(v),
-                    other => Err(mismatch(other)),
-                }));
-            }
-            WriteReply::Put(reply) | WriteReply::Cas(reply) => {
-                let _ = reply.send(result.and_then(|o| match o {
-                    Outcome::Record(r) => Ok(r),
-                    other => Err(mismatch(other)),
-                }));
-            }
-            WriteReply::PutMany(reply) | WriteReply::Delete(reply) => {
-                let _ = reply.send(result.and_then(|o| match o {
-                    Outcome::Done => Ok(()),
-                    other => Err(mismatch(other)),
-                }));
-            }
-        }
-    }
-}
-
-impl ReadReply {
-    /// Answers with an error.
-    pub fn fail(self, error: Error) {
-        match self {
-            ReadReply::Get(reply) => {
-                let _ = reply.send(Err(error));
-            }
-            ReadReply::List(reply) => {
-                let _ = reply.send(Err(error));
-            }
-        }
-    }
-}
-
-impl Command {
-    /// Answers the command with `error` without running it.
-    pub fn fail(self, error: Error) {
-        match self {
-            Command::Read(read) => read.reply.fail(error),
-            Command::Write(write) => write.reply.send(Err(error)),
-            Command::Stats(reply) => {
-                let _ = reply.send(Err(error));
-            }
-            Command::Close(done) => {
-                let _ = done.send(());
-            }
         }
     }
 }

@@ -125,3 +125,13 @@ pub(crate) fn writes_timed_out(
         humantime::format_duration(timeout)
     ))
 }
+
+/// A call that waited in the mailbox past its deadline (its start plus the operation
+/// timeout), answered without being sent: it never happens.
+pub(crate) fn queued_too_long(context: &str, timeout: std::time::Duration) -> Error {
+    Error::Unavailable(format!(
+        "{context}: the call waited longer than {} (operation_timeout) for its turn and was \
+         not sent, so it never happens; the store is busier than it can serve",
+        humantime::format_duration(timeout)
+    ))
+}

@@ -36,8 +36,8 @@
 //! - `pool.rs`: pooled connections that carry their server session and clock sample.
 //! - `errors.rs`: driver and pool failures as store-core errors naming the server.
 //! - `options.rs` and `config.rs`: [`PostgresOptions`] and the serde section [`PostgresConfig`].
-//! - `reusable/`: backoff and the batching mailbox, which know nothing of PostgreSQL and
-//!   are meant to move to store-core for every network backend.
+//! - The batching mailbox between handles and the actor is `store_core::net::mailbox` and
+//!   the reconnect backoff `store_core::backoff`, shared with store-redis.
 //!
 //! # Decisions
 //!
@@ -143,7 +143,6 @@ mod names;
 mod options;
 mod pool;
 mod reaper;
-pub(crate) mod reusable;
 mod schema;
 mod sql;
 mod storage;

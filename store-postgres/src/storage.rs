@@ -12,20 +12,19 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use deadpool_postgres::{ManagerConfig, RecyclingMethod, Runtime};
-use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::NoTls;
 
+use store_core::net::mailbox::{self, Caller};
 use store_core::watch::{Current, Watchers};
 use store_core::{Error, KeyStream, Pattern, Record, Result, Stats, Storage};
 
 use crate::actor::Actor;
 use crate::codec;
-use crate::command::{Command, Read, ReadOp, ReadReply, Reply, Write, WriteOp, WriteReply};
+use crate::command::{Op, ReadOp, Reply, WriteOp};
 use crate::context::{Context, Counters};
 use crate::listener::Listener;
 use crate::names::{self, Names};
 use crate::options::PostgresOptions;
-use crate::reusable::mailbox::Mailbox;
 use crate::schema;
 use crate::sql::Statements;
 
@@ -59,7 +58,7 @@ pub struct PostgresStorage {
 }
 
 struct Shared {
-    mailbox: mpsc::Sender<Command>,
+    caller: Caller<Op, Reply>,
     watchers: Arc<Watchers>,
     closed: AtomicBool,
     describe: String,
@@ -212,20 +211,25 @@ impl PostgresStorage {
             connect_timeout: options.connect_timeout,
             operation_timeout: options.operation_timeout,
         };
-        let (sender, receiver) = mpsc::channel(MAILBOX);
+        let timed_out = {
+            let describe = describe.clone();
+            let timeout = options.operation_timeout;
+            Arc::new(move || crate::errors::queued_too_long(&describe, timeout))
+        };
+        let (caller, inbox) = mailbox::mailbox(MAILBOX, options.operation_timeout, timed_out);
         let actor = Actor {
             context,
-            mailbox: Mailbox::new(receiver, crate::actor::MAX_WAITING),
+            inbox,
             watchers: watchers.clone(),
             counters,
             reaper_interval: options.reaper_interval,
             read_lanes: options.pool_size - 1,
         };
-        let (ready, listening) = oneshot::channel();
+        let (ready, listening) = tokio::sync::oneshot::channel();
         tokio::spawn(actor.run(listener.run(ready)));
         let storage = PostgresStorage {
             shared: Arc::new(Shared {
-                mailbox: sender,
+                caller,
                 watchers,
                 closed: AtomicBool::new(false),
                 describe,
@@ -302,7 +306,7 @@ impl PostgresStorage {
         self.shared.closed.load(Ordering::Acquire)
     }
 
-    /// The error for a call whose actor is gone.
+    /// The error for a call whose actor is gone without saying why.
     fn gone(&self) -> Error {
         if self.closed() {
             Error::Closed
@@ -315,46 +319,26 @@ impl PostgresStorage {
         }
     }
 
-    async fn call<T>(&self, command: impl FnOnce(Reply<T>) -> Command) -> Result<T> {
+    /// Sends `op` to the actor and waits for its answer: the actor bounds every round by
+    /// the operation timeout and answers a write only once it knows the write's fate.
+    async fn call(&self, op: Op) -> Result<Reply> {
         if self.closed() {
             return Err(Error::Closed);
         }
-        let (reply, answer) = oneshot::channel();
-        self.shared
-            .mailbox
-            .send(command(reply))
-            .await
-            .map_err(|_| self.gone())?;
-        answer.await.map_err(|_| self.gone())?
+        match self.shared.caller.call_answered_by_actor(op).await {
+            Err(Error::Closed) => Err(self.gone()),
+            other => other,
+        }
     }
 
-    async fn read(&self, op: ReadOp) -> Result<ReadAnswer> {
-        match op {
-            ReadOp::Get(keys) => self
-                .call(|reply| {
-                    Command::Read(Read {
-                        op: ReadOp::Get(keys),
-                        reply: ReadReply::Get(reply),
-                    })
-                })
-                .await
-                .map(ReadAnswer::Records),
-            ReadOp::List { from, to } => self
-                .call(|reply| {
-                    Command::Read(Read {
-                        op: ReadOp::List { from, to },
-                        reply: ReadReply::List(reply),
-                    })
-                })
-                .await
-                .map(|(keys, next)| ReadAnswer::Keys(keys, next)),
-        }
+    async fn read(&self, op: ReadOp) -> Result<Reply> {
+        self.call(Op::Read(op)).await
     }
 
     async fn get_one(&self, key: &str) -> Result<Option<Record>> {
         match self.read(ReadOp::Get(vec![key.to_owned()])).await? {
-            ReadAnswer::Records(mut records) => Ok(records.pop().flatten()),
-            ReadAnswer::Keys(..) => Err(internal()),
+            Reply::Records(mut records) => Ok(records.pop().flatten()),
+            other => Err(other.mismatch()),
         }
     }
 
@@ -366,8 +350,9 @@ impl PostgresStorage {
         to: Vec<u8>,
         pattern: &Pattern,
     ) -> Result<(Vec<String>, Option<String>)> {
-        let ReadAnswer::Keys(keys, next) = self.read(ReadOp::List { from, to }).await? else {
-            return Err(internal());
+        let (keys, next) = match self.read(ReadOp::List { from, to }).await? {
+            Reply::Page(keys, next) => (keys, next),
+            other => return Err(other.mismatch()),
         };
         let matched = keys
             .into_iter()
@@ -376,25 +361,25 @@ impl PostgresStorage {
         Ok((matched, next))
     }
 
-    async fn write<T>(&self, op: WriteOp, reply: impl FnOnce(Reply<T>) -> WriteReply) -> Result<T> {
-        self.call(|answer| {
-            Command::Write(Write {
-                op,
-                reply: reply(answer),
-            })
-        })
-        .await
+    async fn write(&self, op: WriteOp) -> Result<Reply> {
+        self.call(Op::Write(op)).await
     }
-}
 
-enum ReadAnswer {
-    Records(Vec<Option<Record>>),
-    /// A page's live keys, and where the next page starts.
-    Keys(Vec<String>, Option<String>),
-}
+    /// A write whose reply is a record (put, CAS).
+    async fn write_record(&self, op: WriteOp) -> Result<Record> {
+        match self.write(op).await? {
+            Reply::Record(record) => Ok(record),
+            other => Err(other.mismatch()),
+        }
+    }
 
-fn internal() -> Error {
-    Error::Backend("internal: an answer of the wrong kind".into())
+    /// A write whose reply is only that it happened (put_many, delete).
+    async fn write_done(&self, op: WriteOp) -> Result<()> {
+        match self.write(op).await? {
+            Reply::Done => Ok(()),
+            other => Err(other.mismatch()),
+        }
+    }
 }
 
 fn parse_url(url: &str, names: &Names) -> Result<tokio_postgres::Config> {
@@ -437,8 +422,10 @@ fn check_options(options: &PostgresOptions) -> Result<()> {
 impl Storage for PostgresStorage {
     async fn create(&self, record: Record) -> Result<String> {
         store_core::validate_key(&record.key)?;
-        self.write(WriteOp::Create(record), WriteReply::Create)
-            .await
+        match self.write(WriteOp::Create(record)).await? {
+            Reply::Version(version) => Ok(version),
+            other => Err(other.mismatch()),
+        }
     }
 
     async fn get(&self, key: &str) -> Result<Record> {
@@ -459,14 +446,14 @@ impl Storage for PostgresStorage {
         }
         let keys = keys.iter().map(|key| (*key).to_owned()).collect();
         match self.read(ReadOp::Get(keys)).await? {
-            ReadAnswer::Records(records) => Ok(records),
-            ReadAnswer::Keys(..) => Err(internal()),
+            Reply::Records(records) => Ok(records),
+            other => Err(other.mismatch()),
         }
     }
 
     async fn put(&self, record: Record) -> Result<Record> {
         store_core::validate_key(&record.key)?;
-        self.write(WriteOp::Put(record), WriteReply::Put).await
+        self.write_record(WriteOp::Put(record)).await
     }
 
     async fn put_many(&self, records: Vec<Record>) -> Result<()> {
@@ -486,19 +473,17 @@ impl Storage for PostgresStorage {
             .map(|record| (record.key.clone(), record))
             .collect();
         let records = unique.into_values().collect();
-        self.write(WriteOp::PutMany(records), WriteReply::PutMany)
-            .await
+        self.write_done(WriteOp::PutMany(records)).await
     }
 
     async fn cas_by_version(&self, record: Record) -> Result<Record> {
         store_core::validate_key(&record.key)?;
-        self.write(WriteOp::Cas(record), WriteReply::Cas).await
+        self.write_record(WriteOp::Cas(record)).await
     }
 
     async fn delete(&self, key: &str) -> Result<()> {
         store_core::validate_key(key)?;
-        self.write(WriteOp::Delete(key.to_owned()), WriteReply::Delete)
-            .await
+        self.write_done(WriteOp::Delete(key.to_owned())).await
     }
 
     async fn wait_for_version_change(&self, key: &str, version: &str) -> Result<()> {
@@ -536,10 +521,9 @@ impl Storage for PostgresStorage {
         if self.shared.closed.swap(true, Ordering::AcqRel) {
             return Err(Error::Closed);
         }
-        let (done, finished) = oneshot::channel();
-        if self.shared.mailbox.send(Command::Close(done)).await.is_ok() {
-            let _ = finished.await;
-        }
+        // However long the batches in flight take (each is bounded by the operation
+        // timeout); an actor already gone has nothing left to finish.
+        let _ = self.shared.caller.call_unbounded(Op::Close).await;
         // Waiters re-check now; the closed flag answers them `Closed`.
         self.shared.watchers.notify_all();
         Ok(())
@@ -550,6 +534,9 @@ impl Storage for PostgresStorage {
     }
 
     async fn stats(&self) -> Result<Stats> {
-        self.call(Command::Stats).await
+        match self.call(Op::Stats).await? {
+            Reply::Stats(stats) => Ok(stats),
+            other => Err(other.mismatch()),
+        }
     }
 }

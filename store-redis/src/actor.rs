@@ -260,14 +260,14 @@ async fn poll_reap(reaping: &mut Option<Reaping>) -> Result<(u64, Option<SystemT
 async fn query(context: &Context, link: &Link, cmd: redis::Cmd, doing: &str) -> Result<Value> {
     let mut lease = link.lease()?;
     let attempt = async {
-        let answer = match cmd.query_async::<Value>(&mut lease.manager).await {
+        let answer = match cmd.query_async::<Value>(&mut lease.connection).await {
             Err(error) if error.code() == Some("NOSCRIPT") => {
                 lease.answered();
                 Counters::add(&context.counters.script_loads, 1);
                 let mut pipe = redis::pipe();
                 pipe.cmd("SCRIPT").arg("LOAD").arg(script::SOURCE).ignore();
                 pipe.add_command(cmd);
-                let (value,): (Value,) = pipe.query_async(&mut lease.manager).await?;
+                let (value,): (Value,) = pipe.query_async(&mut lease.connection).await?;
                 Ok(value)
             }
             other => other,
@@ -424,7 +424,7 @@ async fn run_chunks(
     }
     let sent = std::time::Instant::now();
     let values: Vec<Value> = pipe
-        .query_async(&mut lease.manager)
+        .query_async(&mut lease.connection)
         .await
         .map_err(|e| failed(link, lease, "sending a pipeline", &e))?;
     let received = std::time::Instant::now();
@@ -463,7 +463,7 @@ async fn run_chunks(
         }
         let sent = std::time::Instant::now();
         let mut values: Vec<Value> = pipe
-            .query_async(&mut lease.manager)
+            .query_async(&mut lease.connection)
             .await
             .map_err(|e| failed(link, lease, "loading the script", &e))?;
         let received = std::time::Instant::now();

@@ -138,7 +138,7 @@ impl RedisStorage {
             )));
         }
         let mut lease = links[0].lease()?;
-        load_script(&server, &mut lease.manager, &options).await?;
+        load_script(&server, &mut lease.connection, &options).await?;
         // Before the first write: every write's deadline is a time on this clock.
         let clock = Arc::new(SharedClock::new(
             sample_clock(&server, &mut lease, options.request_timeout).await?,

@@ -80,7 +80,7 @@ impl Reader {
         let read = async {
             let text = self
                 .command(key)
-                .query_async::<Value>(&mut lease.manager)
+                .query_async::<Value>(&mut lease.connection)
                 .await
                 .map_err(|e| server.error(&reading(key), &e))?;
             lease.answered();
@@ -112,7 +112,7 @@ impl Reader {
         pipe.cmd("TIME").add_command(self.command(key));
         let sent = Instant::now();
         let (time, text): (Value, Value) = pipe
-            .query_async(&mut lease.manager)
+            .query_async(&mut lease.connection)
             .await
             .map_err(|e| server.error(&reading(key), &e))?;
         lease.answered();
@@ -146,7 +146,7 @@ pub(crate) async fn sample_clock(
     let sent = Instant::now();
     let time = tokio::time::timeout(
         timeout,
-        redis::cmd("TIME").query_async::<Value>(&mut lease.manager),
+        redis::cmd("TIME").query_async::<Value>(&mut lease.connection),
     )
     .await
     .map_err(|_| server.timed_out("reading the server's clock", timeout))?

@@ -1,10 +1,14 @@
 //! The mailbox between a network backend's handles and its actor (Redis and PostgreSQL
 //! share it).
 //!
-//! Handles send [`Call`]s through a bounded channel and wait for the answer, at most the
-//! configured request timeout ([`Caller::call`]). The actor takes every queued call at once
-//! ([`Inbox::next_batch`], `recv_many`) and sends the batch to the server in one round trip:
-//! the network version of group commit. Calls whose caller has already given up (timed out
+//! Handles send [`Call`]s through a bounded channel and wait for the answer: at most the
+//! configured request timeout ([`Caller::call`], for a backend whose server refuses a write
+//! that arrives after its caller's deadline, as Redis's script does), or, once the actor has
+//! taken the call, as long as the actor takes to learn its fate
+//! ([`Caller::call_answered_by_actor`], for a backend that bounds its own rounds, as
+//! PostgreSQL's does around a commit that cannot be called back). The actor takes every
+//! queued call at once ([`Inbox::next_batch`], `recv_many`) and sends the batch to the
+//! server in one round trip: the network version of group commit. Calls whose caller has already given up (timed out
 //! or dropped its future) are left out of the next batch, so they never happen.
 //!
 //! When the actor stops, handles learn why from a shared slot: `close` leaves it empty
@@ -111,6 +115,30 @@ impl<Reply> Answer<Reply> {
     pub fn send(self, result: Result<Reply>) {
         let _ = self.0.send(result);
     }
+
+    /// Whether the caller stopped waiting (dropped its call): an actor that keeps taken
+    /// calls in queues of its own leaves such calls out of the batch it sends.
+    ///
+    /// ```
+    /// # use std::{sync::Arc, time::Duration};
+    /// # use store_core::{net::mailbox, Error};
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let (caller, mut inbox) = mailbox::mailbox::<u32, u32>(8, Duration::from_secs(5),
+    /// #     Arc::new(|| Error::Unavailable("timeout".into())));
+    /// let call = tokio::spawn({
+    ///     let caller = caller.clone();
+    ///     async move { caller.call_answered_by_actor(1).await }
+    /// });
+    /// let (_op, answer) = inbox.next_batch(8).await.unwrap().pop().unwrap().into_parts();
+    /// assert!(!answer.is_abandoned());
+    /// call.abort(); // the caller gives up
+    /// let _ = call.await;
+    /// assert!(answer.is_abandoned());
+    /// # })
+    /// ```
+    pub fn is_abandoned(&self) -> bool {
+        self.0.is_closed()
+    }
 }
 
 /// Creates the two ends of a mailbox holding at most `capacity` queued calls, whose calls
@@ -177,6 +205,37 @@ impl<Op: Send, Reply: Send> Caller<Op, Reply> {
         let outcome =
             tokio::time::timeout_at(deadline.into(), self.send_and_wait(op, deadline)).await;
         outcome.unwrap_or_else(|_| Err((self.timed_out)()))
+    }
+
+    /// Sends `op` and waits for its answer, which the actor gives however long that takes
+    /// once it has taken the call. The call's deadline (its start plus the request
+    /// timeout) bounds only its wait in the mailbox: taken after it, the call is answered
+    /// with the mailbox's timeout error and never sent.
+    ///
+    /// For an actor that bounds its own rounds and must learn a write's fate before it
+    /// answers: a PostgreSQL commit cannot be called back, so the actor, not the caller's
+    /// timer, decides when a write in flight has failed (see store-postgres's `batch.rs`).
+    ///
+    /// ```
+    /// # use std::{sync::Arc, time::Duration};
+    /// # use store_core::{net::mailbox, Error};
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let (caller, mut inbox) = mailbox::mailbox::<u32, u32>(8, Duration::from_millis(10),
+    ///     Arc::new(|| Error::Unavailable("no answer within 10ms".into())));
+    /// tokio::spawn(async move {
+    ///     let batch = inbox.next_batch(8).await.unwrap();
+    ///     // Slower than the request timeout: the caller still gets this answer.
+    ///     tokio::time::sleep(Duration::from_millis(30)).await;
+    ///     for call in batch {
+    ///         call.answer(Ok(7));
+    ///     }
+    /// });
+    /// assert_eq!(caller.call_answered_by_actor(0).await.unwrap(), 7);
+    /// # })
+    /// ```
+    pub async fn call_answered_by_actor(&self, op: Op) -> Result<Reply> {
+        let deadline = Instant::now() + self.request_timeout;
+        self.send_and_wait(op, deadline).await
     }
 
     /// [`call`](Caller::call) without the timeout, for `close`, which must wait for the
