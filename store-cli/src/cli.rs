@@ -136,6 +136,40 @@ pub struct ValueArg {
     pub base64: bool,
 }
 
+/// `--ttl`, and go-micro's `--expiry` refused with a usage error that points to it.
+///
+/// ```
+/// use clap::Parser;
+/// use std::time::Duration;
+/// use store_cli::cli::TtlArg;
+///
+/// #[derive(Parser)]
+/// struct Write {
+///     #[command(flatten)]
+///     ttl: TtlArg,
+/// }
+/// let write = Write::parse_from(["write", "--ttl", "1h 30m"]);
+/// assert_eq!(write.ttl.ttl, Some(Duration::from_secs(5400)));
+/// assert!(Write::try_parse_from(["write", "--expiry", "1h"]).is_err());
+/// ```
+#[derive(Clone, Debug, Args)]
+pub struct TtlArg {
+    /// Time to live, such as 30s, 1h or "1h 30m", at most 100 years (default: never
+    /// expires).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub ttl: Option<Duration>,
+    /// go-micro's name for --ttl: refused with a usage error that says so.
+    #[arg(
+        long,
+        hide = true,
+        value_parser = go_micro_expiry,
+        num_args = 0..=1,
+        default_missing_value = "",
+        value_name = "DURATION"
+    )]
+    pub expiry: Option<Infallible>,
+}
+
 /// The order of a read.
 ///
 /// ```
@@ -215,20 +249,9 @@ pub enum Command {
         /// The value.
         #[command(flatten)]
         value: ValueArg,
-        /// Time to live, such as 30s, 1h or "1h 30m", at most 100 years (default: never
-        /// expires).
-        #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
-        ttl: Option<Duration>,
-        /// go-micro's name for --ttl: refused with a usage error that says so.
-        #[arg(
-            long,
-            hide = true,
-            value_parser = go_micro_expiry,
-            num_args = 0..=1,
-            default_missing_value = "",
-            value_name = "DURATION"
-        )]
-        expiry: Option<Infallible>,
+        /// The record's time to live.
+        #[command(flatten)]
+        ttl: TtlArg,
         /// A metadata entry NAME=JSON (a JSON value; text that is not JSON is taken as a
         /// string). Repeat for more.
         #[arg(long, short = 'm', value_parser = parse_metadata, value_name = "NAME=JSON")]
@@ -299,19 +322,9 @@ pub enum Command {
         /// The value.
         #[command(flatten)]
         value: ValueArg,
-        /// Time to live, at most 100 years (default: never expires).
-        #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
-        ttl: Option<Duration>,
-        /// go-micro's name for --ttl: refused with a usage error that says so.
-        #[arg(
-            long,
-            hide = true,
-            value_parser = go_micro_expiry,
-            num_args = 0..=1,
-            default_missing_value = "",
-            value_name = "DURATION"
-        )]
-        expiry: Option<Infallible>,
+        /// The record's time to live.
+        #[command(flatten)]
+        ttl: TtlArg,
         /// Where: the database and table.
         #[command(flatten)]
         scope: VersionedScope,
@@ -324,19 +337,9 @@ pub enum Command {
         /// The value.
         #[command(flatten)]
         value: ValueArg,
-        /// Time to live, at most 100 years (default: never expires).
-        #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
-        ttl: Option<Duration>,
-        /// go-micro's name for --ttl: refused with a usage error that says so.
-        #[arg(
-            long,
-            hide = true,
-            value_parser = go_micro_expiry,
-            num_args = 0..=1,
-            default_missing_value = "",
-            value_name = "DURATION"
-        )]
-        expiry: Option<Infallible>,
+        /// The record's time to live.
+        #[command(flatten)]
+        ttl: TtlArg,
         /// Where: the database and table.
         #[command(flatten)]
         scope: VersionedScope,
@@ -355,19 +358,9 @@ pub enum Command {
         /// The version the record must still have.
         #[arg(long, value_name = "V")]
         version: String,
-        /// Time to live, at most 100 years (default: never expires).
-        #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
-        ttl: Option<Duration>,
-        /// go-micro's name for --ttl: refused with a usage error that says so.
-        #[arg(
-            long,
-            hide = true,
-            value_parser = go_micro_expiry,
-            num_args = 0..=1,
-            default_missing_value = "",
-            value_name = "DURATION"
-        )]
-        expiry: Option<Infallible>,
+        /// The record's time to live.
+        #[command(flatten)]
+        ttl: TtlArg,
         /// Where: the database and table.
         #[command(flatten)]
         scope: VersionedScope,

@@ -16,7 +16,7 @@ use store_compat::{
 };
 use store_core::{Error, Storage};
 
-use crate::cli::{Cli, Command, OrderArg, Output, Scope, ValueArg, VersionedScope};
+use crate::cli::{Cli, Command, OrderArg, Output, Scope, TtlArg, ValueArg, VersionedScope};
 use crate::error::{CliError, Result};
 use crate::progress::Progress;
 use crate::snapshot::{self, RecordLimit, RestoreOptions, Source};
@@ -319,10 +319,9 @@ async fn execute(
         Command::Write {
             key,
             value,
-            ttl,
+            ttl: TtlArg { ttl, .. },
             metadata,
             scope,
-            expiry: _,
         } => {
             let (database, table) = names(&scope);
             let mut record = Record::new(key.clone(), value_bytes(&value)?);
@@ -415,9 +414,8 @@ async fn execute(
         Command::Put {
             key,
             value,
-            ttl,
+            ttl: TtlArg { ttl, .. },
             scope,
-            expiry: _,
         } => {
             let (storage, place, record) = versioned_write(stack, &scope, &key, &value, ttl)?;
             let stored = storage
@@ -429,9 +427,8 @@ async fn execute(
         Command::Create {
             key,
             value,
-            ttl,
+            ttl: TtlArg { ttl, .. },
             scope,
-            expiry: _,
         } => {
             let (storage, place, record) = versioned_write(stack, &scope, &key, &value, ttl)?;
             let version = storage
@@ -444,9 +441,8 @@ async fn execute(
             key,
             value,
             version,
-            ttl,
+            ttl: TtlArg { ttl, .. },
             scope,
-            expiry: _,
         } => {
             let (storage, place, record) = versioned_write(stack, &scope, &key, &value, ttl)?;
             let stored = storage
