@@ -1,18 +1,4 @@
 //! [`Link`]: a connection to a server that is replaced when it stops answering.
-//!
-//! A client library reconnects when its connection fails (an I/O error, a closed socket),
-//! but a connection that simply stops answering (a server that no longer reads that
-//! socket, a network path that blackholes, a proxy that holds the bytes) fails nothing:
-//! every request on it times out, for as long as the stall lasts, although a new
-//! connection would work at once. So each use of a link is a [`Lease`] that notes how many
-//! answers the link had received when the request went out; a request that times out on a
-//! link that has received nothing since then reports it ([`Link::timed_out`]), and the
-//! link is replaced by a new connection. One stuck socket then costs at most one request
-//! timeout. Requests still in flight on the old connection fail by their own timeout;
-//! their writes must carry a deadline the server enforces (see [`ServerClock`]), so that
-//! none of them can land later.
-//!
-//! [`ServerClock`]: super::ServerClock
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
@@ -23,7 +9,19 @@ use crate::{Error, Result};
 /// keeps the replacement itself from blocking.
 type Connect<C> = Box<dyn Fn() -> std::result::Result<C, String> + Send + Sync>;
 
-/// A replaceable connection (see the [module docs](self)).
+/// A connection to a server that is replaced when it stops answering.
+///
+/// A client library reconnects when its connection fails (an I/O error, a closed socket),
+/// but a connection that simply stops answering (a server that no longer reads that
+/// socket, a network path that blackholes, a proxy that holds the bytes) fails nothing:
+/// every request on it times out, for as long as the stall lasts, although a new
+/// connection would work at once. So each use of a link is a [`Lease`] that notes how many
+/// answers the link had received when the request went out; a request that times out on a
+/// link that has received nothing since then reports it ([`Link::timed_out`]), and the
+/// link is replaced by a new connection. One stuck socket then costs at most one request
+/// timeout. Requests still in flight on the old connection fail by their own timeout;
+/// their writes must carry a deadline the server enforces (see [`ServerClock`](super::ServerClock)), so that
+/// none of them can land later.
 ///
 /// `C` is a cheap handle on one connection (a multiplexed client that clones, for
 /// example); every [`lease`](Link::lease) clones it.
