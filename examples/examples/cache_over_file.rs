@@ -1,9 +1,10 @@
 //! A cache-over-file stack built from `examples/cache_over_file.toml`.
 //!
-//! Run it with `cargo run -p examples --example cache_over_file`. It writes orders, reads
-//! them back, closes the stack, and opens it again from the same file to show that every
-//! acknowledged write survived and that a cold cache fills on the first read of each key,
-//! then prints what each layer of the stack reports.
+//! Run it with `cargo run -p examples --features compat --example cache_over_file` (the
+//! `compat` feature compiles in store-compat with its default backends). It writes orders,
+//! reads them back, closes the stack, and opens it again from the same file to show that
+//! every acknowledged write survived and that a cold cache fills on the first read of each
+//! key, then prints what each layer of the stack reports.
 
 use std::path::Path;
 use std::time::Instant;

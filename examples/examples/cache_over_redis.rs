@@ -1,7 +1,8 @@
 //! Two copies of one service sharing a store on Redis, built from
 //! `examples/cache_over_redis.toml` (the `cache_over_file` stack with `backend = "redis"`).
 //!
-//! Run it with `cargo run -p examples --example cache_over_redis` (it needs a Redis server on
+//! Run it with `cargo run -p examples --features redis --example cache_over_redis` (the
+//! `redis` feature compiles in the Redis client; the example needs a Redis server on
 //! 127.0.0.1:6379). It seeds 40 orders, starts a second copy of itself, and the two copies
 //! (workers `a` and `b`) claim and ship the orders at the same time: `create` makes every
 //! claim exclusive across the processes, and `cas_by_version` ships each order once. The
@@ -11,11 +12,11 @@
 //! The same by hand, in three terminals:
 //!
 //! ```text
-//! cargo run -p examples --example cache_over_redis -- seed       # fresh orders, shift open
-//! cargo run -p examples --example cache_over_redis -- worker a   # terminal 1
-//! cargo run -p examples --example cache_over_redis -- worker b   # terminal 2, at the same time
-//! cargo run -p examples --example cache_over_redis -- close      # wakes both workers
-//! cargo run -p examples --example cache_over_redis -- clean      # removes every key
+//! cargo run -p examples --features redis --example cache_over_redis -- seed       # fresh orders, shift open
+//! cargo run -p examples --features redis --example cache_over_redis -- worker a   # terminal 1
+//! cargo run -p examples --features redis --example cache_over_redis -- worker b   # terminal 2, at once
+//! cargo run -p examples --features redis --example cache_over_redis -- close      # wakes both workers
+//! cargo run -p examples --features redis --example cache_over_redis -- clean      # removes every key
 //! ```
 
 use std::collections::BTreeSet;

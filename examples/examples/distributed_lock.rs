@@ -2,7 +2,7 @@
 //! fencing token per acquisition, waiting without polling, and a crashed holder's lease
 //! running out.
 //!
-//! Run it with `cargo run -p examples --example distributed_lock`.
+//! Run it with `cargo run -p examples --features sync --example distributed_lock`.
 //!
 //! One worker takes the lock and "crashes": its process (here: its own tokio runtime on its
 //! own thread) stops, so nobody renews or releases its lock. Four workers then contend for

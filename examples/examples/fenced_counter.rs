@@ -1,6 +1,6 @@
 //! Fencing: why a lock's token matters, shown on a holder that pauses past its lease.
 //!
-//! Run it with `cargo run -p examples --example fenced_counter`.
+//! Run it with `cargo run -p examples --features sync --example fenced_counter`.
 //!
 //! No lease-based lock can stop a holder that was paused (a long GC pause, a stopped VM)
 //! from waking up and acting on a lock it has lost in the meantime. What can stop it is

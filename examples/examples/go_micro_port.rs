@@ -4,7 +4,7 @@
 //! is the port of the Go function in the comment above it: the same calls, options and
 //! error handling, on `store_compat`'s `Store` trait.
 //!
-//! Run it with `cargo run -p examples --example go_micro_port`.
+//! Run it with `cargo run -p examples --features compat --example go_micro_port`.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,7 +1,8 @@
 //! The versioned API in one minute, on the in-memory backend.
 //!
-//! Run it with `cargo run -p examples --example quickstart` (set `RUST_LOG=debug` to see the
-//! runtime's tracing).
+//! Run it with `cargo run -p examples --example quickstart`. It needs no feature of the
+//! examples crate, so that command compiles only what it uses: store-core, store-memory,
+//! tokio, futures and their dependencies.
 
 use std::time::Duration;
 
@@ -11,10 +12,6 @@ use store_memory::MemoryStorage;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .init();
-
     let store = MemoryStorage::new();
 
     // create: only if the key is absent. The storage assigns the version.
