@@ -42,7 +42,7 @@ use store_core::{Error, Record, Result, Storage};
 use store_sync::{Lock, LockGuard, LockOptions};
 use tokio::sync::watch;
 
-use crate::cli::Workload;
+use crate::catalog::Workload;
 use crate::harness::{run_tasks, Measurement, Recorder, TaskStats};
 use crate::BoxError;
 
