@@ -1,12 +1,16 @@
 //! The command line ([`Cli`]) and the settings a run uses once defaults are resolved
 //! ([`Settings`]).
+//!
+//! Uses `catalog` and `workload` (the size of a list); `report`, `figures`, `targets` and
+//! `runner` read the settings (see the crate's "Structure").
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
-use crate::targets::TargetKind;
+use crate::catalog::{TargetKind, Workload};
+use crate::workload::LIST_MATCHES;
 
 /// Benchmark a store stack against a baseline in the same process.
 ///
@@ -119,71 +123,6 @@ impl TargetArg {
     }
 }
 
-/// What the tasks of one run do.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, ValueEnum)]
-pub enum Workload {
-    /// `get` of random existing keys.
-    Get,
-    /// `put` of random existing keys (overwrites).
-    Put,
-    /// 90% `get`, 10% `put`, of random existing keys.
-    Mixed,
-    /// get + `cas_by_version` increment loops, every task on one hot counter.
-    Cas,
-    /// Latency from a `put` to the wake-up of tasks blocked in `wait_for_version_change`.
-    Wait,
-    /// `list_keys("bench/list/target/*")` (100 keys) in stores of several sizes.
-    List,
-    /// `get` of random existing keys, every one a cache miss (cache target only).
-    Miss,
-    /// `put_many` of `PUT_MANY_RECORDS` (1,000) existing keys per call; an operation is one
-    /// record, so ops/s is records/s (postgres target only).
-    #[value(name = "put_many")]
-    PutMany,
-    /// Time to open a closed store of `--reopen-records` records (file target only).
-    Reopen,
-    /// File bytes / live bytes after overwrites and deletes, before and after `compact()`
-    /// (file target only).
-    Space,
-    /// Uncontended `store_sync::Lock` acquire + release, each task on a lock of its own
-    /// (memory, redis and postgres targets).
-    Lock,
-    /// Lock handover: latency from the holder's release to the next waiter's acquire
-    /// returning, with `--tasks` waiters queued (memory, redis and postgres targets).
-    Handover,
-}
-
-impl Workload {
-    /// The name used on the command line and in reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            Workload::Get => "get",
-            Workload::Put => "put",
-            Workload::Mixed => "mixed",
-            Workload::Cas => "cas",
-            Workload::Wait => "wait",
-            Workload::List => "list",
-            Workload::Miss => "miss",
-            Workload::PutMany => "put_many",
-            Workload::Reopen => "reopen",
-            Workload::Space => "space",
-            Workload::Lock => "lock",
-            Workload::Handover => "handover",
-        }
-    }
-
-    /// Whether this workload measures `store_sync` locks (see `locks.rs`).
-    pub fn on_locks(self) -> bool {
-        matches!(self, Workload::Lock | Workload::Handover)
-    }
-}
-
-impl std::fmt::Display for Workload {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
 /// How results are printed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -223,9 +162,6 @@ pub struct Settings {
     /// Whether this is a `--quick` smoke run.
     pub quick: bool,
 }
-
-/// Keys that match the `list` pattern in every list store.
-pub const LIST_MATCHES: usize = 100;
 
 impl Settings {
     /// Resolves the defaults that depend on `--quick` and rejects values no run can use.

@@ -1,12 +1,16 @@
 //! The `file` target's measurements that are not rates: how long opening a big store takes
 //! ([`reopen`]) and how much disk its records take before and after compaction ([`space`]).
+//!
+//! Uses `catalog`, `cli`, `workload` (value shapes) and `report` (figures); `targets` holds
+//! goals on the figure names below (see the crate's "Structure").
 
 use std::time::{Duration, Instant};
 
 use store_core::{Error, Record, Storage};
 use store_file::{FileOptions, FileStats, FileStorage, SyncPolicy};
 
-use crate::cli::{Settings, Workload};
+use crate::catalog::Workload;
+use crate::cli::Settings;
 use crate::report::Figure;
 use crate::scratch::Scratch;
 use crate::workload::Shapes;

@@ -36,13 +36,12 @@ use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use futures::future::BoxFuture;
 use store_core::{Error, Record, Result, Storage};
 use store_sync::{Lock, LockGuard, LockOptions};
 use tokio::sync::watch;
 
-use crate::cli::Workload;
+use crate::catalog::Workload;
 use crate::harness::{run_tasks, Measurement, Recorder, TaskStats};
 use crate::BoxError;
 
@@ -195,7 +194,6 @@ impl Drop for Waiting<'_> {
     }
 }
 
-#[async_trait]
 impl store_core::Layer for Watched {
     type Inner = dyn Storage;
 
@@ -203,14 +201,20 @@ impl store_core::Layer for Watched {
         &*self.inner
     }
 
-    async fn wait_for_version_change(&self, key: &str, version: &str) -> Result<()> {
-        let mut wait = pin!(self.inner.wait_for_version_change(key, version));
-        // The first poll sends the request; only a wait that is still pending counts.
-        if let Poll::Ready(outcome) = futures::poll!(wait.as_mut()) {
-            return outcome;
-        }
-        let _counted = Waiting::start(&self.waiting);
-        wait.await
+    fn wait_for_version_change<'s: 'a, 'k: 'a, 'v: 'a, 'a>(
+        &'s self,
+        key: &'k str,
+        version: &'v str,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let mut wait = pin!(self.inner.wait_for_version_change(key, version));
+            // The first poll sends the request; only a wait that is still pending counts.
+            if let Poll::Ready(outcome) = futures::poll!(wait.as_mut()) {
+                return outcome;
+            }
+            let _counted = Waiting::start(&self.waiting);
+            wait.await
+        })
     }
 }
 

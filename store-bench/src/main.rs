@@ -144,15 +144,27 @@
 //!
 //! # Structure
 //!
-//! `cli` (arguments and settings), `targets` (stacks under test, their baselines and goals),
-//! `plain_redis` (the redis target's baseline),
-//! `subject` (the operations workloads call, for targets), `baseline` (the same for
-//! in-memory baselines and moka), `durable` (the `fdatasync-log` and `redb` baselines),
-//! `workload` (population and per-task loops), `harness` (tasks, clocks, histograms),
-//! `figures` (`reopen` and `space`), `scratch` (directories for on-disk stores), `runner`
-//! (the plan), `report` (rows, figures, goals, table and JSON).
+//! The modules are layered: each uses only modules of the layers below it (and
+//! [`BoxError`] from the crate root), so no two modules import each other, directly or
+//! round a circle. From the bottom:
+//!
+//! 1. `catalog` (the targets and workloads by name, and which workloads each target
+//!    runs), `harness` (tasks, clocks, histograms), `scratch` (directories for on-disk
+//!    stores).
+//! 2. `subject` (the operations workloads call; targets implement it through
+//!    `Arc<dyn Storage>`).
+//! 3. The baselines' subjects: `baseline` (in-memory baselines and moka), `durable` (the
+//!    `fdatasync-log` and `redb` baselines), `plain_redis` (the redis target's baseline),
+//!    `postgres` (the postgres target's baseline and server).
+//! 4. `workload` (population and per-task loops) and `locks` (the lock workloads).
+//! 5. `cli` (arguments, and the settings of a run once defaults are resolved).
+//! 6. `report` (rows, figures, goals, table and JSON).
+//! 7. `figures` (`reopen` and `space`: measurements that give report figures, not rates).
+//! 8. `targets` (how each target's stack is built, its baselines and its goals).
+//! 9. `runner` (the plan), then `main`.
 
 mod baseline;
+mod catalog;
 mod cli;
 mod durable;
 mod figures;

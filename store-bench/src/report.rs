@@ -2,15 +2,19 @@
 //! non-throughput measurement (`reopen` seconds, `space` amplification), the [`Goal`]s
 //! checked against them, and the [`Reporter`] that prints all of them as a table or as JSON
 //! lines, one section per target.
+//!
+//! Knows targets and workloads by name only (`catalog`) and the settings (`cli`); the
+//! targets pick their goals from here, and `figures` makes its figures (see the crate's
+//! "Structure").
 
 use std::io::{self, Write};
 
 use serde::Serialize;
 
 use crate::baseline::BaselineKind;
-use crate::cli::{Format, Settings, Workload};
+use crate::catalog::{TargetKind, Workload};
+use crate::cli::{Format, Settings};
 use crate::harness::Measurement;
-use crate::targets::TargetKind;
 
 /// One run of the target beside one run of a baseline.
 #[derive(Clone, Debug, Serialize)]

@@ -14,7 +14,8 @@ use futures::future::BoxFuture;
 use store_core::Storage;
 
 use crate::baseline::{BaselineKind, MokaMap, MutexMap, Slot};
-use crate::cli::{Settings, Workload};
+use crate::catalog::{TargetKind, Workload};
+use crate::cli::Settings;
 use crate::durable::{FsyncLog, RedbTable};
 use crate::figures;
 use crate::harness::Measurement;
@@ -23,7 +24,7 @@ use crate::plain_redis::PlainRedis;
 use crate::report::{Reporter, Row};
 use crate::scratch::Scratch;
 use crate::subject::{StorageSubject, Subject};
-use crate::targets::{open_durable, TargetKind};
+use crate::targets::open_durable;
 use crate::workload::{measure, populate, Shapes};
 use crate::BoxError;
 

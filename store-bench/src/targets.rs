@@ -1,11 +1,15 @@
-//! Targets: the storage stacks under test, what each is compared against, and the goals it
-//! is held to.
+//! Targets: how each storage stack under test is built, what it is compared against, and
+//! the goals it is held to.
 //!
-//! To add a target, add a [`TargetKind`] variant, list the workloads it runs in
-//! [`TargetKind::workloads`], build its stack in [`TargetKind::build`], name its baselines
-//! per workload in [`TargetKind::baselines`] (adding a [`BaselineKind`] and its
+//! To add a target, add a [`TargetKind`] variant and list the workloads it runs in
+//! [`TargetKind::workloads`] (both in `catalog.rs`, which the command line reads too),
+//! build its stack in [`TargetKind::build`], name its baselines per workload in
+//! [`TargetKind::baselines`] (adding a [`BaselineKind`] and its
 //! [`Subject`](crate::subject::Subject) where needed) and list its goals in
 //! [`TargetKind::goals`].
+//!
+//! Near the top of the crate (see its "Structure"): it uses `catalog`, `cli`, `report`
+//! (goals), `figures` (figure names) and the baselines; only `runner` and `main` use it.
 
 use std::sync::Arc;
 
@@ -16,90 +20,14 @@ use store_redis::testing::PrefixGuard;
 use store_redis::RedisStorage;
 
 use crate::baseline::BaselineKind;
-use crate::cli::{Settings, Workload};
+use crate::catalog::{TargetKind, Workload};
+use crate::cli::Settings;
 use crate::figures;
 use crate::report::Goal;
 use crate::scratch::{Scratch, StoreDir};
 use crate::BoxError;
 
-/// A named storage stack that the benchmark can build.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TargetKind {
-    /// `store_memory::MemoryStorage` with default runtime options.
-    Memory,
-    /// `store_file::FileStorage` with `SyncPolicy::Always` (every acknowledged write is on
-    /// disk) and default options otherwise, in a scratch directory.
-    File,
-    /// `store_cache::CachedStorage` over a `FileStorage` like the `file` target's.
-    Cache,
-    /// `store_redis::RedisStorage` with default options on the `--redis-url` server, under
-    /// a fresh prefix removed at the end.
-    Redis,
-    /// `store_postgres::PostgresStorage` with default options on a fresh table of the
-    /// server at `STORE_BENCH_POSTGRES_URL` (default 127.0.0.1:5432/test), dropped after
-    /// the run. Not part of `all`: it needs a server.
-    Postgres,
-}
-
 impl TargetKind {
-    /// Every target, in the order `--target all` runs them.
-    pub const ALL: [TargetKind; 3] = [TargetKind::Memory, TargetKind::File, TargetKind::Cache];
-
-    /// The name used on the command line and in reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            TargetKind::Memory => "memory",
-            TargetKind::File => "file",
-            TargetKind::Cache => "cache",
-            TargetKind::Redis => "redis",
-            TargetKind::Postgres => "postgres",
-        }
-    }
-
-    /// The workloads this target runs, in their default order.
-    pub fn workloads(self) -> Vec<Workload> {
-        match self {
-            TargetKind::Memory => vec![
-                Workload::Get,
-                Workload::Put,
-                Workload::Mixed,
-                Workload::Cas,
-                Workload::Wait,
-                Workload::List,
-                Workload::Lock,
-                Workload::Handover,
-            ],
-            TargetKind::File => vec![
-                Workload::Put,
-                Workload::Get,
-                Workload::Reopen,
-                Workload::Space,
-            ],
-            TargetKind::Cache => vec![Workload::Get, Workload::Miss, Workload::Mixed],
-            TargetKind::Redis => vec![
-                Workload::Get,
-                Workload::Put,
-                Workload::Cas,
-                Workload::List,
-                Workload::Lock,
-                Workload::Handover,
-            ],
-            TargetKind::Postgres => vec![
-                Workload::Get,
-                Workload::Put,
-                Workload::Cas,
-                Workload::PutMany,
-                Workload::Lock,
-                Workload::Handover,
-            ],
-        }
-    }
-
-    /// Whether this target runs `workload`.
-    pub fn supports(self, workload: Workload) -> bool {
-        self.workloads().contains(&workload)
-    }
-
     /// Builds a fresh, empty instance of the stack for one workload (and store size).
     ///
     /// The cache target's cache holds twice the keyspace for `get` and `mixed`, and every
@@ -268,12 +196,6 @@ impl TargetKind {
                 },
             ],
         }
-    }
-}
-
-impl std::fmt::Display for TargetKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
     }
 }
 

@@ -2,6 +2,9 @@
 //! one run ([`measure`]). Every function is generic over [`Subject`], so the target and the
 //! baseline run the same code.
 //!
+//! Uses only `catalog`, the harness and the subjects; nothing here knows the settings,
+//! the targets or the report (see the crate's "Structure").
+//!
 //! `reopen` and `space` are not timed loops over a subject; they live in `figures.rs`. The lock
 //! workloads (`lock`, `handover`) run over lock subjects, in `locks.rs`.
 //!
@@ -29,7 +32,7 @@ use rand::{Rng, RngCore, SeedableRng};
 use store_core::{Error, Result};
 use tokio::sync::{watch, Notify};
 
-use crate::cli::{Workload, LIST_MATCHES};
+use crate::catalog::Workload;
 use crate::harness::{run_tasks, Measurement, Recorder, TaskStats};
 use crate::subject::{CasOutcome, Subject};
 use crate::BoxError;
@@ -38,6 +41,8 @@ use crate::BoxError;
 const CAS_KEY: &str = "bench/cas/0";
 /// The key every `wait` waiter waits on.
 const WAIT_KEY: &str = "bench/wait/0";
+/// Keys that match the `list` pattern in every list store.
+pub const LIST_MATCHES: usize = 100;
 /// The prefix `list` lists; exactly [`LIST_MATCHES`] keys start with it.
 pub const LIST_PREFIX: &str = "bench/list/target/";
 /// How long the `wait` notifier waits for the waiters of a round to register.

@@ -167,4 +167,4 @@ pub use record::Record;
 pub use scope::Scoped;
 pub use stack::Stack;
 pub use store::Store;
-pub use store_core::{Error, Result};
+pub use store_core::{BoxFuture, Error, Result};

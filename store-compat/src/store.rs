@@ -2,8 +2,7 @@
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use store_core::{Error, Stats, Storage};
+use store_core::{BoxFuture, Error, Stats, Storage};
 
 use crate::{DeleteOptions, ListOptions, Options, ReadOptions, Record, Result, WriteOptions};
 
@@ -31,6 +30,12 @@ use crate::{DeleteOptions, ListOptions, Options, ReadOptions, Record, Result, Wr
 /// [`StoreAdapter`](crate::StoreAdapter) implements it over any
 /// [`Storage`](store_core::Storage); the crate docs list the semantics.
 ///
+/// The async calls return a [`BoxFuture`]`<'a, _>`, read as in
+/// [`Storage`](store_core::Storage#reading-the-signatures): `'s: 'a` and `'k: 'a` say that
+/// the borrows of the store and of the key outlive the future. Implement the trait with
+/// `async fn`s in an `#[async_trait]` impl block, or write a signature out and return
+/// `Box::pin(async move { .. })`.
+///
 /// ```
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
 /// use std::sync::Arc;
@@ -44,7 +49,6 @@ use crate::{DeleteOptions, ListOptions, Options, ReadOptions, Record, Result, Wr
 /// # Ok::<(), Error>(())
 /// # }).unwrap();
 /// ```
-#[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Replaces the default database and table used by calls that do not name their own.
     /// Takes effect for calls that start afterwards. A name outside `[A-Za-z0-9._-]+` is
@@ -59,7 +63,7 @@ pub trait Store: Send + Sync + 'static {
     /// assert!(store.init(Options::default().database("a/b")).await.is_err());
     /// # });
     /// ```
-    async fn init(&self, options: Options) -> Result<()>;
+    fn init<'s: 'a, 'a>(&'s self, options: Options) -> BoxFuture<'a, Result<()>>;
 
     /// Checks that the backing storage is ready for use: `Ok`, or the storage's error
     /// ([`Error::Closed`](crate::Error::Closed) after [`disconnect`](Store::disconnect)).
@@ -71,7 +75,7 @@ pub trait Store: Send + Sync + 'static {
     /// store.connect().await.unwrap();
     /// # });
     /// ```
-    async fn connect(&self) -> Result<()>;
+    fn connect<'s: 'a, 'a>(&'s self) -> BoxFuture<'a, Result<()>>;
 
     /// The current default database and table.
     ///
@@ -102,7 +106,11 @@ pub trait Store: Send + Sync + 'static {
     /// assert_eq!(keys, ["a1", "a2"]);
     /// # });
     /// ```
-    async fn read(&self, key: &str, opts: ReadOptions) -> Result<Vec<Record>>;
+    fn read<'s: 'a, 'k: 'a, 'a>(
+        &'s self,
+        key: &'k str,
+        opts: ReadOptions,
+    ) -> BoxFuture<'a, Result<Vec<Record>>>;
 
     /// Writes `record` (value, metadata and expiry), replacing any record under its key.
     /// Expiry precedence: [`WriteOptions::ttl`], then [`WriteOptions::expiry`], then
@@ -119,7 +127,8 @@ pub trait Store: Send + Sync + 'static {
     /// assert!(left.unwrap() <= Duration::from_secs(60));
     /// # });
     /// ```
-    async fn write(&self, record: Record, opts: WriteOptions) -> Result<()>;
+    fn write<'s: 'a, 'a>(&'s self, record: Record, opts: WriteOptions)
+        -> BoxFuture<'a, Result<()>>;
 
     /// Deletes the record under `key`. Deleting a missing key is `Ok`, as in go-micro.
     ///
@@ -130,7 +139,11 @@ pub trait Store: Send + Sync + 'static {
     /// store.delete("never-written", DeleteOptions::default()).await.unwrap();
     /// # });
     /// ```
-    async fn delete(&self, key: &str, opts: DeleteOptions) -> Result<()>;
+    fn delete<'s: 'a, 'k: 'a, 'a>(
+        &'s self,
+        key: &'k str,
+        opts: DeleteOptions,
+    ) -> BoxFuture<'a, Result<()>>;
 
     /// Lists the live keys matching the options' prefix and suffix, ordered, offset, then
     /// limited. No match is `Ok(vec![])`.
@@ -146,7 +159,7 @@ pub trait Store: Send + Sync + 'static {
     /// assert_eq!(page, ["item1", "item2"]);
     /// # });
     /// ```
-    async fn list(&self, opts: ListOptions) -> Result<Vec<String>>;
+    fn list<'s: 'a, 'a>(&'s self, opts: ListOptions) -> BoxFuture<'a, Result<Vec<String>>>;
 
     /// Closes the backing storage (the whole stack beneath it); afterwards every call except
     /// `disconnect` itself and [`options`](Store::options)/[`name`](Store::name) fails with
@@ -160,7 +173,7 @@ pub trait Store: Send + Sync + 'static {
     /// assert!(matches!(store.list(ListOptions::default()).await, Err(Error::Closed)));
     /// # });
     /// ```
-    async fn disconnect(&self) -> Result<()>;
+    fn disconnect<'s: 'a, 'a>(&'s self) -> BoxFuture<'a, Result<()>>;
 
     /// The implementation's name (go-micro's `String()`).
     ///
@@ -219,8 +232,8 @@ pub trait Store: Send + Sync + 'static {
     /// println!("{}", store.stats().await.unwrap());
     /// # });
     /// ```
-    async fn stats(&self) -> Result<Stats> {
-        Ok(Stats::default())
+    fn stats<'s: 'a, 'a>(&'s self) -> BoxFuture<'a, Result<Stats>> {
+        Box::pin(async { Ok(Stats::default()) })
     }
 
     /// The stack beneath the facade in one line, top first (see [`Storage::describe`]); the
@@ -238,34 +251,46 @@ pub trait Store: Send + Sync + 'static {
     }
 }
 
-/// Implements `Store` for a smart pointer by forwarding every call.
+/// Implements `Store` for a smart pointer by handing back the pointee's futures as they
+/// are (no boxed future of its own).
 macro_rules! forward_store {
     ($pointer:ty) => {
-        #[async_trait]
         impl<S: Store + ?Sized> Store for $pointer {
-            async fn init(&self, options: Options) -> Result<()> {
-                (**self).init(options).await
+            fn init<'s: 'a, 'a>(&'s self, options: Options) -> BoxFuture<'a, Result<()>> {
+                (**self).init(options)
             }
-            async fn connect(&self) -> Result<()> {
-                (**self).connect().await
+            fn connect<'s: 'a, 'a>(&'s self) -> BoxFuture<'a, Result<()>> {
+                (**self).connect()
             }
             fn options(&self) -> Options {
                 (**self).options()
             }
-            async fn read(&self, key: &str, opts: ReadOptions) -> Result<Vec<Record>> {
-                (**self).read(key, opts).await
+            fn read<'s: 'a, 'k: 'a, 'a>(
+                &'s self,
+                key: &'k str,
+                opts: ReadOptions,
+            ) -> BoxFuture<'a, Result<Vec<Record>>> {
+                (**self).read(key, opts)
             }
-            async fn write(&self, record: Record, opts: WriteOptions) -> Result<()> {
-                (**self).write(record, opts).await
+            fn write<'s: 'a, 'a>(
+                &'s self,
+                record: Record,
+                opts: WriteOptions,
+            ) -> BoxFuture<'a, Result<()>> {
+                (**self).write(record, opts)
             }
-            async fn delete(&self, key: &str, opts: DeleteOptions) -> Result<()> {
-                (**self).delete(key, opts).await
+            fn delete<'s: 'a, 'k: 'a, 'a>(
+                &'s self,
+                key: &'k str,
+                opts: DeleteOptions,
+            ) -> BoxFuture<'a, Result<()>> {
+                (**self).delete(key, opts)
             }
-            async fn list(&self, opts: ListOptions) -> Result<Vec<String>> {
-                (**self).list(opts).await
+            fn list<'s: 'a, 'a>(&'s self, opts: ListOptions) -> BoxFuture<'a, Result<Vec<String>>> {
+                (**self).list(opts)
             }
-            async fn disconnect(&self) -> Result<()> {
-                (**self).disconnect().await
+            fn disconnect<'s: 'a, 'a>(&'s self) -> BoxFuture<'a, Result<()>> {
+                (**self).disconnect()
             }
             fn name(&self) -> String {
                 (**self).name()
@@ -273,8 +298,8 @@ macro_rules! forward_store {
             fn versioned(&self, database: &str, table: &str) -> Result<Arc<dyn Storage>> {
                 (**self).versioned(database, table)
             }
-            async fn stats(&self) -> Result<Stats> {
-                (**self).stats().await
+            fn stats<'s: 'a, 'a>(&'s self) -> BoxFuture<'a, Result<Stats>> {
+                (**self).stats()
             }
             fn describe(&self) -> String {
                 (**self).describe()

@@ -10,16 +10,12 @@
 //! OpenDAL's `LayeredAccess`: a storage has ten calls with different signatures, not one
 //! `call`, so tower's single-method shape does not fit; OpenDAL's shape is this one (an
 //! `inner()` and forwarding defaults), which we follow without its associated-type
-//! machinery, since every call here already returns boxed futures (`async_trait`).
+//! machinery, since every call here already returns a boxed future
+//! ([`BoxFuture`](crate::BoxFuture)).
 //!
 //! A call a layer does not override costs no boxed future of its own: the provided method
 //! hands back the inner store's future, and the blanket implementation hands back the
 //! layer's.
-
-use std::future::Future;
-use std::pin::Pin;
-
-use async_trait::async_trait;
 
 use crate::Storage;
 
@@ -63,11 +59,10 @@ use crate::Storage;
 /// assert_eq!(&store.get("k").await.unwrap().value[..], b"v"); // forwarded
 /// # });
 /// ```
-// The provided methods are written out with the signatures `async_trait` gives an
-// implementer's `async fn`, so that a layer overrides them with plain `async fn`s in an
-// `#[async_trait]` impl, while a method it does not override hands back the inner store's
-// future as it is: forwarding costs no boxed future of its own.
-#[async_trait]
+// The provided methods have the signatures of `Storage`'s calls, which are those
+// `async_trait` gives an implementer's `async fn`, so that a layer overrides them with
+// plain `async fn`s in an `#[async_trait]` impl, while a method it does not override
+// hands back the inner store's future as it is: forwarding costs no boxed future of its own.
 pub trait Layer: Send + Sync + 'static {
     /// The storage this layer wraps.
     type Inner: Storage + ?Sized;
@@ -80,9 +75,6 @@ pub trait Layer: Send + Sync + 'static {
     // add something worth naming or figures of their own (put first).
     crate::storage::forward_storage!(self, Storage, self.inner());
 }
-
-/// The future every `Storage` and `Layer` call returns (what `async_trait` makes of an `async fn`).
-pub(crate) type Boxed<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 // Written out rather than with `#[async_trait]`, which would box the layer's (already
 // boxed) future a second time.

@@ -74,11 +74,10 @@ pub use layer::Layer;
 pub use namespace::{validate_name, Namespaced, MAX_NAME_LEN};
 pub use record::Record;
 pub use stats::{ComponentStats, Figure, Stats};
-pub use storage::{KeyStream, Storage};
+pub use storage::{BoxFuture, KeyStream, Storage};
 
 /// Re-exports used by this crate's macros and documentation; not part of the public API.
 #[doc(hidden)]
 pub mod __private {
     pub use crate::doc_support::{doc_store, DocEngine};
-    pub use async_trait::async_trait;
 }

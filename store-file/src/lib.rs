@@ -429,7 +429,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use store_core::runtime::{self, ActorHandle};
-use store_core::{Error, Layer, Result, Stats};
+use store_core::{BoxFuture, Error, Layer, Result, Stats};
 
 pub use config::FileConfig;
 pub use format::MAX_VALUE_LEN;
@@ -604,7 +604,6 @@ impl FileStorage {
 }
 
 /// Every call goes to the actor's handle; `compact` and `stats` are the file store's own.
-#[async_trait::async_trait]
 impl Layer for FileStorage {
     type Inner = ActorHandle;
 
@@ -612,17 +611,19 @@ impl Layer for FileStorage {
         &self.handle
     }
 
-    async fn compact(&self) -> Result<()> {
-        FileStorage::compact(self).await
+    fn compact<'s: 'a, 'a>(&'s self) -> BoxFuture<'a, Result<()>> {
+        Box::pin(FileStorage::compact(self))
     }
 
-    async fn stats(&self) -> Result<Stats> {
-        if self.handle.is_closed() {
-            return Err(Error::Closed);
-        }
-        let mut stats = Stats::default();
-        let dir = self.dir().display().to_string();
-        stats.push_front(FileStorage::stats(self).component(&dir));
-        Ok(stats)
+    fn stats<'s: 'a, 'a>(&'s self) -> BoxFuture<'a, Result<Stats>> {
+        Box::pin(async move {
+            if self.handle.is_closed() {
+                return Err(Error::Closed);
+            }
+            let mut stats = Stats::default();
+            let dir = self.dir().display().to_string();
+            stats.push_front(FileStorage::stats(self).component(&dir));
+            Ok(stats)
+        })
     }
 }

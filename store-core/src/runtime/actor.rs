@@ -1,19 +1,17 @@
 //! The actor: owns an engine, applies commands in batches, syncs once, publishes, replies.
 //!
-//! [`Actor`] is the state and the rules; [`run`] is the task (or thread) that feeds it the
-//! mailbox's batches and its timers. The state sits in an [`Owned`] slot, so that a write
-//! to an engine that never blocks can also be applied by its caller, in the caller's task,
-//! as a batch of its own (see `owner.rs`).
-
+//! [`Actor`] is the state and the rules. Who feeds it is not its business: the task (or
+//! thread) that runs it batch by batch, and the writers that apply a write in their own
+//! task as a batch of one, both hold it in a slot and are in `owner.rs`. Direction: the
+//! owner uses the actor, the actor never uses the owner (see the runtime's module docs).
 use std::collections::HashMap;
 use std::ops::Bound;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use super::command::{Command, Mailbox, Op, Outbox, Page, Reply, ReplyTx, Responder, Waker};
+use super::command::{Command, Op, Outbox, Page, Reply, ReplyTx, Responder, Waker};
 use super::engine::{Engine, Entry, EntryMeta, Mutation};
 use super::expiry::ExpiryIndex;
-use super::owner::Owned;
 use super::view::{Change, Slot, View};
 use super::waiters::Waiters;
 use super::RuntimeOptions;
@@ -57,7 +55,7 @@ pub(crate) struct Actor<E: Engine> {
     outbox: Arc<Outbox>,
     /// Something was applied since the last sync.
     dirty: bool,
-    /// When [`run`] last planned to wake up (expiry or engine deadline): a write applied in
+    /// When its task last planned to wake up (expiry or engine deadline): a write applied in
     /// its caller's task that brings the next deadline forward must wake the actor.
     armed: Option<Instant>,
 }
@@ -110,9 +108,14 @@ impl<E: Engine> Actor<E> {
         &self.outbox
     }
 
+    /// Most commands its task applies per batch.
+    pub(crate) fn max_batch(&self) -> usize {
+        self.options.max_batch
+    }
+
     /// The next time the actor must wake up, noted so that writes applied elsewhere can
     /// tell whether they moved it forward.
-    fn arm(&mut self) -> Option<Instant> {
+    pub(crate) fn arm(&mut self) -> Option<Instant> {
         self.armed = self.next_deadline();
         self.armed
     }
@@ -750,69 +753,6 @@ impl<E: Engine> Actor<E> {
     }
 }
 
-/// Runs the actor in `owned` until `close`, until every handle is gone, or until a write
-/// applied in its caller's task panicked and took the actor down.
-pub(crate) async fn run<E: Engine>(owned: Arc<Owned<E>>, mut mailbox: Mailbox) {
-    let outbox = owned.outbox().clone();
-    let max_batch = match owned.lock().as_ref() {
-        Some(actor) => actor.options.max_batch,
-        None => return,
-    };
-    let mut batch = Vec::with_capacity(max_batch);
-    loop {
-        let Some(deadline) = owned.lock().as_mut().map(Actor::arm) else {
-            return;
-        };
-        // Commands the last batch left for this one (see "Same key, same batch") run at once.
-        if batch.is_empty() {
-            tokio::select! {
-                received = mailbox.recv_many(&mut batch, max_batch) => {
-                    if received == 0 {
-                        // Every handle was dropped: stop as if closed.
-                        let actor = owned.lock().take();
-                        mailbox.close();
-                        if let Some(actor) = actor {
-                            actor.shutdown(None);
-                        }
-                        return;
-                    }
-                }
-                () = sleep_until(deadline) => {}
-                // An answer given outside a batch, an engine asking for maintenance, or a
-                // write applied in its caller's task that moved the next deadline forward.
-                () = outbox.wake.notified() => {}
-            }
-        }
-        // The slot is held for the batch only, never across an await.
-        let closing = {
-            let mut slot = owned.lock();
-            // Gone only if a write applied in its caller's task panicked; the reason is set.
-            let Some(actor) = slot.as_mut() else {
-                return;
-            };
-            // On close, the actor leaves the slot: from here on, writes in callers' tasks
-            // find it empty and answer Closed.
-            actor
-                .run_batch(&mut batch)
-                .map(|close| (close, slot.take()))
-        };
-        if let Some((close, actor)) = closing {
-            mailbox.close();
-            // Commands that raced in behind `close` get `Closed`, never silence. `recv`
-            // (unlike `try_recv`) also waits for senders that reserved a slot before the
-            // close and have not yet put their command in it; a command sent into the slot
-            // after a `try_recv` drain would never be answered.
-            while let Some(command) = mailbox.recv().await {
-                let _ = command.reply.send(Err(Error::Closed));
-            }
-            if let Some(actor) = actor {
-                actor.shutdown(Some(close));
-            }
-            return;
-        }
-    }
-}
-
 /// A record as callers see it, from an engine entry.
 pub(crate) fn to_record(key: String, entry: Entry) -> Record {
     Record {
@@ -853,13 +793,6 @@ fn decimal(mut n: u64, buffer: &mut [u8; 20]) -> &[u8] {
         }
     }
     &buffer[i..]
-}
-
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline.into()).await,
-        None => std::future::pending().await,
-    }
 }
 
 fn log_failure(operation: &'static str, key: Option<&str>, error: &Error) {

@@ -60,6 +60,18 @@
 //! - **Shutdown**: `close` runs after the work queued before it; later calls get `Closed`.
 //!   If the actor stops otherwise (its engine panicked, its tokio runtime shut down), later
 //!   calls get [`Error::Stopped`] saying which.
+//!
+//! # Modules, and which may use which
+//!
+//! Each uses only the modules below it (and [`RuntimeOptions`]), from the top:
+//!
+//! 1. This module: spawning an actor and its handles.
+//! 2. `handle`: what callers hold.
+//! 3. `owner`: who holds the actor, its task or a writer in its own task.
+//! 4. `actor`: the state and the rules; it knows nothing of who holds it, or of handles.
+//! 5. `view` (the read view), `waiters`, `expiry`.
+//! 6. `command` (the messages) and `engine` (an engine's contract), which refer to each
+//!    other: an engine answers through a [`Responder`], and replies carry its [`Entry`].
 
 mod actor;
 mod command;
@@ -275,7 +287,7 @@ pub fn spawn<E: Engine>(engine: E, options: RuntimeOptions) -> ActorHandle {
     };
     // The engine never blocks, so writers may apply their writes in their own task.
     let handle = wiring.handle(&name, Some(owned.clone()));
-    let actor = actor::run(owned, rx);
+    let actor = owner::run(owned, rx);
     match tokio::runtime::Handle::try_current() {
         Ok(runtime) => {
             runtime.spawn(actor);
@@ -357,7 +369,7 @@ where
                     let _ = opened_tx.send(Ok(name));
                     // Writes all go through the mailbox: this engine may block, so it
                     // runs only here, never in a caller's task.
-                    runtime.block_on(actor::run(owned, rx));
+                    runtime.block_on(owner::run(owned, rx));
                 }
                 Err(error) => {
                     let _ = opened_tx.send(Err(error));

@@ -1,4 +1,4 @@
-//! Who holds the engine: the actor's task, or a writer in its own task.
+//! Who holds the engine: the actor's task ([`run`]), or a writer in its own task.
 //!
 //! The actor's state lives in an [`Owned`] slot: a mutex around the [`Actor`]. The actor's
 //! task takes it for each batch. For an engine that never blocks (one run by
@@ -49,9 +49,10 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::time::Instant;
 
 use super::actor::{Actor, Written};
-use super::command::{Op, Outbox, Reply};
+use super::command::{Mailbox, Op, Outbox, Reply};
 use super::engine::Engine;
 use super::view::View;
 use crate::{Error, Result};
@@ -160,5 +161,75 @@ impl<E: Engine> InlineWrites for Owned<E> {
             }
             Err(_) => Attempt::Done(Err(self.stop_after_panic(&mut slot))),
         }
+    }
+}
+
+/// Runs the actor in `owned` until `close`, until every handle is gone, or until a write
+/// applied in its caller's task panicked and took the actor down.
+pub(crate) async fn run<E: Engine>(owned: Arc<Owned<E>>, mut mailbox: Mailbox) {
+    let outbox = owned.outbox().clone();
+    let max_batch = match owned.lock().as_ref() {
+        Some(actor) => actor.max_batch(),
+        None => return,
+    };
+    let mut batch = Vec::with_capacity(max_batch);
+    loop {
+        let Some(deadline) = owned.lock().as_mut().map(Actor::arm) else {
+            return;
+        };
+        // Commands the last batch left for this one (see "Same key, same batch") run at once.
+        if batch.is_empty() {
+            tokio::select! {
+                received = mailbox.recv_many(&mut batch, max_batch) => {
+                    if received == 0 {
+                        // Every handle was dropped: stop as if closed.
+                        let actor = owned.lock().take();
+                        mailbox.close();
+                        if let Some(actor) = actor {
+                            actor.shutdown(None);
+                        }
+                        return;
+                    }
+                }
+                () = sleep_until(deadline) => {}
+                // An answer given outside a batch, an engine asking for maintenance, or a
+                // write applied in its caller's task that moved the next deadline forward.
+                () = outbox.wake.notified() => {}
+            }
+        }
+        // The slot is held for the batch only, never across an await.
+        let closing = {
+            let mut slot = owned.lock();
+            // Gone only if a write applied in its caller's task panicked; the reason is set.
+            let Some(actor) = slot.as_mut() else {
+                return;
+            };
+            // On close, the actor leaves the slot: from here on, writes in callers' tasks
+            // find it empty and answer Closed.
+            actor
+                .run_batch(&mut batch)
+                .map(|close| (close, slot.take()))
+        };
+        if let Some((close, actor)) = closing {
+            mailbox.close();
+            // Commands that raced in behind `close` get `Closed`, never silence. `recv`
+            // (unlike `try_recv`) also waits for senders that reserved a slot before the
+            // close and have not yet put their command in it; a command sent into the slot
+            // after a `try_recv` drain would never be answered.
+            while let Some(command) = mailbox.recv().await {
+                let _ = command.reply.send(Err(Error::Closed));
+            }
+            if let Some(actor) = actor {
+                actor.shutdown(Some(close));
+            }
+            return;
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline.into()).await,
+        None => std::future::pending().await,
     }
 }
