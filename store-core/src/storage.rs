@@ -59,8 +59,8 @@ pub type KeyStream = futures::stream::BoxStream<'static, crate::Result<String>>;
 /// works as `dyn Storage`. `'s: 'a` and `'k: 'a` say that the borrows of the storage and
 /// of each argument outlive the future. They are separate lifetimes because they are the
 /// ones `#[async_trait]` gives an `async fn`: implement the trait with `async fn`s in an
-/// `#[async_trait]` impl block (as every backend in this workspace does), or write a
-/// signature out and return `Box::pin(async move { .. })`.
+/// `#[async_trait]` impl block (as most implementations in this workspace do), or copy a
+/// signature and return `Box::pin(async move { .. })`.
 ///
 /// ```
 /// use store_core::{Error, Record, Storage};
