@@ -366,10 +366,11 @@ mod tests {
     use crate::runtime::ActorHandle;
     use crate::{Record, Result, Storage};
 
-    const LIMIT: Duration = Duration::from_millis(400);
-    /// Each slow call takes a tenth of the limit; a case makes forty of them.
-    const CALL: Duration = Duration::from_millis(40);
-    const CALLS: usize = 40;
+    const LIMIT: Duration = Duration::from_secs(1);
+    /// Each slow call takes a twentieth of the limit (a margin for a loaded machine's
+    /// scheduling); a case makes fifty of them, so it runs for more than two limits.
+    const CALL: Duration = Duration::from_millis(50);
+    const CALLS: usize = 50;
 
     /// A store whose `get` takes [`CALL`], or never answers when `silent`.
     struct Slow {
