@@ -16,8 +16,11 @@
 //! - [`paging`]: the one stream shape every backend's `list_keys` returns.
 //! - [`backoff`]: the jittered, capped delay between a network backend's reconnect
 //!   attempts.
-//! - [`net`]: what network backends share: the [`ServerClock`](net::ServerClock) that
-//!   gives every write a deadline its server enforces.
+//! - [`net`]: the runtime every network backend is written on: the mailbox and its
+//!   batches, the replaceable [`Link`](net::Link), the [`ServerClock`](net::ServerClock)
+//!   that gives every write a deadline its server enforces, the notification
+//!   [`Listener`](net::Listener) and the [`ReaperSchedule`](net::ReaperSchedule); its docs
+//!   show a backend written on it in one page.
 //! - [`watch`]: `wait_for_version_change` for backends that learn of changes by
 //!   notification (Redis, PostgreSQL): register, read, re-read on every notification.
 //! - [`Pattern`] (in `glob/`): gobwas-style globs for `list_keys`, with the literal prefix

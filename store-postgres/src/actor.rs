@@ -26,12 +26,14 @@ use futures::stream::FuturesUnordered;
 use futures::StreamExt;
 
 use store_core::net::mailbox::Inbox;
+use store_core::net::{ListenerFigures, Reaped, ReaperSchedule};
 use store_core::watch::Watchers;
 use store_core::{ComponentStats, Error, Figure, Result, Stats};
 
 use crate::batch;
 use crate::command::{Answer, Op, Read, Reply, Write};
 use crate::context::{Context, Counters};
+use crate::listener::Listening;
 use crate::reaper;
 
 /// Calls taken out of the mailbox and not yet dispatched, at most. The actor keeps calls
@@ -48,7 +50,7 @@ const MAX_READ_BATCH: usize = 512;
 enum Done {
     Reads,
     Writes,
-    Reaper,
+    Reaper(Result<Reaped>),
     Other,
 }
 
@@ -64,17 +66,15 @@ pub(crate) struct Actor {
 }
 
 impl Actor {
-    /// Runs until closed or until every handle is gone; `listener` is polled alongside.
-    pub async fn run(mut self, listener: impl Future<Output = ()> + Send) {
+    /// Runs until closed or until every handle is gone; `listener` is driven alongside.
+    pub async fn run(mut self, mut listener: Listening) {
+        let listener_figures = listener.figures();
         let mut reads: Vec<Read> = Vec::new();
         let mut writes: Vec<Write> = Vec::new();
         let mut reads_in_flight = 0usize;
         let mut write_in_flight = false;
-        let mut reaping = false;
         let mut in_flight = InFlight::new();
-        let mut reaper = tokio::time::interval(self.reaper_interval);
-        reaper.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        tokio::pin!(listener);
+        let mut reaping = ReaperSchedule::new(Some(self.reaper_interval), reaper::LIMIT);
         // A panic or a vanished runtime tells the handles why; `close` disarms it.
         let mut stop_guard = self.inbox.stop_guard("postgres", || {});
 
@@ -96,8 +96,10 @@ impl Actor {
                                 let context = self.context.clone();
                                 let counters = self.counters.clone();
                                 let waiters = self.watchers.len();
+                                let listener = listener_figures.clone();
                                 in_flight.push(Box::pin(async move {
-                                    let stats = stats(&context, &counters, waiters).await;
+                                    let stats =
+                                        stats(&context, &counters, &listener, waiters).await;
                                     answer.send(stats.map(Reply::Stats));
                                     Done::Other
                                 }));
@@ -112,18 +114,17 @@ impl Actor {
                 Some(done) = in_flight.next() => match done {
                     Done::Reads => reads_in_flight -= 1,
                     Done::Writes => write_in_flight = false,
-                    Done::Reaper => reaping = false,
+                    Done::Reaper(outcome) => reaping.finished(outcome),
                     Done::Other => {}
                 },
-                _ = reaper.tick(), if !reaping => {
-                    reaping = true;
+                () = reaping.due() => {
+                    reaping.start();
                     let context = self.context.clone();
                     in_flight.push(Box::pin(async move {
-                        reaper::tick(context).await;
-                        Done::Reaper
+                        Done::Reaper(reaper::run(context).await)
                     }));
                 }
-                () = &mut listener => {}
+                () = listener.step() => {}
             }
 
             // A call whose caller gave up (dropped its future) is never sent.
@@ -215,7 +216,12 @@ fn take<T>(queue: &mut Vec<T>, max: usize) -> Vec<T> {
     }
 }
 
-async fn stats(context: &Context, counters: &Counters, waiters: usize) -> Result<Stats> {
+async fn stats(
+    context: &Context,
+    counters: &Counters,
+    listener: &ListenerFigures,
+    waiters: usize,
+) -> Result<Stats> {
     let (rows, bytes) = context
         .with_connection(async |client| {
             let row = client
@@ -255,11 +261,8 @@ async fn stats(context: &Context, counters: &Counters, waiters: usize) -> Result
             Figure::Count(get(&counters.locked_rereads)),
         )
         .with("waiting_keys", Figure::Count(waiters as u64))
-        .with("notifications", Figure::Count(get(&counters.notifications)))
-        .with(
-            "listener_connects",
-            Figure::Count(get(&counters.listener_connects)),
-        )
+        .with("notifications", Figure::Count(listener.messages()))
+        .with("listener_connects", Figure::Count(listener.connects()))
         .with("reaped", Figure::Count(get(&counters.reaped)));
     Ok(Stats {
         components: vec![component],

@@ -47,8 +47,6 @@ pub(crate) struct Counters {
     pub late_writes: AtomicU64,
     /// Reads that met an expired row and read again holding it (see `batch.rs`).
     pub locked_rereads: AtomicU64,
-    pub notifications: AtomicU64,
-    pub listener_connects: AtomicU64,
     pub reaped: AtomicU64,
 }
 

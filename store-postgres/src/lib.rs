@@ -29,8 +29,10 @@
 //!   sent in one round trip, replayed call by call if the transaction fails.
 //! - `sql.rs`: the statements, each call one statement (its notification included).
 //! - `schema.rs`: creating the table and migrating its format.
-//! - `listener.rs`: `LISTEN`, notifications to waiters, reconnect with backoff.
-//! - `reaper.rs`: deleting expired rows, on every instance, with `SKIP LOCKED`.
+//! - `listener.rs`: `LISTEN` as a protocol for store-core's shared `Listener` (which
+//!   reconnects with backoff, pings, and makes every waiter re-check after a reconnect).
+//! - `reaper.rs`: one run deleting expired rows, on every instance, with `SKIP LOCKED`;
+//!   store-core's `ReaperSchedule` says when.
 //! - `codec.rs`: keys, expiries, versions and notification payloads.
 //! - `names.rs`: table and schema names, derived names, the server's address.
 //! - `pool.rs`: pooled connections that carry their server session and clock sample.

@@ -10,7 +10,8 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use store_core::{Error, Result};
+use store_core::net::Reaped;
+use store_core::Result;
 
 use crate::codec;
 use crate::context::Context;
@@ -21,31 +22,26 @@ use crate::sql::REAP_BATCH;
 /// is taken by the next tick.
 const ROUNDS: usize = 10;
 
-/// One tick of the reaper. Failures are logged: the next tick tries again.
-pub(crate) async fn tick(context: Arc<Context>) {
-    let outcome = match context.connection().await {
-        Err(error) => Err(error),
-        Ok(mut client) => {
-            let outcome = tokio::time::timeout(context.timeout, reap(&context, &mut client)).await;
-            let outcome = outcome.unwrap_or_else(|_| {
-                Err(errors::timed_out(
-                    &format!("{}: reaper", context.describe),
-                    context.timeout,
-                ))
-            });
-            context.release(client, &outcome);
-            outcome
-        }
-    };
-    match outcome {
-        Ok(0) => {}
-        Ok(reaped) => {
-            tracing::debug!(store = %context.describe, reaped, "store-postgres: expired rows reclaimed")
-        }
-        // Expected while the server is away; the callers hear about it.
-        Err(Error::Unavailable(error)) => tracing::debug!(%error, "store-postgres: reaper"),
-        Err(error) => tracing::warn!(%error, "store-postgres: reaper failed"),
-    }
+/// Records one run reclaims at most (then it runs again at once, see
+/// `store_core::net::ReaperSchedule`).
+pub(crate) const LIMIT: u64 = ROUNDS as u64 * REAP_BATCH as u64;
+
+/// One run of the reaper: up to [`ROUNDS`] transactions of [`REAP_BATCH`] rows each.
+pub(crate) async fn run(context: Arc<Context>) -> Result<Reaped> {
+    let mut client = context.connection().await?;
+    let outcome = tokio::time::timeout(context.timeout, reap(&context, &mut client)).await;
+    let outcome = outcome.unwrap_or_else(|_| {
+        Err(errors::timed_out(
+            &format!("{}: reaper", context.describe),
+            context.timeout,
+        ))
+    });
+    context.release(client, &outcome);
+    Ok(Reaped {
+        reclaimed: outcome?,
+        // Not asked: a run at every interval is cheap (an index range that is empty).
+        next_expiry: None,
+    })
 }
 
 async fn reap(context: &Context, client: &mut crate::pool::Object) -> Result<u64> {

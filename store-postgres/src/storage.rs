@@ -22,7 +22,7 @@ use crate::actor::Actor;
 use crate::codec;
 use crate::command::{Op, ReadOp, Reply, WriteOp};
 use crate::context::{Context, Counters};
-use crate::listener::Listener;
+use crate::listener::Notifications;
 use crate::names::{self, Names};
 use crate::options::PostgresOptions;
 use crate::schema;
@@ -202,15 +202,15 @@ impl PostgresStorage {
             connect_timeout: options.connect_timeout,
             counters: counters.clone(),
         });
-        let listener = Listener {
+        // Listening before the first call, so a waiter never depends on the reconnect path.
+        let listener = Notifications {
             config: config.clone(),
             channel: names.channel.clone(),
-            watchers: watchers.clone(),
-            counters: counters.clone(),
             describe: describe.clone(),
             connect_timeout: options.connect_timeout,
-            operation_timeout: options.operation_timeout,
-        };
+        }
+        .listen(watchers.clone(), options.operation_timeout)
+        .await?;
         let timed_out = {
             let describe = describe.clone();
             let timeout = options.operation_timeout;
@@ -225,8 +225,7 @@ impl PostgresStorage {
             reaper_interval: options.reaper_interval,
             read_lanes: options.pool_size - 1,
         };
-        let (ready, listening) = tokio::sync::oneshot::channel();
-        tokio::spawn(actor.run(listener.run(ready)));
+        tokio::spawn(actor.run(listener));
         let storage = PostgresStorage {
             shared: Arc::new(Shared {
                 caller,
@@ -235,20 +234,6 @@ impl PostgresStorage {
                 describe,
             }),
         };
-        // Listening before the first call, so a waiter never depends on the reconnect path.
-        let bound = options.connect_timeout + options.operation_timeout;
-        match tokio::time::timeout(bound, listening).await {
-            Ok(Ok(Ok(()))) => {}
-            Ok(Ok(Err(error))) => return Err(error),
-            Ok(Err(_)) => return Err(storage.gone()),
-            Err(_) => {
-                return Err(Error::Unavailable(format!(
-                    "{}: the listening connection was not ready within {}",
-                    storage.shared.describe,
-                    humantime::format_duration(bound)
-                )))
-            }
-        }
         tracing::info!(store = %storage.shared.describe, "store-postgres: connected");
         Ok(storage)
     }

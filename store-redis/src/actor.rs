@@ -19,16 +19,15 @@
 //! calls still in the mailbox when their caller gave up are never sent.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
 use redis::Value;
-use store_core::net::ServerClock;
+use store_core::net::{Reaped, ReaperSchedule, ServerClock};
 use store_core::watch::Watchers;
 use store_core::{Error, Result};
-use tokio::time::Instant;
 
 use crate::command::{Op, RedisCall, RedisInbox, Reply};
 use crate::layout::Layout;
@@ -49,8 +48,8 @@ const CHUNK_BYTES: usize = 1 << 20;
 /// at once.
 pub(crate) const REAP_LIMIT: usize = 256;
 
-/// A reaper run in flight: records reclaimed and the next expiry.
-type Reaping = BoxFuture<'static, Result<(u64, Option<SystemTime>)>>;
+/// A reaper run in flight.
+type Reaping = BoxFuture<'static, Result<Reaped>>;
 
 /// What every pipeline needs; shared by the pipelines in flight.
 pub(crate) struct Context {
@@ -104,8 +103,7 @@ pub(crate) struct Actor {
     max_batch: usize,
     subscription: Subscription,
     watchers: Arc<Watchers>,
-    reaper_interval: Option<Duration>,
-    next_reap: Instant,
+    reaper: ReaperSchedule,
     reaping: Option<Reaping>,
 }
 
@@ -127,9 +125,7 @@ impl Actor {
             max_batch: options.max_batch.max(1),
             subscription,
             watchers,
-            reaper_interval: options.reaper_interval,
-            // The first run soon after connecting reclaims what expired while no instance ran.
-            next_reap: Instant::now() + Duration::from_millis(10),
+            reaper: ReaperSchedule::new(options.reaper_interval, REAP_LIMIT as u64),
             reaping: None,
         }
     }
@@ -144,7 +140,6 @@ impl Actor {
         });
         let close = loop {
             let can_send = self.in_flight.len() < self.max_in_flight;
-            let reap_due = self.reaper_interval.is_some() && self.reaping.is_none();
             tokio::select! {
                 batch = inbox.next_batch(self.max_batch), if can_send => match batch {
                     None => break None,
@@ -156,10 +151,13 @@ impl Actor {
                 },
                 Some(()) = self.in_flight.next(), if !self.in_flight.is_empty() => {}
                 () = self.subscription.step() => {}
-                () = tokio::time::sleep_until(self.next_reap), if reap_due => self.start_reap(),
+                () = self.reaper.due() => self.start_reap(),
                 outcome = poll_reap(&mut self.reaping), if self.reaping.is_some() => {
                     self.reaping = None;
-                    self.reaped(outcome);
+                    if let Ok(reaped) = &outcome {
+                        Counters::add(&self.context.counters.reclaimed, reaped.reclaimed);
+                    }
+                    self.reaper.finished(outcome);
                 }
             }
         };
@@ -207,6 +205,7 @@ impl Actor {
     }
 
     fn start_reap(&mut self) {
+        self.reaper.start();
         let context = self.context.clone();
         let link = self.links[0].clone();
         self.reaping = Some(
@@ -214,41 +213,18 @@ impl Actor {
                 let cmd =
                     script::encode_reap(&context.sha, &context.layout, &context.tag, REAP_LIMIT);
                 let value = query(&context, &link, cmd, "reaping expired records").await?;
-                script::decode_reap(value)
+                let (reclaimed, next_expiry) = script::decode_reap(value)?;
+                Ok(Reaped {
+                    reclaimed,
+                    next_expiry,
+                })
             }
             .boxed(),
         );
     }
-
-    fn reaped(&mut self, outcome: Result<(u64, Option<SystemTime>)>) {
-        let interval = self.reaper_interval.unwrap_or(Duration::from_secs(1));
-        let now = Instant::now();
-        self.next_reap = match outcome {
-            Ok((reclaimed, next_expiry)) => {
-                if reclaimed > 0 {
-                    Counters::add(&self.context.counters.reclaimed, reclaimed);
-                    tracing::debug!(reclaimed, "reaper reclaimed expired records");
-                }
-                if reclaimed as usize >= REAP_LIMIT {
-                    now
-                } else {
-                    let due = next_expiry.map(|at| {
-                        now + at
-                            .duration_since(SystemTime::now())
-                            .unwrap_or(Duration::ZERO)
-                    });
-                    due.map_or(now + interval, |due| due.min(now + interval))
-                }
-            }
-            Err(error) => {
-                tracing::debug!(%error, "the reaper could not run; it tries again later");
-                now + interval
-            }
-        };
-    }
 }
 
-async fn poll_reap(reaping: &mut Option<Reaping>) -> Result<(u64, Option<SystemTime>)> {
+async fn poll_reap(reaping: &mut Option<Reaping>) -> Result<Reaped> {
     match reaping.as_mut() {
         Some(reaping) => reaping.await,
         None => std::future::pending().await,

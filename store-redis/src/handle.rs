@@ -19,9 +19,9 @@ use crate::read::{sample_clock, Reader};
 use crate::script;
 use crate::server::{manager_config, Server};
 use crate::stats::Counters;
-use crate::subscription::Subscription;
+use crate::subscription;
 use store_core::backoff::Backoff;
-use store_core::net::mailbox;
+use store_core::net::{mailbox, ListenerFigures, ListenerTiming};
 
 /// Most keys a listing page may scan (the script reads their expiries in one call).
 const MAX_PAGE_SIZE: usize = 4096;
@@ -64,6 +64,8 @@ struct Inner {
     prefix: String,
     page_size: usize,
     counters: Arc<Counters>,
+    /// The change subscription's figures (its listener lives in the actor).
+    listener: Arc<ListenerFigures>,
     reconnect_min: std::time::Duration,
     reconnect_max: std::time::Duration,
 }
@@ -159,15 +161,19 @@ impl RedisStorage {
             options.request_timeout,
         );
         let watchers = Arc::new(Watchers::default());
-        let subscription = Subscription::open(
+        let subscription = subscription::open(
             server.clone(),
             &layout.channel,
             watchers.clone(),
-            counters.clone(),
-            options.request_timeout,
-            Backoff::new(options.reconnect_min, options.reconnect_max),
+            ListenerTiming {
+                subscribe_timeout: options.request_timeout,
+                ping_timeout: options.request_timeout,
+                ping_every: subscription::ping_interval(options.request_timeout),
+                backoff: Backoff::new(options.reconnect_min, options.reconnect_max),
+            },
         )
         .await?;
+        let listener = subscription.figures();
         let context = Arc::new(Context {
             server: server.clone(),
             layout,
@@ -196,6 +202,7 @@ impl RedisStorage {
                 prefix: options.prefix,
                 page_size: options.page_size.clamp(1, MAX_PAGE_SIZE),
                 counters,
+                listener,
                 reconnect_min: options.reconnect_min,
                 reconnect_max: options.reconnect_max,
             }),
@@ -483,6 +490,7 @@ impl Storage for RedisStorage {
             other => return Err(unexpected("stats", other)),
         };
         let counters = &self.inner.counters;
+        let listener = &self.inner.listener;
         let count = |counter| Figure::Count(Counters::get(counter));
         let pipelines = Counters::get(&counters.pipelines);
         let calls = Counters::get(&counters.calls);
@@ -513,10 +521,7 @@ impl Storage for RedisStorage {
         .with(
             "subscription",
             Figure::Text(
-                if counters
-                    .subscribed
-                    .load(std::sync::atomic::Ordering::Relaxed)
-                {
+                if listener.is_connected() {
                     "up"
                 } else {
                     "down (reconnecting)"
@@ -524,8 +529,11 @@ impl Storage for RedisStorage {
                 .to_owned(),
             ),
         )
-        .with("resubscribes", count(&counters.resubscribes))
-        .with("change_messages", count(&counters.messages))
+        .with(
+            "resubscribes",
+            Figure::Count(listener.connects().saturating_sub(1)),
+        )
+        .with("change_messages", Figure::Count(listener.messages()))
         .with("reclaimed_by_this_instance", count(&counters.reclaimed))
         .with(
             "watched_keys",

@@ -35,8 +35,9 @@
 //! - `script.lua` and `script.rs`: the one Lua script that applies every operation, and its
 //!   encoding and decoding.
 //! - `layout.rs`: the Redis keys and channel of a prefix, and the change message.
-//! - `subscription.rs`: the change subscription: messages wake waiters; after a reconnect
-//!   every waiter re-checks.
+//! - `subscription.rs`: the change channel as a protocol for store-core's shared
+//!   `Listener` (which reconnects, pings, and makes every waiter re-check after a
+//!   reconnect): how to subscribe, and which waiters a message wakes.
 //! - `server.rs`: the parsed URL, the clients, and errors that name the address.
 //! - `link.rs`: a connection that is replaced when it stops answering.
 //! - `options.rs` ([`RedisOptions`]), `config.rs` ([`RedisConfig`], the `[redis]` section),

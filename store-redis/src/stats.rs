@@ -1,7 +1,7 @@
 //! Counters the actor keeps for `stats()`: what operators look at when a store is slow or
 //! flaky (batch sizes, failed round trips, reconnects, reclaimed records).
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Shared between the actor (which counts) and the handles (which report).
 #[derive(Debug, Default)]
@@ -14,16 +14,10 @@ pub(crate) struct Counters {
     pub failed_pipelines: AtomicU64,
     /// Times the script had to be loaded again (the server restarted or flushed scripts).
     pub script_loads: AtomicU64,
-    /// Times the subscription was opened again after it was lost.
-    pub resubscribes: AtomicU64,
-    /// Change messages received.
-    pub messages: AtomicU64,
     /// Expired records this instance's reaper reclaimed.
     pub reclaimed: AtomicU64,
     /// Connections replaced because they stopped answering (see `link.rs`).
     pub replaced_connections: AtomicU64,
-    /// Whether the change subscription is established now.
-    pub subscribed: AtomicBool,
 }
 
 impl Counters {
