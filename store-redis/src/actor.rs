@@ -141,6 +141,11 @@ impl Actor {
         let close = loop {
             let can_send = self.in_flight.len() < self.max_in_flight;
             tokio::select! {
+                // Pipelines that ended come first: one that timed out replaces its stuck
+                // connection before the next batch is sent, so that batch goes out on the
+                // new one (a caller whose call timed out may send its next call at once).
+                biased;
+                Some(()) = self.in_flight.next(), if !self.in_flight.is_empty() => {}
                 batch = inbox.next_batch(self.max_batch), if can_send => match batch {
                     None => break None,
                     Some(batch) => {
@@ -149,7 +154,6 @@ impl Actor {
                         }
                     }
                 },
-                Some(()) = self.in_flight.next(), if !self.in_flight.is_empty() => {}
                 () = self.subscription.step() => {}
                 () = self.reaper.due() => self.start_reap(),
                 outcome = poll_reap(&mut self.reaping), if self.reaping.is_some() => {
@@ -284,14 +288,21 @@ async fn send(context: Arc<Context>, link: Arc<Link>, calls: Vec<RedisCall>) {
                 .then(|| context.clock.deadline(call.deadline))
         })
         .collect();
+    // The pipeline gives up when its first caller does (never later), so a stuck
+    // connection is replaced by the time that caller learns of the timeout and calls again.
+    let give_up = calls
+        .iter()
+        .map(|call| call.deadline)
+        .min()
+        .unwrap_or_else(|| std::time::Instant::now() + context.request_timeout);
     let (ops, answers): (Vec<Op>, Vec<Answer<Reply>>) =
         calls.into_iter().map(RedisCall::into_parts).unzip();
     let chunks = chunk(&ops);
     let results = match link.lease() {
         Err(error) => fail_all(&context, &chunks, error),
         Ok(mut lease) => {
-            let outcome = tokio::time::timeout(
-                context.request_timeout,
+            let outcome = tokio::time::timeout_at(
+                give_up.into(),
                 run_chunks(&context, &link, &mut lease, &ops, &deadlines, &chunks),
             )
             .await;

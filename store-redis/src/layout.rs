@@ -8,7 +8,7 @@
 //! | `{orders}:r:<key>`  | string     | one record: `<x> <n> <v>`: expiry (µs, or empty), version, value |
 //! | `{orders}:idx`      | sorted set | every stored key, score 0: byte order by `ZRANGEBYLEX`|
 //! | `{orders}:exp`      | sorted set | keys with an expiry, scored by it: the reaper's queue |
-//! | `{orders}:meta`     | hash       | `e` version epoch, `n` version counter                |
+//! | `{orders}:meta`     | hash       | `e` version epoch, `h` run_id of the server that made it, `n` version counter, `late` writes refused as late |
 //!
 //! Prefixes are names (`[A-Za-z0-9._-]+`), so `}` never occurs in one and no store's keys
 //! start with another store's root: `{a}:` is not a prefix of `{a.b}:`, and user keys come

@@ -79,12 +79,19 @@
 //! returns keys unordered and sometimes twice (the Go stores' bugs).
 //!
 //! **Versions that survive data loss.** A version is `<epoch>.<counter>`. The counter lives
-//! in the store's meta hash together with the epoch; when the script finds that hash
-//! missing (a new store, or a server that restarted without persistence, or a flush), it
-//! starts a new epoch from the server's time in microseconds and a random tag of the
-//! calling process. Epoch and counter are one Redis key, so they are lost together; a new
-//! epoch differs from every earlier one (a later time, and a random tag in case the clock
-//! went back), so no version is ever reused, with no persistence at all.
+//! in the store's meta hash together with the epoch and the `run_id` of the server process
+//! that made the epoch. The script starts a new epoch when it finds that hash missing (a new
+//! store, a server that restarted without persistence, a flush) and when the server
+//! process is another one than the one that made the epoch: a server that restarted from a
+//! snapshot older than the last versions it handed out, or a replica promoted before it
+//! received them, holds the epoch with its counter behind, and would otherwise hand out
+//! those versions a second time. A new epoch is the server's time in microseconds and a
+//! random tag of the calling process, so it differs from every earlier one (a later time,
+//! and a random tag in case the clock went back), and no version is ever reused, whatever
+//! the server forgot. The script reads the `run_id` with `INFO server`, once per batch that
+//! writes (about 4 µs of the server's time): the store's user must be allowed `INFO` (ACL
+//! category `@dangerous`); a server that refuses it fails every write with a message that
+//! says so, before changing anything.
 //!
 //! **Push-based waits.** A waiter registers interest in its key, reads it, and re-reads on
 //! every change message for the key, at the record's expiry (a local timer), and after the

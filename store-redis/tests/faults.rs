@@ -211,6 +211,82 @@ async fn versions_are_never_reused_across_many_restarts() {
     }
 }
 
+/// A server that restarts from a snapshot older than the last versions it handed out has
+/// the store's epoch back with its counter behind (here: `SAVE`, ten more puts, SIGKILL,
+/// restart). Each version after the restart must differ from every version before it:
+/// the new server process starts a new epoch (before, ten versions were handed out twice).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn versions_are_never_reused_after_a_restart_from_an_older_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = testing::free_port();
+    let args: Vec<String> = [
+        "--port",
+        &port.to_string(),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        &dir.path().display().to_string(),
+        "--daemonize",
+        "no",
+    ]
+    .iter()
+    .map(|arg| (*arg).to_owned())
+    .collect();
+    let url = format!("redis://127.0.0.1:{port}/0");
+    let answers = || {
+        redis::Client::open(url.as_str())
+            .and_then(|client| client.get_connection_with_timeout(Duration::from_millis(200)))
+            .and_then(|mut connection| redis::cmd("PING").query::<String>(&mut connection))
+            .is_ok()
+    };
+    let mut server =
+        testing::ChildServer::start("redis-server", &args, Duration::from_secs(10), answers);
+
+    let mut seen = HashSet::new();
+    let store = RedisStorage::connect_with(options(url.clone(), "snapshot"))
+        .await
+        .unwrap();
+    let mut put = async |store: &RedisStorage, value: String| {
+        let version = store.put(Record::new("k", value)).await.unwrap().version;
+        assert!(
+            seen.insert(version.clone()),
+            "version {version} handed out twice"
+        );
+    };
+    for i in 0..10 {
+        put(&store, format!("saved {i}")).await;
+    }
+    let mut raw = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_connection_with_timeout(Duration::from_secs(5))
+        .unwrap();
+    redis::cmd("SAVE").query::<String>(&mut raw).unwrap();
+    for i in 0..10 {
+        put(&store, format!("lost {i}")).await;
+    }
+    store.close().await.unwrap();
+    server.restart(Duration::from_secs(10), answers);
+
+    let store = RedisStorage::connect_with(options(url.clone(), "snapshot"))
+        .await
+        .unwrap();
+    // The snapshot is what the server holds now.
+    assert_eq!(&store.get("k").await.unwrap().value[..], b"saved 9");
+    for i in 0..20 {
+        put(&store, format!("after {i}")).await;
+    }
+    let created = store.create(Record::new("new", "v")).await.unwrap();
+    assert!(
+        seen.insert(created.clone()),
+        "version {created} handed out twice"
+    );
+    store.close().await.unwrap();
+}
+
 /// A listener that accepts connections and never answers: a server that hangs.
 async fn black_hole() -> (SocketAddr, tokio::task::JoinHandle<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
