@@ -10,6 +10,14 @@ use super::support::*;
 use store_core::{Error, Record, Storage};
 
 /// `cas_by_version` on a missing or deleted key is `NotFound` (whatever the version) and creates nothing.
+///
+/// ```
+/// # let new_store = store_core::__private::doc_store;
+/// // What `conformance_tests!` generates for this case, given a factory of fresh stores:
+/// store_testkit::run(|| async {
+///     store_testkit::cas_on_missing_key_is_not_found(store_testkit::Watched::new(new_store())).await;
+/// });
+/// ```
 pub async fn cas_on_missing_key_is_not_found<S: Storage>(store: S) {
     expect_not_found(
         "cas on a missing key",
@@ -34,6 +42,14 @@ pub async fn cas_on_missing_key_is_not_found<S: Storage>(store: S) {
 }
 
 /// `cas_by_version` with a version other than the live one (empty and old ones included) is `Conflict` and changes nothing.
+///
+/// ```
+/// # let new_store = store_core::__private::doc_store;
+/// // What `conformance_tests!` generates for this case, given a factory of fresh stores:
+/// store_testkit::run(|| async {
+///     store_testkit::cas_with_wrong_version_is_conflict(store_testkit::Watched::new(new_store())).await;
+/// });
+/// ```
 pub async fn cas_with_wrong_version_is_conflict<S: Storage>(store: S) {
     let first = ok("put", store.put(Record::new("k", "one")).await);
     let live = ok("put again", store.put(Record::new("k", "two")).await);
@@ -61,6 +77,14 @@ pub async fn cas_with_wrong_version_is_conflict<S: Storage>(store: S) {
 }
 
 /// `cas_by_version` with the live version stores value and expiry under a new version; the old version then conflicts.
+///
+/// ```
+/// # let new_store = store_core::__private::doc_store;
+/// // What `conformance_tests!` generates for this case, given a factory of fresh stores:
+/// store_testkit::run(|| async {
+///     store_testkit::cas_matching_version_stores_with_a_new_version(store_testkit::Watched::new(new_store())).await;
+/// });
+/// ```
 pub async fn cas_matching_version_stores_with_a_new_version<S: Storage>(store: S) {
     let hour = SystemTime::now() + Duration::from_secs(3600);
     let first = ok(
@@ -104,6 +128,14 @@ pub async fn cas_matching_version_stores_with_a_new_version<S: Storage>(store: S
 }
 
 /// Of 32 concurrent `cas_by_version` calls expecting the same version exactly one succeeds and the rest conflict (20 rounds).
+///
+/// ```
+/// # let new_store = store_core::__private::doc_store;
+/// // What `conformance_tests!` generates for this case, given a factory of fresh stores:
+/// store_testkit::run(|| async {
+///     store_testkit::concurrent_cas_exactly_one_wins(store_testkit::Watched::new(new_store())).await;
+/// });
+/// ```
 pub async fn concurrent_cas_exactly_one_wins<S: Storage>(store: S) {
     const CONTENDERS: usize = 32;
     let store = Arc::new(store);
@@ -152,6 +184,14 @@ pub async fn concurrent_cas_exactly_one_wins<S: Storage>(store: S) {
 }
 
 /// A counter incremented with get + `cas_by_version` retries by 16 tasks x 50 times ends at exactly 800.
+///
+/// ```
+/// # let new_store = store_core::__private::doc_store;
+/// // What `conformance_tests!` generates for this case, given a factory of fresh stores:
+/// store_testkit::run(|| async {
+///     store_testkit::concurrent_cas_counter_is_exact(store_testkit::Watched::new(new_store())).await;
+/// });
+/// ```
 pub async fn concurrent_cas_counter_is_exact<S: Storage>(store: S) {
     const TASKS: usize = 16;
     const INCREMENTS: usize = 50;

@@ -8,6 +8,14 @@ use super::support::*;
 use store_core::{Error, Record, Storage};
 
 /// After `close`, every operation (close included) returns `Closed`.
+///
+/// ```
+/// # let new_store = store_core::__private::doc_store;
+/// // What `conformance_tests!` generates for this case, given a factory of fresh stores:
+/// store_testkit::run(|| async {
+///     store_testkit::close_makes_every_call_closed(store_testkit::Watched::new(new_store())).await;
+/// });
+/// ```
 pub async fn close_makes_every_call_closed<S: Storage>(store: S) {
     let live = ok("put", store.put(Record::new("k", "v")).await);
     ok("close", within("close", store.close()).await);
@@ -54,6 +62,14 @@ pub async fn close_makes_every_call_closed<S: Storage>(store: S) {
 }
 
 /// After `close`, `get_many` of no keys and `put_many` of no records return `Closed` too.
+///
+/// ```
+/// # let new_store = store_core::__private::doc_store;
+/// // What `conformance_tests!` generates for this case, given a factory of fresh stores:
+/// store_testkit::run(|| async {
+///     store_testkit::close_makes_empty_batches_closed(store_testkit::Watched::new(new_store())).await;
+/// });
+/// ```
 pub async fn close_makes_empty_batches_closed<S: Storage>(store: S) {
     ok("close", within("close", store.close()).await);
     expect_closed(
@@ -67,6 +83,14 @@ pub async fn close_makes_empty_batches_closed<S: Storage>(store: S) {
 }
 
 /// A waiter blocked before `close` is released (with `Closed` or `NotFound`) instead of hanging.
+///
+/// ```
+/// # let new_store = store_core::__private::doc_store;
+/// // What `conformance_tests!` generates for this case, given a factory of fresh stores:
+/// store_testkit::run(|| async {
+///     store_testkit::close_releases_a_blocked_waiter(store_testkit::Watched::new(new_store())).await;
+/// });
+/// ```
 pub async fn close_releases_a_blocked_waiter<S: Storage>(store: S) {
     let store = Arc::new(store);
     let version = ok("put", store.put(Record::new("k", "v")).await).version;
@@ -81,6 +105,14 @@ pub async fn close_releases_a_blocked_waiter<S: Storage>(store: S) {
 }
 
 /// Callers writing in a loop while the store closes all stop with `Closed`, none hangs.
+///
+/// ```
+/// # let new_store = store_core::__private::doc_store;
+/// // What `conformance_tests!` generates for this case, given a factory of fresh stores:
+/// store_testkit::run(|| async {
+///     store_testkit::close_releases_concurrent_callers(store_testkit::Watched::new(new_store())).await;
+/// });
+/// ```
 pub async fn close_releases_concurrent_callers<S: Storage>(store: S) {
     let store = Arc::new(store);
     let tasks: Vec<_> = (0..8)
@@ -118,6 +150,14 @@ pub async fn close_releases_concurrent_callers<S: Storage>(store: S) {
 }
 
 /// A `list_keys` stream opened before `close` either completes or yields `Closed`; it never ends early silently.
+///
+/// ```
+/// # let new_store = store_core::__private::doc_store;
+/// // What `conformance_tests!` generates for this case, given a factory of fresh stores:
+/// store_testkit::run(|| async {
+///     store_testkit::list_stream_opened_before_close_completes_or_fails(store_testkit::Watched::new(new_store())).await;
+/// });
+/// ```
 pub async fn list_stream_opened_before_close_completes_or_fails<S: Storage>(store: S) {
     const COUNT: usize = 2000;
     let keys: Vec<String> = (0..COUNT).map(|i| format!("k/{i:04}")).collect();

@@ -6,6 +6,14 @@ use super::support::*;
 use store_core::{Error, Record, Storage};
 
 /// `create` on a new key stores the record (with or without expiry) and returns a non-empty version that `get` reports.
+///
+/// ```
+/// # let new_store = store_core::__private::doc_store;
+/// // What `conformance_tests!` generates for this case, given a factory of fresh stores:
+/// store_testkit::run(|| async {
+///     store_testkit::create_stores_a_new_record(store_testkit::Watched::new(new_store())).await;
+/// });
+/// ```
 pub async fn create_stores_a_new_record<S: Storage>(store: S) {
     let version = ok(
         "create(\"user/1\")",
@@ -31,6 +39,14 @@ pub async fn create_stores_a_new_record<S: Storage>(store: S) {
 }
 
 /// `create` on a live key fails with `AlreadyExists` carrying the live record, and changes nothing.
+///
+/// ```
+/// # let new_store = store_core::__private::doc_store;
+/// // What `conformance_tests!` generates for this case, given a factory of fresh stores:
+/// store_testkit::run(|| async {
+///     store_testkit::create_on_live_key_is_already_exists(store_testkit::Watched::new(new_store())).await;
+/// });
+/// ```
 pub async fn create_on_live_key_is_already_exists<S: Storage>(store: S) {
     let version = ok("create", store.create(Record::new("lock", "first")).await);
     let at = SystemTime::now() + Duration::from_secs(60);
@@ -68,6 +84,14 @@ pub async fn create_on_live_key_is_already_exists<S: Storage>(store: S) {
 }
 
 /// `create`, `put` and `put_many` ignore the version in the record they are given.
+///
+/// ```
+/// # let new_store = store_core::__private::doc_store;
+/// // What `conformance_tests!` generates for this case, given a factory of fresh stores:
+/// store_testkit::run(|| async {
+///     store_testkit::create_ignores_the_given_version(store_testkit::Watched::new(new_store())).await;
+/// });
+/// ```
 pub async fn create_ignores_the_given_version<S: Storage>(store: S) {
     const GIVEN: &str = "caller-supplied-version";
     let version = ok(
@@ -98,6 +122,14 @@ pub async fn create_ignores_the_given_version<S: Storage>(store: S) {
 }
 
 /// `create` after `delete` succeeds with a version different from the deleted one.
+///
+/// ```
+/// # let new_store = store_core::__private::doc_store;
+/// // What `conformance_tests!` generates for this case, given a factory of fresh stores:
+/// store_testkit::run(|| async {
+///     store_testkit::create_after_delete_succeeds(store_testkit::Watched::new(new_store())).await;
+/// });
+/// ```
 pub async fn create_after_delete_succeeds<S: Storage>(store: S) {
     let first = ok("create", store.create(Record::new("k", "one")).await);
     ok("delete", store.delete("k").await);

@@ -73,6 +73,16 @@ async fn assert_holds<S: Storage>(
 }
 
 /// Records of every kind of write (create, put with and without expiry, put_many, cas, binary, empty and 256 KiB values, unicode keys) come back after close and reopen with their values, versions and expiries; deleted and expired ones stay gone; the store then takes writes (twice over).
+///
+/// ```no_run
+/// # async fn open_store() -> store_core::runtime::ActorHandle { unimplemented!() }
+/// # async fn reopen(closed: store_core::runtime::ActorHandle) -> store_core::runtime::ActorHandle { unimplemented!() }
+/// // What `conformance_tests!` generates for this case, given a factory of fresh stores of
+/// // a durable backend and a way to open a closed one again on the same data:
+/// store_testkit::run(|| async {
+///     store_testkit::reopen_keeps_every_record_with_its_version(open_store().await, reopen).await;
+/// });
+/// ```
 pub async fn reopen_keeps_every_record_with_its_version<S, R, F>(store: S, mut reopen: R)
 where
     S: Storage,
@@ -169,6 +179,16 @@ where
 }
 
 /// No version is handed out twice across three close-and-reopen cycles of 50 writes each, not even after the key holding the highest version was deleted before closing.
+///
+/// ```no_run
+/// # async fn open_store() -> store_core::runtime::ActorHandle { unimplemented!() }
+/// # async fn reopen(closed: store_core::runtime::ActorHandle) -> store_core::runtime::ActorHandle { unimplemented!() }
+/// // What `conformance_tests!` generates for this case, given a factory of fresh stores of
+/// // a durable backend and a way to open a closed one again on the same data:
+/// store_testkit::run(|| async {
+///     store_testkit::reopen_never_reuses_a_version(open_store().await, reopen).await;
+/// });
+/// ```
 pub async fn reopen_never_reuses_a_version<S, R, F>(store: S, mut reopen: R)
 where
     S: Storage,

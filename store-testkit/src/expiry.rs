@@ -6,6 +6,14 @@ use super::support::*;
 use store_core::{Record, Storage};
 
 /// A record whose expiry has passed is invisible to `get`, while a record with a future expiry is visible.
+///
+/// ```
+/// # let new_store = store_core::__private::doc_store;
+/// // What `conformance_tests!` generates for this case, given a factory of fresh stores:
+/// store_testkit::run(|| async {
+///     store_testkit::expired_record_is_invisible_to_get(store_testkit::Watched::new(new_store())).await;
+/// });
+/// ```
 pub async fn expired_record_is_invisible_to_get<S: Storage>(store: S) {
     let at = SystemTime::now() + Duration::from_secs(3600);
     ok(
@@ -24,6 +32,14 @@ pub async fn expired_record_is_invisible_to_get<S: Storage>(store: S) {
 }
 
 /// An expired record is `None` in `get_many`.
+///
+/// ```
+/// # let new_store = store_core::__private::doc_store;
+/// // What `conformance_tests!` generates for this case, given a factory of fresh stores:
+/// store_testkit::run(|| async {
+///     store_testkit::expired_record_is_invisible_to_get_many(store_testkit::Watched::new(new_store())).await;
+/// });
+/// ```
 pub async fn expired_record_is_invisible_to_get_many<S: Storage>(store: S) {
     ok("put", store.put(Record::new("live", "v")).await);
     write_expired(&store, &["gone"]).await;
@@ -35,6 +51,14 @@ pub async fn expired_record_is_invisible_to_get_many<S: Storage>(store: S) {
 }
 
 /// `cas_by_version` on an expired record is `NotFound`, even with its last version.
+///
+/// ```
+/// # let new_store = store_core::__private::doc_store;
+/// // What `conformance_tests!` generates for this case, given a factory of fresh stores:
+/// store_testkit::run(|| async {
+///     store_testkit::cas_on_expired_record_is_not_found(store_testkit::Watched::new(new_store())).await;
+/// });
+/// ```
 pub async fn cas_on_expired_record_is_not_found<S: Storage>(store: S) {
     let record = Record::new("k", "v").with_ttl(Duration::from_millis(20));
     let at = record.expires_at.expect("with_ttl sets an expiry");
@@ -56,12 +80,28 @@ pub async fn cas_on_expired_record_is_not_found<S: Storage>(store: S) {
 }
 
 /// `delete` of an expired record is `NotFound`.
+///
+/// ```
+/// # let new_store = store_core::__private::doc_store;
+/// // What `conformance_tests!` generates for this case, given a factory of fresh stores:
+/// store_testkit::run(|| async {
+///     store_testkit::delete_on_expired_record_is_not_found(store_testkit::Watched::new(new_store())).await;
+/// });
+/// ```
 pub async fn delete_on_expired_record_is_not_found<S: Storage>(store: S) {
     write_expired(&store, &["k"]).await;
     expect_not_found("delete of an expired record", store.delete("k").await);
 }
 
 /// `create` over an expired record succeeds with a new version and stores the new record.
+///
+/// ```
+/// # let new_store = store_core::__private::doc_store;
+/// // What `conformance_tests!` generates for this case, given a factory of fresh stores:
+/// store_testkit::run(|| async {
+///     store_testkit::create_over_expired_record_succeeds(store_testkit::Watched::new(new_store())).await;
+/// });
+/// ```
 pub async fn create_over_expired_record_succeeds<S: Storage>(store: S) {
     let record = Record::new("lease", "old").with_ttl(Duration::from_millis(20));
     let at = record.expires_at.expect("with_ttl sets an expiry");
@@ -79,6 +119,14 @@ pub async fn create_over_expired_record_succeeds<S: Storage>(store: S) {
 }
 
 /// Writes (put, put_many, create, cas) whose expiry is already in the past succeed and leave the key invisible.
+///
+/// ```
+/// # let new_store = store_core::__private::doc_store;
+/// // What `conformance_tests!` generates for this case, given a factory of fresh stores:
+/// store_testkit::run(|| async {
+///     store_testkit::write_with_past_expiry_is_invisible(store_testkit::Watched::new(new_store())).await;
+/// });
+/// ```
 pub async fn write_with_past_expiry_is_invisible<S: Storage>(store: S) {
     let past = SystemTime::now() - Duration::from_secs(60);
     ok(
@@ -129,6 +177,14 @@ pub async fn write_with_past_expiry_is_invisible<S: Storage>(store: S) {
 }
 
 /// `list_keys` leaves out expired and deleted keys, for wildcard and exact patterns alike.
+///
+/// ```
+/// # let new_store = store_core::__private::doc_store;
+/// // What `conformance_tests!` generates for this case, given a factory of fresh stores:
+/// store_testkit::run(|| async {
+///     store_testkit::list_keys_leaves_out_expired_and_deleted_keys(store_testkit::Watched::new(new_store())).await;
+/// });
+/// ```
 pub async fn list_keys_leaves_out_expired_and_deleted_keys<S: Storage>(store: S) {
     ok(
         "put_many",

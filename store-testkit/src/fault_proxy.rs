@@ -52,6 +52,23 @@ pub struct FaultProxy {
 
 impl FaultProxy {
     /// Listens on a free port of 127.0.0.1 and forwards every connection to `target`.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use store_testkit::fault_proxy::FaultProxy;
+    /// let server = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// let proxy = FaultProxy::start(server.local_addr()?).await?;
+    /// // A client connects to the proxy, and the proxy to `server`:
+    /// let client = tokio::net::TcpStream::connect(proxy.addr()).await?;
+    /// let (_at_server, _) = server.accept().await?;
+    /// # drop(client);
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// If no port of 127.0.0.1 can be bound.
     pub async fn start(target: SocketAddr) -> std::io::Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
@@ -119,6 +136,18 @@ impl FaultProxy {
     }
 
     /// The address to give the backend instead of the server's.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use store_testkit::fault_proxy::FaultProxy;
+    /// let server = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// let proxy = FaultProxy::start(server.local_addr()?).await?;
+    /// assert!(proxy.addr().ip().is_loopback());
+    /// let url = format!("redis://{}/0", proxy.addr());
+    /// # let _ = url;
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
@@ -126,12 +155,38 @@ impl FaultProxy {
     /// Cuts every connection open now: from the moment this returns, no byte crosses any
     /// of them, and each is closed as soon as its task runs (new connections are accepted
     /// unless refusing).
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use store_testkit::fault_proxy::FaultProxy;
+    /// let server = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// let proxy = FaultProxy::start(server.local_addr()?).await?;
+    /// use tokio::io::AsyncReadExt;
+    /// let mut client = tokio::net::TcpStream::connect(proxy.addr()).await?;
+    /// let (_at_server, _) = server.accept().await?;
+    /// proxy.cut();
+    /// // The client sees its connection closed.
+    /// assert_eq!(client.read(&mut [0u8; 8]).await.unwrap_or(0), 0);
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub fn cut(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
         self.cuts.send_modify(|n| *n += 1);
     }
 
     /// While `true`, new connections are closed as soon as they are accepted.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use store_testkit::fault_proxy::FaultProxy;
+    /// let server = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// let proxy = FaultProxy::start(server.local_addr()?).await?;
+    /// proxy.refuse(true); // the server looks down
+    /// proxy.refuse(false); // and back
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub fn refuse(&self, refusing: bool) {
         self.refusing.store(refusing, Ordering::Release);
     }
@@ -140,6 +195,20 @@ impl FaultProxy {
     /// no byte crosses them, and none is lost either: they wait in the proxy (and in the
     /// sockets' buffers behind it) until [`FaultProxy::resume`]. Connections made later
     /// forward as usual. A [`cut`](FaultProxy::cut) still closes stalled connections.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use store_testkit::fault_proxy::FaultProxy;
+    /// let server = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// let proxy = FaultProxy::start(server.local_addr()?).await?;
+    /// let client = tokio::net::TcpStream::connect(proxy.addr()).await?;
+    /// let (_at_server, _) = server.accept().await?;
+    /// proxy.stall(); // `client` is neither answered nor closed
+    /// proxy.resume(); // and now delivers what it held
+    /// # drop(client);
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub fn stall(&self) {
         let open = self.accepted.load(Ordering::Acquire);
         self.stalled_below.send_replace(open + 1);
@@ -147,6 +216,17 @@ impl FaultProxy {
 
     /// Ends a [`stall`](FaultProxy::stall): stalled connections deliver what they held,
     /// in order, and forward as usual from then on.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use store_testkit::fault_proxy::FaultProxy;
+    /// let server = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// let proxy = FaultProxy::start(server.local_addr()?).await?;
+    /// proxy.stall();
+    /// proxy.resume();
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub fn resume(&self) {
         self.stalled_below.send_replace(0);
     }

@@ -4,6 +4,14 @@ use super::support::*;
 use store_core::{Record, Storage};
 
 /// `get` of a key that was never written, was deleted, or only shares a prefix is `NotFound`.
+///
+/// ```
+/// # let new_store = store_core::__private::doc_store;
+/// // What `conformance_tests!` generates for this case, given a factory of fresh stores:
+/// store_testkit::run(|| async {
+///     store_testkit::get_missing_key_is_not_found(store_testkit::Watched::new(new_store())).await;
+/// });
+/// ```
 pub async fn get_missing_key_is_not_found<S: Storage>(store: S) {
     expect_not_found("get of a never-written key", store.get("never").await);
     ok("put", store.put(Record::new("abc", "v")).await);
@@ -14,6 +22,14 @@ pub async fn get_missing_key_is_not_found<S: Storage>(store: S) {
 }
 
 /// `get_many` answers position by position: `Some` for live keys (repeats included), `None` for missing or expired ones.
+///
+/// ```
+/// # let new_store = store_core::__private::doc_store;
+/// // What `conformance_tests!` generates for this case, given a factory of fresh stores:
+/// store_testkit::run(|| async {
+///     store_testkit::get_many_is_positional(store_testkit::Watched::new(new_store())).await;
+/// });
+/// ```
 pub async fn get_many_is_positional<S: Storage>(store: S) {
     let a = ok("put a", store.put(Record::new("a", "1")).await);
     let b = ok("put b", store.put(Record::new("b", "2")).await);

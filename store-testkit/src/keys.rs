@@ -40,6 +40,14 @@ async fn expect_key_rejected_everywhere<S: Storage + ?Sized>(store: &S, key: &st
 }
 
 /// The empty key is `InvalidKey` on every keyed operation, and the store keeps working.
+///
+/// ```
+/// # let new_store = store_core::__private::doc_store;
+/// // What `conformance_tests!` generates for this case, given a factory of fresh stores:
+/// store_testkit::run(|| async {
+///     store_testkit::empty_key_is_invalid_on_every_operation(store_testkit::Watched::new(new_store())).await;
+/// });
+/// ```
 pub async fn empty_key_is_invalid_on_every_operation<S: Storage>(store: S) {
     expect_key_rejected_everywhere(&store, "", "the empty key").await;
     ok(
@@ -54,6 +62,14 @@ pub async fn empty_key_is_invalid_on_every_operation<S: Storage>(store: S) {
 }
 
 /// A key longer than `MAX_KEY_LEN` bytes (ASCII or multi-byte) is `InvalidKey` on every keyed operation.
+///
+/// ```
+/// # let new_store = store_core::__private::doc_store;
+/// // What `conformance_tests!` generates for this case, given a factory of fresh stores:
+/// store_testkit::run(|| async {
+///     store_testkit::too_long_key_is_invalid_on_every_operation(store_testkit::Watched::new(new_store())).await;
+/// });
+/// ```
 pub async fn too_long_key_is_invalid_on_every_operation<S: Storage>(store: S) {
     let ascii = "k".repeat(MAX_KEY_LEN + 1);
     expect_key_rejected_everywhere(&store, &ascii, "a key of MAX_KEY_LEN + 1 bytes").await;
@@ -72,6 +88,14 @@ pub async fn too_long_key_is_invalid_on_every_operation<S: Storage>(store: S) {
 }
 
 /// Keys of 1,024 bytes (ASCII and multi-byte) work with every operation.
+///
+/// ```
+/// # let new_store = store_core::__private::doc_store;
+/// // What `conformance_tests!` generates for this case, given a factory of fresh stores:
+/// store_testkit::run(|| async {
+///     store_testkit::key_of_1024_bytes_works_everywhere(store_testkit::Watched::new(new_store())).await;
+/// });
+/// ```
 pub async fn key_of_1024_bytes_works_everywhere<S: Storage>(store: S) {
     let ascii = format!("k/{}", "x".repeat(PORTABLE_KEY_LEN - 2));
     let wide = "é".repeat(PORTABLE_KEY_LEN / 2);
@@ -116,6 +140,14 @@ pub async fn key_of_1024_bytes_works_everywhere<S: Storage>(store: S) {
 }
 
 /// Unicode keys round-trip byte for byte: no normalisation, no case folding, listed as written.
+///
+/// ```
+/// # let new_store = store_core::__private::doc_store;
+/// // What `conformance_tests!` generates for this case, given a factory of fresh stores:
+/// store_testkit::run(|| async {
+///     store_testkit::unicode_keys_round_trip(store_testkit::Watched::new(new_store())).await;
+/// });
+/// ```
 pub async fn unicode_keys_round_trip<S: Storage>(store: S) {
     let keys = [
         "ключ",
@@ -157,6 +189,14 @@ pub async fn unicode_keys_round_trip<S: Storage>(store: S) {
 }
 
 /// Keys with spaces, control characters, NUL, glob metacharacters, dots and odd slashes round-trip and list.
+///
+/// ```
+/// # let new_store = store_core::__private::doc_store;
+/// // What `conformance_tests!` generates for this case, given a factory of fresh stores:
+/// store_testkit::run(|| async {
+///     store_testkit::unusual_keys_round_trip(store_testkit::Watched::new(new_store())).await;
+/// });
+/// ```
 pub async fn unusual_keys_round_trip<S: Storage>(store: S) {
     let keys = [
         " ",

@@ -171,9 +171,22 @@ pub use versions::*;
 pub use wait::*;
 
 /// How far an expiry read back may be from the one written (backends may round it).
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// let written = SystemTime::now() + Duration::from_secs(60);
+/// let read_back = written + Duration::from_millis(400); // rounded by the backend
+/// let off = read_back.duration_since(written).unwrap();
+/// assert!(off <= store_testkit::EXPIRY_TOLERANCE);
+/// ```
 pub const EXPIRY_TOLERANCE: Duration = Duration::from_secs(1);
 
 /// The longest key the kit expects every stack (namespaced ones included) to accept.
+///
+/// ```
+/// // Below store-core's limit, which a prefixing layer lowers by its prefix.
+/// assert!(store_testkit::PORTABLE_KEY_LEN < store_core::MAX_KEY_LEN);
+/// ```
 pub const PORTABLE_KEY_LEN: usize = 1024;
 
 /// Runs one test case on a fresh multi-threaded tokio runtime with two workers, failing it

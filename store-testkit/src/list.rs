@@ -29,6 +29,14 @@ async fn write_glob_keys<S: Storage + ?Sized>(store: &S) {
 }
 
 /// Glob `*` matches any run of characters, empty and `/` included.
+///
+/// ```
+/// # let new_store = store_core::__private::doc_store;
+/// // What `conformance_tests!` generates for this case, given a factory of fresh stores:
+/// store_testkit::run(|| async {
+///     store_testkit::list_glob_star_matches_any_run_including_slashes(store_testkit::Watched::new(new_store())).await;
+/// });
+/// ```
 pub async fn list_glob_star_matches_any_run_including_slashes<S: Storage>(store: S) {
     write_glob_keys(&store).await;
     check_patterns(
@@ -53,6 +61,14 @@ pub async fn list_glob_star_matches_any_run_including_slashes<S: Storage>(store:
 }
 
 /// Glob `?` matches exactly one character (`/` and multi-byte characters included).
+///
+/// ```
+/// # let new_store = store_core::__private::doc_store;
+/// // What `conformance_tests!` generates for this case, given a factory of fresh stores:
+/// store_testkit::run(|| async {
+///     store_testkit::list_glob_question_mark_matches_one_character(store_testkit::Watched::new(new_store())).await;
+/// });
+/// ```
 pub async fn list_glob_question_mark_matches_one_character<S: Storage>(store: S) {
     write_glob_keys(&store).await;
     check_patterns(
@@ -73,6 +89,14 @@ pub async fn list_glob_question_mark_matches_one_character<S: Storage>(store: S)
 }
 
 /// Glob `[abc]` matches one of the listed characters (multi-byte ones included).
+///
+/// ```
+/// # let new_store = store_core::__private::doc_store;
+/// // What `conformance_tests!` generates for this case, given a factory of fresh stores:
+/// store_testkit::run(|| async {
+///     store_testkit::list_glob_class_matches_listed_characters(store_testkit::Watched::new(new_store())).await;
+/// });
+/// ```
 pub async fn list_glob_class_matches_listed_characters<S: Storage>(store: S) {
     write_glob_keys(&store).await;
     check_patterns(
@@ -89,6 +113,14 @@ pub async fn list_glob_class_matches_listed_characters<S: Storage>(store: S) {
 }
 
 /// Glob `[a-z]` matches one character in the inclusive range.
+///
+/// ```
+/// # let new_store = store_core::__private::doc_store;
+/// // What `conformance_tests!` generates for this case, given a factory of fresh stores:
+/// store_testkit::run(|| async {
+///     store_testkit::list_glob_range_matches_inclusive_ranges(store_testkit::Watched::new(new_store())).await;
+/// });
+/// ```
 pub async fn list_glob_range_matches_inclusive_ranges<S: Storage>(store: S) {
     write_glob_keys(&store).await;
     check_patterns(
@@ -105,6 +137,14 @@ pub async fn list_glob_range_matches_inclusive_ranges<S: Storage>(store: S) {
 }
 
 /// Glob `[!abc]` matches one character that is not listed (ranges included).
+///
+/// ```
+/// # let new_store = store_core::__private::doc_store;
+/// // What `conformance_tests!` generates for this case, given a factory of fresh stores:
+/// store_testkit::run(|| async {
+///     store_testkit::list_glob_negated_class_excludes_characters(store_testkit::Watched::new(new_store())).await;
+/// });
+/// ```
 pub async fn list_glob_negated_class_excludes_characters<S: Storage>(store: S) {
     write_glob_keys(&store).await;
     check_patterns(
@@ -123,6 +163,14 @@ pub async fn list_glob_negated_class_excludes_characters<S: Storage>(store: S) {
 }
 
 /// Glob `{a,b}` matches any of its branches, which may hold globs and nested groups.
+///
+/// ```
+/// # let new_store = store_core::__private::doc_store;
+/// // What `conformance_tests!` generates for this case, given a factory of fresh stores:
+/// store_testkit::run(|| async {
+///     store_testkit::list_glob_alternatives_match_any_branch(store_testkit::Watched::new(new_store())).await;
+/// });
+/// ```
 pub async fn list_glob_alternatives_match_any_branch<S: Storage>(store: S) {
     write_glob_keys(&store).await;
     check_patterns(
@@ -140,6 +188,14 @@ pub async fn list_glob_alternatives_match_any_branch<S: Storage>(store: S) {
 }
 
 /// Glob `\` makes the next character literal (`\*`, `\?`, `\[`, `\\`, `\{`, inside groups too).
+///
+/// ```
+/// # let new_store = store_core::__private::doc_store;
+/// // What `conformance_tests!` generates for this case, given a factory of fresh stores:
+/// store_testkit::run(|| async {
+///     store_testkit::list_glob_escapes_match_literally(store_testkit::Watched::new(new_store())).await;
+/// });
+/// ```
 pub async fn list_glob_escapes_match_literally<S: Storage>(store: S) {
     write_glob_keys(&store).await;
     check_patterns(
@@ -158,6 +214,14 @@ pub async fn list_glob_escapes_match_literally<S: Storage>(store: S) {
 }
 
 /// A pattern without special characters lists exactly that key when it is live, else nothing.
+///
+/// ```
+/// # let new_store = store_core::__private::doc_store;
+/// // What `conformance_tests!` generates for this case, given a factory of fresh stores:
+/// store_testkit::run(|| async {
+///     store_testkit::list_exact_pattern_matches_one_key(store_testkit::Watched::new(new_store())).await;
+/// });
+/// ```
 pub async fn list_exact_pattern_matches_one_key<S: Storage>(store: S) {
     write_glob_keys(&store).await;
     check_patterns(
@@ -175,6 +239,14 @@ pub async fn list_exact_pattern_matches_one_key<S: Storage>(store: S) {
 }
 
 /// `list_keys` returns keys in ascending byte (not UTF-16, not locale) order, non-ASCII keys included.
+///
+/// ```
+/// # let new_store = store_core::__private::doc_store;
+/// // What `conformance_tests!` generates for this case, given a factory of fresh stores:
+/// store_testkit::run(|| async {
+///     store_testkit::list_keys_in_ascending_byte_order(store_testkit::Watched::new(new_store())).await;
+/// });
+/// ```
 pub async fn list_keys_in_ascending_byte_order<S: Storage>(store: S) {
     const SORTED: &[&str] = &[
         " ", "0", "B", "Z", "a", "a/z", "a0", "a\u{7f}", "z", "~", "é", "ā", "日本", "\u{ff61}",
@@ -202,6 +274,14 @@ pub async fn list_keys_in_ascending_byte_order<S: Storage>(store: S) {
 }
 
 /// 5,000 keys come back complete, sorted and paged, while other calls (and a second stream) interleave with the stream.
+///
+/// ```
+/// # let new_store = store_core::__private::doc_store;
+/// // What `conformance_tests!` generates for this case, given a factory of fresh stores:
+/// store_testkit::run(|| async {
+///     store_testkit::list_keys_streams_thousands_of_keys_in_order(store_testkit::Watched::new(new_store())).await;
+/// });
+/// ```
 pub async fn list_keys_streams_thousands_of_keys_in_order<S: Storage>(store: S) {
     const COUNT: usize = 5000;
     let keys: Vec<String> = (0..COUNT).map(|i| format!("many/{i:05}")).collect();
@@ -277,6 +357,14 @@ pub async fn list_keys_streams_thousands_of_keys_in_order<S: Storage>(store: S) 
 }
 
 /// A pattern that does not compile is `InvalidPattern` whose message contains the pattern.
+///
+/// ```
+/// # let new_store = store_core::__private::doc_store;
+/// // What `conformance_tests!` generates for this case, given a factory of fresh stores:
+/// store_testkit::run(|| async {
+///     store_testkit::list_keys_with_bad_pattern_is_invalid_pattern(store_testkit::Watched::new(new_store())).await;
+/// });
+/// ```
 pub async fn list_keys_with_bad_pattern_is_invalid_pattern<S: Storage>(store: S) {
     ok("put", store.put(Record::new("a", "v")).await);
     // gobwas rejects `a[bc`, `[]` and `[z-a]` too; it accepts an unclosed `{` and a trailing

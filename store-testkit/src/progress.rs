@@ -33,6 +33,13 @@ use store_core::{KeyStream, Layer, Record, Result, Storage};
 /// Every store call of a case counts: the limit is on a silence, not on a total time. A
 /// network backend answers a call it cannot complete within its own request timeout (a few
 /// seconds), so a silence this long means a call that will never be answered.
+///
+/// ```
+/// // What a case run by `conformance_tests!` (or `run`) is held to:
+/// store_testkit::run(|| async {
+///     assert_eq!(store_testkit::Progress::current().limit(), store_testkit::STALL_LIMIT);
+/// });
+/// ```
 pub const STALL_LIMIT: Duration = Duration::from_secs(30);
 
 /// How often a watcher looks at the case's progress (a fraction of the limit).
@@ -219,6 +226,19 @@ impl Progress {
 }
 
 /// Restores the thread's previous progress when dropped (see [`Progress::enter`]).
+///
+/// ```
+/// use std::time::Duration;
+/// use store_testkit::{Entered, Progress};
+///
+/// let outer: Entered = Progress::new(Duration::from_secs(7)).enter();
+/// {
+///     let _inner = Progress::new(Duration::from_secs(3)).enter();
+///     assert_eq!(Progress::current().limit(), Duration::from_secs(3));
+/// }
+/// assert_eq!(Progress::current().limit(), Duration::from_secs(7));
+/// drop(outer);
+/// ```
 #[must_use = "the progress is current only until this guard is dropped"]
 #[derive(Debug)]
 pub struct Entered {

@@ -8,6 +8,14 @@ use super::support::*;
 use store_core::{Error, Record, Storage, MAX_KEY_LEN};
 
 /// `put` on a missing key stores it and returns the stored record, which `get` then reports.
+///
+/// ```
+/// # let new_store = store_core::__private::doc_store;
+/// // What `conformance_tests!` generates for this case, given a factory of fresh stores:
+/// store_testkit::run(|| async {
+///     store_testkit::put_stores_and_returns_the_record(store_testkit::Watched::new(new_store())).await;
+/// });
+/// ```
 pub async fn put_stores_and_returns_the_record<S: Storage>(store: S) {
     let at = SystemTime::now() + Duration::from_secs(600);
     let stored = ok(
@@ -30,6 +38,14 @@ pub async fn put_stores_and_returns_the_record<S: Storage>(store: S) {
 /// `put` and `cas_by_version` answer with the record exactly as stored: a later `get` returns
 /// the same expiry to the last bit, even when the backend keeps expiries coarser than the
 /// nanoseconds the caller gave (a backend rounds the answer as it rounds what it stores).
+///
+/// ```
+/// # let new_store = store_core::__private::doc_store;
+/// // What `conformance_tests!` generates for this case, given a factory of fresh stores:
+/// store_testkit::run(|| async {
+///     store_testkit::writes_answer_with_the_record_as_stored(store_testkit::Watched::new(new_store())).await;
+/// });
+/// ```
 pub async fn writes_answer_with_the_record_as_stored<S: Storage>(store: S) {
     // An hour ahead, with nanoseconds no backend keeps (123,456,789 ns past the second).
     let base = SystemTime::now() + Duration::from_secs(3600);
@@ -90,6 +106,14 @@ pub async fn writes_answer_with_the_record_as_stored<S: Storage>(store: S) {
 }
 
 /// `put` replaces the value and the expiry: a new expiry replaces the old one and `None` removes it.
+///
+/// ```
+/// # let new_store = store_core::__private::doc_store;
+/// // What `conformance_tests!` generates for this case, given a factory of fresh stores:
+/// store_testkit::run(|| async {
+///     store_testkit::put_replaces_value_and_expiry(store_testkit::Watched::new(new_store())).await;
+/// });
+/// ```
 pub async fn put_replaces_value_and_expiry<S: Storage>(store: S) {
     let hour = SystemTime::now() + Duration::from_secs(3600);
     let two_hours = hour + Duration::from_secs(3600);
@@ -132,6 +156,14 @@ pub async fn put_replaces_value_and_expiry<S: Storage>(store: S) {
 }
 
 /// `put_many` stores every record (visible to get, get_many and list_keys, each with a version) and replaces existing ones.
+///
+/// ```
+/// # let new_store = store_core::__private::doc_store;
+/// // What `conformance_tests!` generates for this case, given a factory of fresh stores:
+/// store_testkit::run(|| async {
+///     store_testkit::put_many_stores_every_record(store_testkit::Watched::new(new_store())).await;
+/// });
+/// ```
 pub async fn put_many_stores_every_record<S: Storage>(store: S) {
     let old = ok("put", store.put(Record::new("batch/07", "old")).await);
     let at = SystemTime::now() + Duration::from_secs(3600);
@@ -178,6 +210,14 @@ pub async fn put_many_stores_every_record<S: Storage>(store: S) {
 }
 
 /// `put_many`: when a key repeats in one call, the later record (value and expiry) wins.
+///
+/// ```
+/// # let new_store = store_core::__private::doc_store;
+/// // What `conformance_tests!` generates for this case, given a factory of fresh stores:
+/// store_testkit::run(|| async {
+///     store_testkit::put_many_later_duplicates_win(store_testkit::Watched::new(new_store())).await;
+/// });
+/// ```
 pub async fn put_many_later_duplicates_win<S: Storage>(store: S) {
     let at = SystemTime::now() + Duration::from_secs(3600);
     ok(
@@ -214,6 +254,14 @@ pub async fn put_many_later_duplicates_win<S: Storage>(store: S) {
 }
 
 /// `put_many` with one invalid key among valid ones is `InvalidKey` and stores none of them.
+///
+/// ```
+/// # let new_store = store_core::__private::doc_store;
+/// // What `conformance_tests!` generates for this case, given a factory of fresh stores:
+/// store_testkit::run(|| async {
+///     store_testkit::put_many_with_an_invalid_key_stores_nothing(store_testkit::Watched::new(new_store())).await;
+/// });
+/// ```
 pub async fn put_many_with_an_invalid_key_stores_nothing<S: Storage>(store: S) {
     expect_invalid_key(
         "put_many with an empty key",
@@ -246,6 +294,14 @@ pub async fn put_many_with_an_invalid_key_stores_nothing<S: Storage>(store: S) {
 }
 
 /// Once concurrent puts and deletes of one key have all returned, `get` shows the last of them: a `cas_by_version` with the version it reports succeeds, and a key it reports missing can be created.
+///
+/// ```
+/// # let new_store = store_core::__private::doc_store;
+/// // What `conformance_tests!` generates for this case, given a factory of fresh stores:
+/// store_testkit::run(|| async {
+///     store_testkit::concurrent_writes_of_one_key_leave_the_last_visible(store_testkit::Watched::new(new_store())).await;
+/// });
+/// ```
 pub async fn concurrent_writes_of_one_key_leave_the_last_visible<S: Storage>(store: S) {
     // Only the end of a round can show a stale state, so many short rounds.
     const ROUNDS: usize = 200;

@@ -11,6 +11,21 @@ use super::support::*;
 use store_core::{Error, Record, Storage};
 
 /// `create` through one handle on a key written through the other is `AlreadyExists` carrying the live record, both ways; after a delete through one, a create through the other succeeds.
+///
+/// ```
+/// # let new_store = store_core::__private::doc_store;
+/// // What `conformance_tests!` generates for this case, given a factory of fresh stores and
+/// // a second handle on the first one's data (here a clone of the handle):
+/// store_testkit::run(|| async {
+///     let first = new_store();
+///     let second = first.clone();
+///     store_testkit::create_through_the_other_handle_returns_the_live_record(
+///         store_testkit::Watched::new(first),
+///         store_testkit::Watched::new(second),
+///     )
+///     .await;
+/// });
+/// ```
 pub async fn create_through_the_other_handle_returns_the_live_record<A: Storage, B: Storage>(
     first: A,
     second: B,
@@ -86,6 +101,21 @@ pub async fn create_through_the_other_handle_returns_the_live_record<A: Storage,
 }
 
 /// Of 32 concurrent `cas_by_version` calls with the same expected version, half through each handle, exactly one wins (20 rounds, each expecting the last winner's version).
+///
+/// ```
+/// # let new_store = store_core::__private::doc_store;
+/// // What `conformance_tests!` generates for this case, given a factory of fresh stores and
+/// // a second handle on the first one's data (here a clone of the handle):
+/// store_testkit::run(|| async {
+///     let first = new_store();
+///     let second = first.clone();
+///     store_testkit::concurrent_cas_across_handles_has_exactly_one_winner(
+///         store_testkit::Watched::new(first),
+///         store_testkit::Watched::new(second),
+///     )
+///     .await;
+/// });
+/// ```
 pub async fn concurrent_cas_across_handles_has_exactly_one_winner<A: Storage, B: Storage>(
     first: A,
     second: B,
@@ -144,6 +174,21 @@ pub async fn concurrent_cas_across_handles_has_exactly_one_winner<A: Storage, B:
 }
 
 /// A waiter on one handle is woken by a `put`, `put_many` and `cas_by_version` (with `Ok`) and a `delete` (with `NotFound`) through the other, and not by a write to another key; both ways.
+///
+/// ```
+/// # let new_store = store_core::__private::doc_store;
+/// // What `conformance_tests!` generates for this case, given a factory of fresh stores and
+/// // a second handle on the first one's data (here a clone of the handle):
+/// store_testkit::run(|| async {
+///     let first = new_store();
+///     let second = first.clone();
+///     store_testkit::waiters_on_one_handle_are_woken_by_writes_through_the_other(
+///         store_testkit::Watched::new(first),
+///         store_testkit::Watched::new(second),
+///     )
+///     .await;
+/// });
+/// ```
 pub async fn waiters_on_one_handle_are_woken_by_writes_through_the_other<A: Storage, B: Storage>(
     first: A,
     second: B,
@@ -201,6 +246,21 @@ pub async fn waiters_on_one_handle_are_woken_by_writes_through_the_other<A: Stor
 }
 
 /// A waiter on one handle is woken with `NotFound` when a record written through the other expires (200 ms TTL).
+///
+/// ```
+/// # let new_store = store_core::__private::doc_store;
+/// // What `conformance_tests!` generates for this case, given a factory of fresh stores and
+/// // a second handle on the first one's data (here a clone of the handle):
+/// store_testkit::run(|| async {
+///     let first = new_store();
+///     let second = first.clone();
+///     store_testkit::a_waiter_on_one_handle_is_woken_by_the_expiry_of_a_write_through_the_other(
+///         store_testkit::Watched::new(first),
+///         store_testkit::Watched::new(second),
+///     )
+///     .await;
+/// });
+/// ```
 pub async fn a_waiter_on_one_handle_is_woken_by_the_expiry_of_a_write_through_the_other<
     A: Storage,
     B: Storage,
@@ -240,6 +300,21 @@ pub async fn a_waiter_on_one_handle_is_woken_by_the_expiry_of_a_write_through_th
 }
 
 /// A listing through one handle shows the other's puts, creates and `put_many`, and leaves out its deletes and expired records; both ways.
+///
+/// ```
+/// # let new_store = store_core::__private::doc_store;
+/// // What `conformance_tests!` generates for this case, given a factory of fresh stores and
+/// // a second handle on the first one's data (here a clone of the handle):
+/// store_testkit::run(|| async {
+///     let first = new_store();
+///     let second = first.clone();
+///     store_testkit::listing_through_one_handle_shows_the_others_writes_and_deletes(
+///         store_testkit::Watched::new(first),
+///         store_testkit::Watched::new(second),
+///     )
+///     .await;
+/// });
+/// ```
 pub async fn listing_through_one_handle_shows_the_others_writes_and_deletes<
     A: Storage,
     B: Storage,

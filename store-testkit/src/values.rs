@@ -6,6 +6,14 @@ use super::support::*;
 use store_core::{Record, Storage};
 
 /// Values holding every byte value (and invalid UTF-8) round-trip through create, get, get_many, put and cas.
+///
+/// ```
+/// # let new_store = store_core::__private::doc_store;
+/// // What `conformance_tests!` generates for this case, given a factory of fresh stores:
+/// store_testkit::run(|| async {
+///     store_testkit::binary_values_round_trip(store_testkit::Watched::new(new_store())).await;
+/// });
+/// ```
 pub async fn binary_values_round_trip<S: Storage>(store: S) {
     let all: Vec<u8> = (0..=255u8).collect();
     let reversed: Vec<u8> = all.iter().rev().copied().collect();
@@ -45,6 +53,14 @@ pub async fn binary_values_round_trip<S: Storage>(store: S) {
 }
 
 /// An empty value is stored and read back as empty (not as a missing key) by every operation.
+///
+/// ```
+/// # let new_store = store_core::__private::doc_store;
+/// // What `conformance_tests!` generates for this case, given a factory of fresh stores:
+/// store_testkit::run(|| async {
+///     store_testkit::empty_value_round_trips(store_testkit::Watched::new(new_store())).await;
+/// });
+/// ```
 pub async fn empty_value_round_trips<S: Storage>(store: S) {
     ok(
         "create with an empty value",
@@ -79,6 +95,14 @@ pub async fn empty_value_round_trips<S: Storage>(store: S) {
 }
 
 /// A 4 MiB value round-trips through put, get, get_many and cas.
+///
+/// ```
+/// # let new_store = store_core::__private::doc_store;
+/// // What `conformance_tests!` generates for this case, given a factory of fresh stores:
+/// store_testkit::run(|| async {
+///     store_testkit::large_value_round_trips(store_testkit::Watched::new(new_store())).await;
+/// });
+/// ```
 pub async fn large_value_round_trips<S: Storage>(store: S) {
     const SIZE: usize = 4 << 20;
     let big = noise(SIZE, 7);

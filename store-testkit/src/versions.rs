@@ -6,6 +6,14 @@ use super::support::*;
 use store_core::{Record, Storage};
 
 /// Every successful create, put (same value included), put_many entry and cas assigns a new non-empty version.
+///
+/// ```
+/// # let new_store = store_core::__private::doc_store;
+/// // What `conformance_tests!` generates for this case, given a factory of fresh stores:
+/// store_testkit::run(|| async {
+///     store_testkit::versions_change_on_every_write(store_testkit::Watched::new(new_store())).await;
+/// });
+/// ```
 pub async fn versions_change_on_every_write<S: Storage>(store: S) {
     let mut seen = HashSet::new();
     let created = ok("create", store.create(Record::new("k", "same")).await);
@@ -36,6 +44,14 @@ pub async fn versions_change_on_every_write<S: Storage>(store: S) {
 }
 
 /// A key's versions are never reused: 200 rounds of create, put, put_many, cas and delete give all-distinct versions.
+///
+/// ```
+/// # let new_store = store_core::__private::doc_store;
+/// // What `conformance_tests!` generates for this case, given a factory of fresh stores:
+/// store_testkit::run(|| async {
+///     store_testkit::versions_are_never_reused_for_a_key(store_testkit::Watched::new(new_store())).await;
+/// });
+/// ```
 pub async fn versions_are_never_reused_for_a_key<S: Storage>(store: S) {
     let mut seen = HashSet::new();
     for round in 0..200 {

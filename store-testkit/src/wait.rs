@@ -7,6 +7,14 @@ use super::support::*;
 use store_core::{Record, Storage};
 
 /// `wait_for_version_change` on a missing, deleted or expired key returns `NotFound` at once.
+///
+/// ```
+/// # let new_store = store_core::__private::doc_store;
+/// // What `conformance_tests!` generates for this case, given a factory of fresh stores:
+/// store_testkit::run(|| async {
+///     store_testkit::wait_on_missing_key_is_not_found_at_once(store_testkit::Watched::new(new_store())).await;
+/// });
+/// ```
 pub async fn wait_on_missing_key_is_not_found_at_once<S: Storage>(store: S) {
     expect_not_found(
         "wait on a never-written key",
@@ -38,6 +46,14 @@ pub async fn wait_on_missing_key_is_not_found_at_once<S: Storage>(store: S) {
 }
 
 /// `wait_for_version_change` returns `Ok` at once when the live version differs (empty and old versions included).
+///
+/// ```
+/// # let new_store = store_core::__private::doc_store;
+/// // What `conformance_tests!` generates for this case, given a factory of fresh stores:
+/// store_testkit::run(|| async {
+///     store_testkit::wait_with_differing_version_returns_at_once(store_testkit::Watched::new(new_store())).await;
+/// });
+/// ```
 pub async fn wait_with_differing_version_returns_at_once<S: Storage>(store: S) {
     let first = ok("put", store.put(Record::new("k", "one")).await);
     ok("put again", store.put(Record::new("k", "two")).await);
@@ -55,6 +71,14 @@ pub async fn wait_with_differing_version_returns_at_once<S: Storage>(store: S) {
 }
 
 /// A waiter is woken with `Ok` by a `put` of its key (same value included), and not by a write to another key.
+///
+/// ```
+/// # let new_store = store_core::__private::doc_store;
+/// // What `conformance_tests!` generates for this case, given a factory of fresh stores:
+/// store_testkit::run(|| async {
+///     store_testkit::wait_is_woken_by_put(store_testkit::Watched::new(new_store())).await;
+/// });
+/// ```
 pub async fn wait_is_woken_by_put<S: Storage>(store: S) {
     let store = Arc::new(store);
     let version = ok("put", store.put(Record::new("k", "v")).await).version;
@@ -77,6 +101,14 @@ pub async fn wait_is_woken_by_put<S: Storage>(store: S) {
 }
 
 /// A waiter is woken with `Ok` by a `put_many` that writes its key.
+///
+/// ```
+/// # let new_store = store_core::__private::doc_store;
+/// // What `conformance_tests!` generates for this case, given a factory of fresh stores:
+/// store_testkit::run(|| async {
+///     store_testkit::wait_is_woken_by_put_many(store_testkit::Watched::new(new_store())).await;
+/// });
+/// ```
 pub async fn wait_is_woken_by_put_many<S: Storage>(store: S) {
     let store = Arc::new(store);
     let version = ok("put", store.put(Record::new("k", "v")).await).version;
@@ -96,6 +128,14 @@ pub async fn wait_is_woken_by_put_many<S: Storage>(store: S) {
 }
 
 /// A waiter is woken with `Ok` by a successful `cas_by_version`, and not by a conflicting one.
+///
+/// ```
+/// # let new_store = store_core::__private::doc_store;
+/// // What `conformance_tests!` generates for this case, given a factory of fresh stores:
+/// store_testkit::run(|| async {
+///     store_testkit::wait_is_woken_by_cas(store_testkit::Watched::new(new_store())).await;
+/// });
+/// ```
 pub async fn wait_is_woken_by_cas<S: Storage>(store: S) {
     let store = Arc::new(store);
     let version = ok("put", store.put(Record::new("k", "v")).await).version;
@@ -122,6 +162,14 @@ pub async fn wait_is_woken_by_cas<S: Storage>(store: S) {
 }
 
 /// A waiter is woken with `NotFound` when its key is deleted.
+///
+/// ```
+/// # let new_store = store_core::__private::doc_store;
+/// // What `conformance_tests!` generates for this case, given a factory of fresh stores:
+/// store_testkit::run(|| async {
+///     store_testkit::wait_is_woken_by_delete_with_not_found(store_testkit::Watched::new(new_store())).await;
+/// });
+/// ```
 pub async fn wait_is_woken_by_delete_with_not_found<S: Storage>(store: S) {
     let store = Arc::new(store);
     let version = ok("put", store.put(Record::new("k", "v")).await).version;
@@ -135,6 +183,14 @@ pub async fn wait_is_woken_by_delete_with_not_found<S: Storage>(store: S) {
 }
 
 /// A waiter is woken with `NotFound` when its key expires (200 ms TTL), with nobody reading the key.
+///
+/// ```
+/// # let new_store = store_core::__private::doc_store;
+/// // What `conformance_tests!` generates for this case, given a factory of fresh stores:
+/// store_testkit::run(|| async {
+///     store_testkit::wait_is_woken_by_expiry_with_not_found(store_testkit::Watched::new(new_store())).await;
+/// });
+/// ```
 pub async fn wait_is_woken_by_expiry_with_not_found<S: Storage>(store: S) {
     const SLACK: Duration = Duration::from_millis(50);
     let store = Arc::new(store);
@@ -157,6 +213,14 @@ pub async fn wait_is_woken_by_expiry_with_not_found<S: Storage>(store: S) {
 }
 
 /// 100 waiters on one key are all woken with `Ok` by a single `put`.
+///
+/// ```
+/// # let new_store = store_core::__private::doc_store;
+/// // What `conformance_tests!` generates for this case, given a factory of fresh stores:
+/// store_testkit::run(|| async {
+///     store_testkit::many_waiters_are_all_woken_by_one_put(store_testkit::Watched::new(new_store())).await;
+/// });
+/// ```
 pub async fn many_waiters_are_all_woken_by_one_put<S: Storage>(store: S) {
     let store = Arc::new(store);
     let version = ok("put", store.put(Record::new("k", "v")).await).version;
@@ -178,6 +242,14 @@ pub async fn many_waiters_are_all_woken_by_one_put<S: Storage>(store: S) {
 }
 
 /// A wait cancelled by `tokio::time::timeout` leaves the store working, and later waits on the key are woken.
+///
+/// ```
+/// # let new_store = store_core::__private::doc_store;
+/// // What `conformance_tests!` generates for this case, given a factory of fresh stores:
+/// store_testkit::run(|| async {
+///     store_testkit::cancelled_wait_leaves_the_store_working(store_testkit::Watched::new(new_store())).await;
+/// });
+/// ```
 pub async fn cancelled_wait_leaves_the_store_working<S: Storage>(store: S) {
     let store = Arc::new(store);
     let version = ok("put", store.put(Record::new("k", "v")).await).version;
@@ -204,6 +276,14 @@ pub async fn cancelled_wait_leaves_the_store_working<S: Storage>(store: S) {
 }
 
 /// 100,000 cancelled waits on one key do not return early, leave the key unchanged, and a real wait after them is woken.
+///
+/// ```
+/// # let new_store = store_core::__private::doc_store;
+/// // What `conformance_tests!` generates for this case, given a factory of fresh stores:
+/// store_testkit::run(|| async {
+///     store_testkit::many_cancelled_waits_then_a_real_wait_is_woken(store_testkit::Watched::new(new_store())).await;
+/// });
+/// ```
 pub async fn many_cancelled_waits_then_a_real_wait_is_woken<S: Storage>(store: S) {
     let store = Arc::new(store);
     let version = ok("put", store.put(Record::new("k", "v")).await).version;

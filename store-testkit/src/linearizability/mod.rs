@@ -136,6 +136,12 @@ use bytes::Bytes;
 pub use recorder::{Recorder, Write};
 
 /// How many configurations the search may explore before it gives up (see [`check`]).
+///
+/// ```
+/// use store_testkit::linearizability::{check, check_with_budget, DEFAULT_BUDGET};
+/// // `check` is `check_with_budget` with this budget.
+/// assert_eq!(check(&[]).is_ok(), check_with_budget(&[], DEFAULT_BUDGET).is_ok());
+/// ```
 pub const DEFAULT_BUDGET: usize = 2_000_000;
 
 /// A call on one key, with what it wrote.

@@ -154,6 +154,13 @@ impl PrivatePostgres {
 
     /// Stops the server: `fast` (clean shutdown, clients disconnected) or, with
     /// `crash = true`, `immediate` (like a power cut for clients: recovery on next start).
+    ///
+    /// ```no_run
+    /// let server = store_testkit::servers::postgres::PrivatePostgres::start()?;
+    /// server.stop(true)?; // a crash
+    /// server.start_again()?; // recovery
+    /// # Ok::<(), store_testkit::servers::postgres::ServerError>(())
+    /// ```
     pub fn stop(&self, crash: bool) -> Outcome<()> {
         let mode = if crash { "immediate" } else { "fast" };
         self.tool(
