@@ -1,4 +1,4 @@
-//! The store-core conformance kit through the cache layer, alone and under a namespace.
+//! The conformance kit (store-testkit) through the cache layer, alone and under a namespace.
 //! Each stack's second handle is a clone of the same stack, which shares its cache, so it
 //! is linearizable with the first. The last module puts a cache in each of two "processes"
 //! over one shared store: reads through one may lag the other's writes (up to the cache's
@@ -8,7 +8,7 @@ mod cache_over_memory {
     use store_cache::{CacheOptions, CachedStorage};
     use store_memory::MemoryStorage;
 
-    store_core::conformance_tests!(
+    store_testkit::conformance_tests!(
         || async { CachedStorage::new(MemoryStorage::new(), CacheOptions::default()) },
         second_handle = |first: &CachedStorage<MemoryStorage>| async { first.clone() },
     );
@@ -18,7 +18,7 @@ mod cache_with_negative_caching {
     use store_cache::{CacheOptions, CachedStorage};
     use store_memory::MemoryStorage;
 
-    store_core::conformance_tests!(
+    store_testkit::conformance_tests!(
         || async {
             let options = CacheOptions {
                 negative_ttl: Some(std::time::Duration::from_secs(60)),
@@ -37,7 +37,7 @@ mod namespace_over_cache {
 
     type Stack = Namespaced<CachedStorage<MemoryStorage>>;
 
-    store_core::conformance_tests!(
+    store_testkit::conformance_tests!(
         || async {
             let cached = CachedStorage::new(MemoryStorage::new(), CacheOptions::default());
             Namespaced::new(cached, "tenant").unwrap()
@@ -53,7 +53,7 @@ mod cache_over_namespace {
 
     type Stack = CachedStorage<Namespaced<MemoryStorage>>;
 
-    store_core::conformance_tests!(
+    store_testkit::conformance_tests!(
         || async {
             let namespaced = Namespaced::new(MemoryStorage::new(), "tenant").unwrap();
             CachedStorage::new(namespaced, CacheOptions::default())
@@ -66,7 +66,7 @@ mod two_caches_over_one_store {
     use store_cache::{CacheOptions, CachedStorage};
     use store_memory::MemoryStorage;
 
-    store_core::conformance_tests!(
+    store_testkit::conformance_tests!(
         || async { CachedStorage::new(MemoryStorage::new(), CacheOptions::default()) },
         // Another cache over the same store, as another process would have.
         second_handle = |first: &CachedStorage<MemoryStorage>| async {

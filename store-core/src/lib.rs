@@ -1,8 +1,11 @@
 //! The versioned key-value contract and everything the backends share.
 //!
-//! This crate is the heart of the workspace. A backend crate (memory, file, Redis) provides
-//! an engine or a [`Storage`] implementation; layers (namespace here, cache in `store-cache`)
-//! wrap any `Storage`; the go-micro facade in `store-compat` sits on top.
+//! This crate is the heart of the workspace: the contract, the runtime, glob patterns and
+//! the namespace layer. A backend crate (memory, file, Redis, PostgreSQL) provides an engine
+//! or a [`Storage`] implementation; layers (namespace here, cache in `store-cache`) wrap any
+//! `Storage`; the go-micro facade in `store-compat` sits on top. What tests need (the
+//! conformance kit, the linearizability checker, the fault proxy, private servers) is in the
+//! crate `store-testkit`; [`conformance_tests!`] here forwards to it.
 //!
 //! # Layout
 //!
@@ -31,7 +34,8 @@
 //! - [`Namespaced`] (in `namespace.rs`): the layer that confines a tenant to its prefix.
 //! - `config` (with the feature `serde`): what the backends' configuration sections
 //!   share: field readers whose errors name the field, and the runtime's tuning as a section.
-//! - `testkit` (feature `testkit`): the conformance kit every backend and layer runs.
+//! - [`conformance_tests!`]: the conformance kit's one line, forwarded to `store-testkit`
+//!   (which a backend adds as a dev-dependency).
 //!
 //! # Example
 //!
@@ -52,10 +56,9 @@
 pub mod backoff;
 #[cfg(feature = "serde")]
 pub mod config;
+mod conformance;
 mod doc_support;
 mod error;
-#[cfg(feature = "testkit")]
-pub mod fault_proxy;
 mod glob;
 mod key;
 mod layer;
@@ -66,8 +69,6 @@ mod record;
 pub mod runtime;
 mod stats;
 mod storage;
-#[cfg(feature = "testkit")]
-pub mod testkit;
 pub mod watch;
 
 pub use error::{Error, Result};

@@ -38,7 +38,7 @@ pub type KeyStream = futures::stream::BoxStream<'static, crate::Result<String>>;
 ///
 /// Every backend (memory, file, Redis, PostgreSQL) and every layer (namespace, cache)
 /// implements it, so stacks are built from `Arc<dyn Storage>`. The semantics below hold for
-/// all of them; the conformance kit (feature `testkit`) checks each one.
+/// all of them; the conformance kit (crate `store-testkit`) checks each one.
 ///
 /// - Versions are opaque, non-empty strings assigned on every successful write, never reused
 ///   for a key (not after delete and re-create, not after a restart).

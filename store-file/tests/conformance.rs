@@ -1,4 +1,4 @@
-//! The store-core conformance kit on `FileStorage`: once with the default options (fsync on
+//! The conformance kit (store-testkit) on `FileStorage`: once with the default options (fsync on
 //! every batch), once with tiny segments, values read from disk and compaction running
 //! all the time, so every rule is also checked while compaction rewrites the files. Both
 //! run the two-handle cases (the second handle is a clone) and the durable cases (reopened
@@ -61,7 +61,7 @@ mod default_options {
     use super::{open, reopen, TempFileStorage};
     use store_file::FileOptions;
 
-    store_core::conformance_tests!(
+    store_testkit::conformance_tests!(
         || open(FileOptions::default()),
         second_handle = |first: &TempFileStorage| async { first.clone() },
         reopen = |closed| reopen(closed, FileOptions::default()),
@@ -71,7 +71,7 @@ mod default_options {
 mod eager_compaction {
     use super::{eager_compaction, open, reopen, TempFileStorage};
 
-    store_core::conformance_tests!(
+    store_testkit::conformance_tests!(
         || open(eager_compaction()),
         second_handle = |first: &TempFileStorage| async { first.clone() },
         reopen = |closed| reopen(closed, eager_compaction()),

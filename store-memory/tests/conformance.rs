@@ -1,6 +1,9 @@
-//! The store-core conformance kit, run on `MemoryStorage` alone and under a namespace (with
-//! the two-handle cases: a clone, and a second namespace over the same store), plus the
-//! namespace layer's isolation rules over one shared memory store.
+//! The conformance kit (store-testkit), run on `MemoryStorage` alone and under a namespace
+//! (with the two-handle cases: a clone, and a second namespace over the same store), plus
+//! the namespace layer's isolation rules over one shared memory store.
+//!
+//! It is called as `store_core::conformance_tests!`, which forwards to
+//! `store_testkit::conformance_tests!`: the form a third-party backend may keep, tested here.
 
 use std::time::Duration;
 

@@ -111,13 +111,15 @@
 //!
 //! All on a real PostgreSQL (`STORE_TEST_POSTGRES_URL`, default
 //! `postgres://postgres@127.0.0.1:5432/test`), each in a fresh table dropped afterwards
-//! (`testing`, feature `testkit`); a missing server fails with how to start it.
-//! `tests/conformance.rs`: the whole kit alone, namespaced and cached, with a second
-//! `PostgresStorage` on the same table as the second handle (shared, linearizability and
-//! durable cases). `tests/processes.rs`: the test binary runs itself again as a second
-//! process (CAS winner, waits woken, put_many never torn). `tests/faults.rs`: connections
-//! cut through store-core's `FaultProxy`, unreachable and silent servers, a round past the
-//! operation timeout. `tests/restart.rs`: a private server (initdb + pg_ctl) crashed and
+//! (`testing`, feature `testkit`, built on store-testkit); a missing server fails with how
+//! to start it. `tests/conformance.rs`: the whole kit (store-testkit) alone, namespaced and
+//! cached, with a second `PostgresStorage` on the same table as the second handle (shared,
+//! linearizability and durable cases). `tests/processes.rs`: the test binary runs itself
+//! again as a second process with `store_testkit::process` (CAS winner, waits woken,
+//! put_many never torn; a child that stops making progress fails). `tests/faults.rs`:
+//! connections cut through store-testkit's `FaultProxy`, unreachable and silent servers, a
+//! round past the operation timeout. `tests/restart.rs`: a private server
+//! (`store_testkit::servers::postgres::PrivatePostgres`, initdb + pg_ctl) crashed and
 //! started again. `tests/semantics.rs`: names, isolation, formats, the reaper, no-op writes,
 //! one failing call in a batch.
 //!

@@ -1,4 +1,4 @@
-//! The store-core conformance kit on PostgreSQL: the store alone, under a namespace, and
+//! The conformance kit (store-testkit) on PostgreSQL: the store alone, under a namespace, and
 //! under the cache layer. Every test gets a fresh table, dropped afterwards.
 //!
 //! The second handle of each stack is a second `PostgresStorage` on the same table (its own
@@ -17,7 +17,7 @@ async fn reopen(closed: TestStore) -> TestStore {
 mod postgres {
     use super::{reopen, TestStore};
 
-    store_core::conformance_tests!(
+    store_testkit::conformance_tests!(
         TestStore::fresh,
         second_handle = |first: &TestStore| first.open_again(),
         reopen = reopen,
@@ -28,7 +28,7 @@ mod namespaced {
     use super::TestStore;
     use store_core::Namespaced;
 
-    store_core::conformance_tests!(
+    store_testkit::conformance_tests!(
         || async { Namespaced::new(TestStore::fresh().await, "tenant").unwrap() },
         second_handle = |first: &Namespaced<TestStore>| async {
             Namespaced::new(first.inner().open_again().await, "tenant").unwrap()
@@ -40,7 +40,7 @@ mod cached {
     use super::TestStore;
     use store_cache::{CacheOptions, CachedStorage};
 
-    store_core::conformance_tests!(
+    store_testkit::conformance_tests!(
         || async { CachedStorage::new(TestStore::fresh().await, CacheOptions::default()) },
         second_handle = |first: &CachedStorage<TestStore>| async {
             CachedStorage::new(first.inner().open_again().await, CacheOptions::default())

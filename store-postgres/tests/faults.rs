@@ -7,10 +7,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use store_core::fault_proxy::FaultProxy;
 use store_core::{Error, Record, Storage};
 use store_postgres::testing::{self, TestStore};
 use store_postgres::{PostgresOptions, PostgresStorage};
+use store_testkit::fault_proxy::FaultProxy;
 
 /// The server's address, from the test URL.
 fn server_addr() -> SocketAddr {

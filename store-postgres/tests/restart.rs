@@ -8,8 +8,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use store_core::{Error, Record, Storage};
-use store_postgres::testing::{self, private_server::PrivateServer};
+use store_postgres::testing;
 use store_postgres::PostgresOptions;
+use store_testkit::servers::postgres::PrivatePostgres;
 
 async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
     tokio::task::spawn_blocking(work)
@@ -20,7 +21,7 @@ async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crashed_and_restarted_server_loses_nothing_acknowledged() {
     let server = Arc::new(
-        blocking(PrivateServer::start)
+        blocking(PrivatePostgres::start)
             .await
             .unwrap_or_else(|e| panic!("a private PostgreSQL server is needed: {e}")),
     );

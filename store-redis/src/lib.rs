@@ -44,7 +44,8 @@
 //!   `stats.rs` (counters for `stats()`), `command.rs` (what handles ask the actor).
 //! - The batching mailbox between handles and the actor is `store_core::net::mailbox`, the
 //!   reconnect backoff `store_core::backoff`: neither knows anything of Redis.
-//! - `testing/` (feature `testkit`): test stores under random prefixes, private servers.
+//! - `testing/` (feature `testkit`): test stores under random prefixes, and the two-process
+//!   harness on them; built on store-testkit, which holds the private servers.
 //!
 //! # Design, and why
 //!

@@ -1,4 +1,4 @@
-//! The store-core conformance kit on a real Redis (127.0.0.1:6379 or STORE_TEST_REDIS_URL),
+//! The conformance kit (store-testkit) on a real Redis (127.0.0.1:6379 or STORE_TEST_REDIS_URL),
 //! each case under a fresh prefix that is deleted afterwards. The second handle of the
 //! two-handle cases is an independent connection on the same prefix (its own actor,
 //! connections and subscription), as another process would open it, and the stack is
@@ -8,7 +8,7 @@
 mod redis {
     use store_redis::testing::TestStore;
 
-    store_core::conformance_tests!(
+    store_testkit::conformance_tests!(
         || store_redis::testing::test_store("kit"),
         second_handle = |first: &TestStore| first.another(),
         reopen = |closed: TestStore| async move { closed.another().await },
@@ -19,7 +19,7 @@ mod namespaced {
     use store_core::Namespaced;
     use store_redis::testing::TestStore;
 
-    store_core::conformance_tests!(
+    store_testkit::conformance_tests!(
         || async {
             Namespaced::new(store_redis::testing::test_store("kit-ns").await, "tenant").unwrap()
         },
@@ -34,7 +34,7 @@ mod cached {
     use store_redis::testing::TestStore;
 
     // One cache in one process: its clone is the second handle, linearizable with the first.
-    store_core::conformance_tests!(
+    store_testkit::conformance_tests!(
         || async {
             CachedStorage::new(
                 store_redis::testing::test_store("kit-cache").await,
@@ -52,7 +52,7 @@ mod two_caches {
     // A cache in each of two processes over one Redis: reads through one may lag the
     // other's writes (up to the cache's ttl), which is declared; every other shared rule
     // holds.
-    store_core::conformance_tests!(
+    store_testkit::conformance_tests!(
         || async {
             CachedStorage::new(
                 store_redis::testing::test_store("kit-caches").await,

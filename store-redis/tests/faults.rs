@@ -1,5 +1,5 @@
 //! Faults: a server killed and restarted (a private `redis-server` on a random port, keeping
-//! nothing on disk), and every connection cut at once (store_core's `FaultProxy` between the
+//! nothing on disk), and every connection cut at once (store_testkit's `FaultProxy` between the
 //! store and the shared test server). In each, calls are bounded by the configured timeouts
 //! and fail with `Unavailable` naming the address, the store reconnects by itself, waiters
 //! are re-checked, versions are never reused, and nothing the server kept is lost.
@@ -9,10 +9,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use store_core::fault_proxy::FaultProxy;
 use store_core::{Error, Record, Storage};
-use store_redis::testing::{self, PrefixGuard, PrivateRedis};
+use store_redis::testing::{self, PrefixGuard};
 use store_redis::{RedisOptions, RedisStorage};
+use store_testkit::fault_proxy::FaultProxy;
+use store_testkit::servers::redis::PrivateRedis;
 
 /// Short timeouts, so that the tests are quick; the bounds asserted below derive from them.
 fn options(url: String, prefix: &str) -> RedisOptions {
@@ -218,7 +219,7 @@ async fn versions_are_never_reused_across_many_restarts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn versions_are_never_reused_after_a_restart_from_an_older_snapshot() {
     let dir = tempfile::tempdir().unwrap();
-    let port = testing::free_port();
+    let port = store_testkit::free_port();
     let args: Vec<String> = [
         "--port",
         &port.to_string(),
@@ -244,7 +245,7 @@ async fn versions_are_never_reused_after_a_restart_from_an_older_snapshot() {
             .is_ok()
     };
     let mut server =
-        testing::ChildServer::start("redis-server", &args, Duration::from_secs(10), answers);
+        store_testkit::ChildServer::start("redis-server", &args, Duration::from_secs(10), answers);
 
     let mut seen = HashSet::new();
     let store = RedisStorage::connect_with(options(url.clone(), "snapshot"))

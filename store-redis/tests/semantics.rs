@@ -327,7 +327,7 @@ async fn bad_prefixes_and_urls_are_refused_with_the_reason() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_server_is_unavailable_within_the_connect_timeout() {
-    let port = testing::free_port();
+    let port = store_testkit::free_port();
     let connect_timeout = Duration::from_millis(500);
     let started = Instant::now();
     let error = RedisStorage::connect_with(RedisOptions {

@@ -1,5 +1,5 @@
 //! Two processes on one store: this test binary re-executes itself as a child (see
-//! `store_redis::testing::process`) and the two work on the same prefix of the test server
+//! `store_testkit::process`) and the two work on the same prefix of the test server
 //! at once:
 //!
 //! - `cas`: both increment one counter with get + `cas_by_version`; every successful CAS
@@ -15,14 +15,14 @@
 
 use std::time::Duration;
 
-use store_core::testkit::Watched;
 use store_core::{Error, Figure, Record, Storage};
 use store_redis::testing;
-use store_redis::testing::process::{self, say, ChildProcess, Scenario};
 use store_redis::RedisStorage;
+use store_testkit::process::{self, say, ChildProcess, Scenario};
+use store_testkit::Watched;
 
 /// How long a scenario's processes may make no progress before it is declared hung (a
-/// silence, not a total time: see `store_redis::testing::process`).
+/// silence, not a total time: see `store_testkit::process`).
 const SCENARIO_LIMIT: Duration = Duration::from_secs(30);
 
 fn main() {
@@ -40,7 +40,7 @@ fn main() {
                     put_many,
                 ),
             ];
-            process::run_scenarios("two_process", "two-process", &scenarios);
+            testing::run_scenarios("two_process", "two-process", &scenarios);
         }
     }
 }

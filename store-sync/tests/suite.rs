@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use futures::StreamExt;
-use store_core::testkit::{Progress, Watched};
 use store_core::{Error, KeyStream, Record, Result, Storage};
 use store_sync::{Election, ElectionOptions, Lock, LockOptions};
+use store_testkit::{Progress, Watched};
 
 /// Awaits `future`, failing the case, with `what` named, when nothing in the case makes
 /// progress (no store call finishes) for the kit's stall limit, however slow the machine.
@@ -390,7 +390,7 @@ macro_rules! suite {
             // calls finishes for the kit's stall limit, not when the machine is slow.
             #[test]
             fn $case() {
-                store_core::testkit::run(|| async {
+                store_testkit::run(|| async {
                     let (a, b, _keep) = fresh().await;
                     let a: Arc<dyn Storage> = Arc::new(Watched::new(a));
                     let b: Arc<dyn Storage> = Arc::new(Watched::new(b));

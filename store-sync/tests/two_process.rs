@@ -1,5 +1,5 @@
 //! Locks across processes on Redis: this test binary re-executes itself as child processes
-//! (see `store_redis::testing::process`) that share one fresh prefix of the test server.
+//! (see `store_testkit::process`) that share one fresh prefix of the test server.
 //!
 //! - `counter`: three processes, each with two tasks, take one lock in turn and increment a
 //!   counter record with a plain get + put (a read-modify-write that loses updates unless
@@ -21,15 +21,15 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use store_core::testkit::Watched;
 use store_core::{Record, Storage};
 use store_redis::testing;
-use store_redis::testing::process::{self, say, ChildProcess, Scenario};
 use store_redis::RedisStorage;
 use store_sync::{Lock, LockOptions};
+use store_testkit::process::{self, say, ChildProcess, Scenario};
+use store_testkit::Watched;
 
 /// How long a scenario's processes may make no progress before it is declared hung (a
-/// silence, not a total time: see `store_redis::testing::process`).
+/// silence, not a total time: see `store_testkit::process`).
 const SCENARIO_LIMIT: Duration = Duration::from_secs(30);
 
 /// Processes that contend in `counter`, tasks per process, and rounds per task.
@@ -62,7 +62,7 @@ fn main() {
                     killed_holder,
                 ),
             ];
-            process::run_scenarios("two_process", "sync-two-process", &scenarios);
+            testing::run_scenarios("two_process", "sync-two-process", &scenarios);
         }
     }
 }

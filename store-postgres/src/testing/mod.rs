@@ -1,23 +1,23 @@
-//! Helpers for tests on a real PostgreSQL (feature `testkit`): the server to use, fresh
-//! tables that are dropped afterwards, and a private server for restart tests.
-//!
-//! Kept apart from the backend, and free of anything this crate's tests alone need, so the
-//! server-agnostic parts (random names, the drop-on-exit guard, the "how to start it"
-//! message) can move to store-core's testkit for every network backend.
+//! Helpers for tests on a real PostgreSQL (feature `testkit`): what is typed by this crate
+//! (the server to use, fresh tables that are dropped afterwards), built on `store-testkit`,
+//! which holds everything that is not: the conformance kit, the fault proxy, the
+//! child-process harness, and the private server of restart tests
+//! (`store_testkit::servers::postgres::PrivatePostgres`).
 //!
 //! - [`server_url`]: `STORE_TEST_POSTGRES_URL`, or `postgres://postgres@127.0.0.1:5432/test`.
 //! - [`fresh_options`]: options for a table with a random name nobody else uses.
 //! - [`TestStore`]: a store on such a table that drops the table (and only it) when the
 //!   last handle is gone; a missing server is a failure that says how to start one.
-//! - [`private_server`]: `initdb` + `pg_ctl` on a random port, as the `postgres` user.
+//! - [`run_scenarios`]: `store_testkit::process::run_scenarios` on fresh tables (tests
+//!   whose binary re-executes itself as a second process on the same table).
 
 use std::sync::Arc;
 
 use store_core::{Error, Storage};
 
-use crate::{PostgresOptions, PostgresStorage};
+use store_testkit::process::{self, Scenario};
 
-pub mod private_server;
+use crate::{PostgresOptions, PostgresStorage};
 
 /// The environment variable that overrides [`DEFAULT_URL`].
 pub const URL_VARIABLE: &str = "STORE_TEST_POSTGRES_URL";
@@ -274,5 +274,53 @@ pub async fn until_available<S: Storage + ?Sized>(
             }
             Err(error) => return Err(error),
         }
+    }
+}
+
+/// Runs each scenario of a multi-process test (see `store_testkit::process`) on a fresh
+/// table of the test server, dropped afterwards; panics, saying how to start it, if the
+/// server is not reachable. Prints a line per scenario and `TITLE: N passed, M failed`, and
+/// exits with status 1 if any failed.
+///
+/// ```no_run
+/// use store_testkit::process::Scenario;
+/// fn nothing(_table: &str) -> Result<(), String> {
+///     Ok(())
+/// }
+/// let scenarios: [(&str, Scenario); 1] = [("nothing_fails", nothing)];
+/// store_postgres::testing::run_scenarios("processes", &scenarios);
+/// ```
+pub fn run_scenarios(title: &str, scenarios: &[(&str, Scenario)]) {
+    require_server();
+    process::run_scenarios(title, scenarios, fresh_table, |table| {
+        drop(TableGuard::new(PostgresOptions {
+            table: table.to_owned(),
+            ..fresh_options()
+        }))
+    });
+}
+
+/// Panics, saying how to start it, unless the test server accepts a connection (a store on
+/// a fresh table is opened, and the table dropped again).
+///
+/// ```no_run
+/// store_postgres::testing::require_server();
+/// ```
+pub fn require_server() {
+    let outcome = std::thread::spawn(|| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        runtime.block_on(async {
+            let store = TestStore::fresh().await;
+            store.close().await.map_err(|e| e.to_string())
+        })
+    })
+    .join();
+    match outcome {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => panic!("PostgreSQL at {}: {error}. {HOW_TO_START}", server_url()),
+        Err(panic) => std::panic::resume_unwind(panic),
     }
 }

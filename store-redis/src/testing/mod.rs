@@ -1,29 +1,28 @@
-//! Helpers for tests against a real Redis (feature `testkit`).
+//! Helpers for tests against a real Redis (feature `testkit`): what is typed by this
+//! crate, built on `store-testkit` (which holds everything that is not: the conformance
+//! kit, the fault proxy, the child-process harness, private servers such as
+//! `store_testkit::servers::redis::PrivateRedis`).
 //!
 //! - [`test_store`]: a store on the test server (`STORE_TEST_REDIS_URL`, default
 //!   `redis://127.0.0.1:6379/0`) under a fresh random prefix whose keys are deleted when the
 //!   store is dropped. A missing server fails the test with the command that starts one;
 //!   it is never skipped.
-//! - [`PrivateRedis`]: a `redis-server` of the test's own on a random port, to kill and
-//!   restart in fault tests.
-//! - [`fresh_name`], [`free_port`], [`ChildServer`]: the parts that are not Redis-specific
-//!   (the PostgreSQL backend's tests need them too).
-//! - [`process`]: test binaries that re-execute themselves as child processes working on
-//!   the same prefix as the parent (the two-process tests of this crate and store-sync).
+//! - [`delete_prefix`] and [`PrefixGuard`]: remove one prefix's keys (and nothing else).
+//! - [`run_scenarios`]: `store_testkit::process::run_scenarios` on fresh prefixes of the
+//!   test server (the two-process tests of this crate and store-sync).
+//! - [`fresh_name`]: `store_testkit::fresh_name`, re-exported for the many call sites that
+//!   name a prefix next to [`server_url`] and [`PrefixGuard`].
 //!
 //! Tests never run `FLUSHALL` or `FLUSHDB`: they delete only their own prefix's keys.
-
-mod names;
-pub mod process;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use store_core::Layer;
+use store_testkit::process::{self, Scenario};
 
-pub use names::fresh_name;
-pub use process::{free_port, ChildServer};
+pub use store_testkit::fresh_name;
 
 use crate::{RedisOptions, RedisStorage};
 
@@ -235,76 +234,26 @@ pub async fn test_store_with(label: &str, options: RedisOptions) -> TestStore {
     }
 }
 
-/// A `redis-server` of the test's own on a random port of 127.0.0.1, keeping nothing on
-/// disk; killed when dropped.
+/// Runs each scenario of a multi-process test (see `store_testkit::process`) on a fresh
+/// prefix of the test server named after `label`, deleting its keys afterwards; panics,
+/// saying how to start one, if there is no server. Prints a line per scenario and
+/// `TITLE: N passed, M failed`, and exits with status 1 if any failed.
 ///
 /// ```no_run
-/// let mut redis = store_redis::testing::PrivateRedis::start();
-/// let url = redis.url();
-/// redis.kill();    // SIGKILL: every key is lost
-/// redis.restart(); // same port, empty
-/// # let _ = url;
+/// use store_testkit::process::Scenario;
+/// fn nothing(_prefix: &str) -> Result<(), String> {
+///     Ok(())
+/// }
+/// let scenarios: [(&str, Scenario); 1] = [("nothing_fails", nothing)];
+/// store_redis::testing::run_scenarios("two_process", "two-process", &scenarios);
 /// ```
-#[derive(Debug)]
-pub struct PrivateRedis {
-    port: u16,
-    server: ChildServer,
-}
-
-impl PrivateRedis {
-    /// Starts the server and waits until it answers `PING`.
-    pub fn start() -> Self {
-        let port = free_port();
-        let args: Vec<String> = [
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--daemonize",
-            "no",
-        ]
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect();
-        let server = ChildServer::start("redis-server", &args, Duration::from_secs(10), || {
-            answers_ping(port)
-        });
-        Self { port, server }
-    }
-
-    /// The server's port.
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// `redis://127.0.0.1:<port>/0`.
-    pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
-    }
-
-    /// Kills the server (SIGKILL): every key and loaded script is lost.
-    pub fn kill(&mut self) {
-        self.server.kill();
-    }
-
-    /// Starts the server again on the same port (empty, since it keeps nothing on disk).
-    pub fn restart(&mut self) {
-        let port = self.port;
-        self.server
-            .restart(Duration::from_secs(10), || answers_ping(port));
-    }
-}
-
-fn answers_ping(port: u16) -> bool {
-    let Ok(client) = redis::Client::open(format!("redis://127.0.0.1:{port}/0")) else {
-        return false;
-    };
-    client
-        .get_connection_with_timeout(Duration::from_millis(200))
-        .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
-        .is_ok()
+pub fn run_scenarios(title: &str, label: &str, scenarios: &[(&str, Scenario)]) {
+    let url = server_url();
+    require_server(&url);
+    process::run_scenarios(
+        title,
+        scenarios,
+        || fresh_name(label),
+        |prefix| drop(PrefixGuard::new(&url, prefix)),
+    );
 }
