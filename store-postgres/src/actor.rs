@@ -263,7 +263,11 @@ async fn stats(
         .with("waiting_keys", Figure::Count(waiters as u64))
         .with("notifications", Figure::Count(listener.messages()))
         .with("listener_connects", Figure::Count(listener.connects()))
-        .with("reaped", Figure::Count(get(&counters.reaped)));
+        .with("reaped", Figure::Count(get(&counters.reaped)))
+        .with(
+            "history_changes",
+            Figure::Count(get(&counters.history_changes)),
+        );
     Ok(Stats {
         components: vec![component],
     })

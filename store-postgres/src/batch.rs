@@ -308,9 +308,16 @@ pub(crate) async fn run_writes(context: Arc<Context>, mut writes: Vec<Write>) {
             let started = Instant::now();
             // The server may commit until half the timeout; the other half is the commit's.
             let deadline = client.clock.no_later_than(started + context.timeout / 2);
-            let round = write_round(&context, &client, &ops, deadline);
+            let check_history = !client.history_checked;
+            let round = async {
+                if check_history {
+                    history(&context, &client).await?;
+                }
+                write_round(&context, &client, &ops, deadline).await
+            };
             match tokio::time::timeout(context.timeout, round).await {
                 Ok(Ok((results, clock))) => {
+                    client.history_checked = true;
                     if let Some(clock) = clock {
                         client.clock = client.clock.better(clock);
                     }
@@ -582,6 +589,49 @@ async fn fenced(
         sent,
         received,
     }
+}
+
+/// The history check a connection runs before its first write (see `schema.rs`): moves the
+/// version sequence past every version of another server history, so that none is handed
+/// out twice after a standby's promotion or a restore.
+async fn history(context: &Context, client: &Object) -> Result<()> {
+    let row = client
+        .query_one(
+            &context.statements.history,
+            &[&context.names.table, &context.names.qualified_sequence],
+        )
+        .await
+        .map_err(|e| {
+            let in_recovery = e.as_db_error().is_some_and(|db| {
+                db.code() == &tokio_postgres::error::SqlState::OBJECT_NOT_IN_PREREQUISITE_STATE
+            });
+            if in_recovery {
+                Error::Backend(format!(
+                    "{}: the server is a standby in recovery, which refuses writes: connect \
+                     to the primary (with several hosts, add target_session_attrs=read-write \
+                     to the URL)",
+                    context.describe
+                ))
+            } else {
+                errors::from_postgres(
+                    &format!("{}: checking the server's history", context.describe),
+                    &e,
+                )
+            }
+        })?;
+    if row.get::<_, bool>(0) {
+        context
+            .counters
+            .history_changes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::info!(
+            store = %context.describe,
+            "store-postgres: the server's history differs from the one the table's versions \
+             were last handed out on (a promoted standby, a restored backup, or the first \
+             write of this build); versions continue past every earlier one"
+        );
+    }
+    Ok(())
 }
 
 /// One round: the batch as one fenced transaction, or each call in its own if that fails.

@@ -48,6 +48,9 @@ pub(crate) struct Counters {
     /// Reads that met an expired row and read again holding it (see `batch.rs`).
     pub locked_rereads: AtomicU64,
     pub reaped: AtomicU64,
+    /// Server histories this instance found changed (a promoted standby, a restored
+    /// backup), each moving the version sequence past the old history's versions.
+    pub history_changes: AtomicU64,
 }
 
 impl Counters {

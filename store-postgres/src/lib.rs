@@ -62,7 +62,16 @@
 //! forward, also across restarts and crashes (it is WAL-logged ahead of use: after a crash
 //! it may skip values, never repeat one that a committed row holds), and it is not owned by
 //! the table, so a version is never reused for a key, not after delete and re-create, not
-//! after a restart.
+//! after a restart. A sequence moves forward on one server history only: an asynchronous
+//! standby promoted before it received the old primary's last versions, or a cluster
+//! restored from a backup, has it behind. So each connection, before its first write,
+//! compares the server's history (system identifier and timeline) with the one the table's
+//! versions were last handed out on (the schema's `"store_postgres:histories"` table), and
+//! on a difference moves the sequence past every version the other history can have handed
+//! out (at least 2^32 further, and at least the server's clock in microseconds; see
+//! `schema.rs`). `stats()` counts these as `history_changes`. Writes lost with the old
+//! primary are the replication's contract (a synchronous standby keeps them); a version
+//! handed out twice never is.
 //!
 //! **One statement per call.** create is `INSERT ... ON CONFLICT DO UPDATE ... WHERE
 //! expired` (a live row is returned as `AlreadyExists`, an expired one replaced); CAS locks

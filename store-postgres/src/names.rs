@@ -21,6 +21,10 @@ pub const MAX_SCHEMA_LEN: usize = 63;
 /// The table shared by every store of a schema, recording each table's format version.
 pub(crate) const FORMAT_TABLE: &str = "store_postgres:formats";
 
+/// The table shared by every store of a schema, recording the server history each table's
+/// versions were last handed out on (see `schema.rs`).
+pub(crate) const HISTORY_TABLE: &str = "store_postgres:histories";
+
 /// Checks a table name: a namespace name (see [`store_core::validate_name`]) of at most
 /// [`MAX_TABLE_LEN`] bytes.
 ///
@@ -76,6 +80,8 @@ pub(crate) struct Names {
     pub expiry_index: String,
     /// `"schema"."store_postgres:formats"`.
     pub qualified_formats: String,
+    /// `"schema"."store_postgres:histories"`.
+    pub qualified_histories: String,
     /// The LISTEN/NOTIFY channel, unquoted (it is passed to `pg_notify` as text).
     pub channel: String,
 }
@@ -92,6 +98,7 @@ impl Names {
             qualified_sequence: format!("{s}.{}", quote(&format!("{table}:version"))),
             expiry_index: quote(&format!("{table}:expires")),
             qualified_formats: format!("{s}.{}", quote(FORMAT_TABLE)),
+            qualified_histories: format!("{s}.{}", quote(HISTORY_TABLE)),
             channel: channel(schema, table),
         })
     }

@@ -67,6 +67,9 @@ pub(crate) struct Conn {
     client: ClientWrapper,
     pub session: Session,
     pub clock: ServerClock,
+    /// Whether the server's history was checked on this connection (before its first
+    /// write; see `schema.rs`).
+    pub history_checked: bool,
 }
 
 impl Deref for Conn {
@@ -103,6 +106,7 @@ impl managed::Manager for Manager {
                 started_micros: started.unwrap_or(0),
             },
             clock: ServerClock::sample(sent, row.get(1), received),
+            history_checked: false,
             client,
         })
     }

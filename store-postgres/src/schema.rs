@@ -73,6 +73,9 @@ pub(crate) async fn migrate(client: &mut Client, names: &Names, describe: &str) 
     ensure_deadline_function(&tx, names)
         .await
         .map_err(|e| failed("creating the deadline check", e))?;
+    ensure_history_function(&tx, names)
+        .await
+        .map_err(|e| failed("creating the history check", e))?;
     let recorded: Option<i32> = tx
         .query_opt(
             &format!(
@@ -186,6 +189,74 @@ async fn ensure_deadline_function(
     Ok(())
 }
 
+/// Creates the schema's history table and check if they are missing.
+///
+/// A version must never be handed out twice, and a sequence only moves forward on one
+/// server history. A server on another history may have the sequence behind what was
+/// handed out: an asynchronous standby promoted before it received the last versions of
+/// the old primary (the timeline changes), or a cluster restored from a backup (the system
+/// identifier changes). So every connection, before its first write, compares the
+/// server's history (`<system identifier>/<timeline>`) with the one the table's versions
+/// were last handed out on, and on a difference moves the sequence past every version the
+/// other history can have handed out: at least 2^32 beyond what this server knows (more
+/// versions than any server issues in the hours a standby may lag), and at least the
+/// server's clock in microseconds (versions come from a counter that started below the
+/// clock and grows more slowly than one per microsecond, so every version handed out
+/// before now is below it; this covers a restore from an old backup).
+///
+/// A primary's history never changes while it runs (only a standby's promotion starts a
+/// timeline), and a standby refuses writes, so once per connection is enough. Shared by
+/// every store of the schema; the name carries a version, like the deadline check's.
+async fn ensure_history_function(
+    tx: &tokio_postgres::Transaction<'_>,
+    names: &Names,
+) -> std::result::Result<(), tokio_postgres::Error> {
+    tx.batch_execute(&format!(
+        "CREATE TABLE IF NOT EXISTS {} (table_name text PRIMARY KEY, history text NOT NULL, \
+         changed_at timestamptz NOT NULL DEFAULT now())",
+        names.qualified_histories
+    ))
+    .await?;
+    let function = format!(
+        "{}.{}",
+        quote(&names.schema),
+        quote(crate::sql::HISTORY_FUNCTION)
+    );
+    let exists = tx
+        .query_one(
+            "SELECT to_regprocedure($1) IS NOT NULL",
+            &[&format!("{function}(text,regclass)")],
+        )
+        .await?
+        .get::<_, bool>(0);
+    if !exists {
+        tx.batch_execute(&format!(
+            "CREATE FUNCTION {function}(store text, versions regclass) RETURNS bool \
+             LANGUAGE plpgsql VOLATILE AS $store_postgres$ \
+             DECLARE \
+               here text := (SELECT system_identifier FROM pg_control_system())::text || '/' || \
+                            substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8); \
+               seen text; \
+               last int8; \
+             BEGIN \
+               SELECT h.history INTO seen FROM {histories} AS h \
+                 WHERE h.table_name = store FOR UPDATE; \
+               IF seen = here THEN RETURN false; END IF; \
+               EXECUTE format('SELECT last_value FROM %s', versions) INTO last; \
+               PERFORM setval(versions, greatest(last + 4294967296, \
+                 (extract(epoch from clock_timestamp()) * 1000000)::int8)); \
+               INSERT INTO {histories} AS h (table_name, history) VALUES (store, here) \
+                 ON CONFLICT (table_name) DO UPDATE SET history = EXCLUDED.history, \
+                   changed_at = now(); \
+               RETURN true; \
+             END $store_postgres$",
+            histories = names.qualified_histories,
+        ))
+        .await?;
+    }
+    Ok(())
+}
+
 /// The statements that take a table from format `i` to `i + 1`, for each `i`. A later
 /// format adds a function here (and [`FORMAT`] follows).
 const MIGRATIONS: [fn(&Names) -> String; FORMAT as usize] = [format_1];
@@ -233,6 +304,23 @@ pub(crate) async fn drop_store(
         .await?;
     if recorded == 0 {
         return Ok(false);
+    }
+    let histories_exist = tx
+        .query_one(
+            "SELECT to_regclass($1) IS NOT NULL",
+            &[&names.qualified_histories],
+        )
+        .await?
+        .get::<_, bool>(0);
+    if histories_exist {
+        tx.execute(
+            &format!(
+                "DELETE FROM {} WHERE table_name = $1",
+                names.qualified_histories
+            ),
+            &[&names.table],
+        )
+        .await?;
     }
     tx.batch_execute(&format!(
         "DROP TABLE IF EXISTS {}; DROP SEQUENCE IF EXISTS {};",

@@ -28,6 +28,10 @@ pub(crate) const NOW: &str = "(extract(epoch from statement_timestamp()) * 10000
 /// that a later body gets a new name rather than replacing one an older build calls.
 pub(crate) const DEADLINE_FUNCTION: &str = "store_postgres:deadline:1";
 
+/// The history check each connection runs before its first write (see `schema.rs`),
+/// versioned like the deadline check.
+pub(crate) const HISTORY_FUNCTION: &str = "store_postgres:history:1";
+
 /// Rows returned by one page of a listing.
 pub(crate) const LIST_PAGE: i64 = 1000;
 
@@ -70,6 +74,9 @@ pub(crate) struct Statements {
     pub notify: String,
     /// → estimated rows, bytes of the table with its indexes.
     pub size: String,
+    /// `$1 table, $2 sequence` → whether the server's history changed since the table's
+    /// versions were last handed out (the sequence then moved past every earlier version).
+    pub history: String,
 }
 
 impl Statements {
@@ -120,6 +127,11 @@ impl Statements {
                 "SELECT {}.{}($1::int8)",
                 crate::names::quote(&names.schema),
                 crate::names::quote(DEADLINE_FUNCTION)
+            ),
+            history: format!(
+                "SELECT {}.{}($1::text, $2::text::regclass)",
+                crate::names::quote(&names.schema),
+                crate::names::quote(HISTORY_FUNCTION)
             ),
             // ON CONFLICT ... DO UPDATE ... WHERE expired: a live row is left alone (and
             // locked until commit, so the read below cannot be overtaken by a delete);

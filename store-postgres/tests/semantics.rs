@@ -407,3 +407,78 @@ async fn describe_and_stats_name_the_server_and_table() {
     }
     assert_eq!(stats.get("postgres", "pool_size"), Some(&Figure::Count(8)));
 }
+
+/// What a store finds after an asynchronous standby that lagged was promoted: another
+/// server history, with the version sequence behind the last versions the old primary
+/// handed out. Simulated on one server: the table's recorded history is made another one,
+/// and the sequence is set back to where it was five versions ago. A new handle (new
+/// connections, as after a failover) must hand out none of the versions from before
+/// (without the history check, the five after the set-back point came out again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn versions_continue_past_another_server_history() {
+    let first = TestStore::fresh().await;
+    let mut seen = std::collections::HashSet::new();
+    let mut versions = Vec::new();
+    for i in 0..10 {
+        let version = first
+            .put(Record::new(format!("k{i}"), "v"))
+            .await
+            .unwrap()
+            .version;
+        assert!(seen.insert(version.clone()));
+        versions.push(version);
+    }
+    let options = first.options().clone();
+    let second = first.open_again().await;
+    first.store().close().await.unwrap();
+
+    let raw = raw().await;
+    let histories = format!("\"{}\".\"store_postgres:histories\"", options.schema);
+    raw.execute(
+        &format!(
+            "INSERT INTO {histories} (table_name, history) VALUES ($1, 'another/00000009') \
+             ON CONFLICT (table_name) DO UPDATE SET history = EXCLUDED.history"
+        ),
+        &[&options.table],
+    )
+    .await
+    .unwrap();
+    let behind: i64 = versions[4].parse().unwrap();
+    let sequence = format!("\"{}\".\"{}:version\"", options.schema, options.table);
+    raw.execute(
+        "SELECT setval($1::text::regclass, $2)",
+        &[&sequence, &behind],
+    )
+    .await
+    .unwrap();
+
+    let third = second.open_again().await;
+    for i in 0..10 {
+        let version = third
+            .put(Record::new(format!("k{i}"), "again"))
+            .await
+            .unwrap()
+            .version;
+        assert!(
+            seen.insert(version.clone()),
+            "version {version} handed out twice"
+        );
+    }
+    let stats = third.stats().await.unwrap();
+    assert_eq!(
+        stats.get("postgres", "history_changes"),
+        Some(&Figure::Count(1)),
+        "{stats:?}"
+    );
+    // The history is recorded again: a later handle starts no new one.
+    let fourth = third.open_again().await;
+    fourth.put(Record::new("k0", "once more")).await.unwrap();
+    assert_eq!(
+        fourth
+            .stats()
+            .await
+            .unwrap()
+            .get("postgres", "history_changes"),
+        Some(&Figure::Count(0))
+    );
+}
