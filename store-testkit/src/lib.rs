@@ -24,9 +24,15 @@
 //!   same store, with a heartbeat, so that a silent child fails the test and a slow one
 //!   does not.
 //! - **[`servers`]**: [`free_port`], [`ChildServer`] (a server process killed on drop), and
-//!   private servers: [`PrivateRedis`](servers::redis::PrivateRedis) and
-//!   [`PrivatePostgres`](servers::postgres::PrivatePostgres). [`fresh_name`] names test
-//!   data so that concurrent test runs sharing one server never meet.
+//!   private servers: [`PrivateRedis`](servers::redis::PrivateRedis) (alone or a replica),
+//!   a [`RedisCluster`](servers::redis::RedisCluster), a
+//!   [`PrivateSentinel`](servers::redis::PrivateSentinel),
+//!   [`PrivatePostgres`](servers::postgres::PrivatePostgres) (and a streaming standby of it,
+//!   which can be promoted), [`PrivateNats`](servers::nats::PrivateNats) with JetStream and
+//!   a 3-node [`NatsCluster`](servers::nats::NatsCluster), and
+//!   [`PrivateMariadb`](servers::mariadb::PrivateMariadb) (optionally with the binary log).
+//!   [`fresh_name`] names test data so that concurrent test runs sharing one server never
+//!   meet.
 //!
 //! # Layout
 //!

@@ -1,8 +1,10 @@
-//! [`PrivatePostgres`]: a PostgreSQL server of the test's own, for restart and crash tests.
+//! [`PrivatePostgres`]: a PostgreSQL server of the test's own, for restart and crash tests,
+//! and a streaming standby of it that can be promoted, for failover tests.
 //!
-//! `initdb` into a fresh temporary directory and `pg_ctl start` on a free port of 127.0.0.1, run as
-//! the `postgres` user (PostgreSQL refuses to run as root; when the test already runs as
-//! `postgres` it runs the tools directly). The binaries are looked up in
+//! `initdb` into a fresh temporary directory and `pg_ctl start` on a free port of 127.0.0.1,
+//! run as the `postgres` user (PostgreSQL refuses to run as root; when the test already runs
+//! as `postgres` it runs the tools directly). A standby is `pg_basebackup -R` of the primary
+//! on a replication slot, started on a port and directory of its own. The binaries are looked up in
 //! `STORE_TEST_PG_BIN`, then `/usr/lib/postgresql/<version>/bin` (newest first), then `PATH`.
 //! The calls block (they wait for the server): call them from a test thread or through
 //! `spawn_blocking`. Dropping the server stops it at once and removes its directory.
@@ -10,7 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// A running (or stopped) private server.
+/// A running (or stopped) private server: a primary, or a standby of one.
 ///
 /// ```no_run
 /// use store_testkit::servers::postgres::PrivatePostgres;
@@ -19,6 +21,20 @@ use std::process::Command;
 /// server.stop(true).unwrap(); // a crash
 /// server.start_again().unwrap(); // recovery, same port
 /// # let _ = url;
+/// ```
+///
+/// A primary and a streaming standby, promoted:
+///
+/// ```no_run
+/// use store_testkit::servers::postgres::PrivatePostgres;
+/// let primary = PrivatePostgres::start()?;
+/// let standby = primary.start_standby("standby1")?;
+/// primary.psql("CREATE TABLE t (n int); INSERT INTO t VALUES (1)")?;
+/// standby.wait_for_replay(&primary)?;
+/// assert_eq!(standby.psql("SELECT n FROM t")?, "1");
+/// standby.promote()?; // now a primary of its own, on a new timeline
+/// assert!(!standby.is_in_recovery()?);
+/// # Ok::<(), store_testkit::servers::postgres::ServerError>(())
 /// ```
 pub struct PrivatePostgres {
     bin: PathBuf,
@@ -46,6 +62,9 @@ impl std::error::Error for ServerError {}
 
 type Outcome<T> = Result<T, ServerError>;
 
+/// How long a standby may take to stream or to catch up.
+const STANDBY_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+
 impl PrivatePostgres {
     /// Makes a cluster in a fresh directory and starts it on a free port.
     ///
@@ -60,8 +79,27 @@ impl PrivatePostgres {
     /// When the PostgreSQL tools are not installed (the error says how to install them) or
     /// fail; their output is in the error.
     pub fn start() -> Outcome<Self> {
-        let bin = find_bin()?;
-        let as_postgres = running_as_root()?;
+        let server = Self::fresh(find_bin()?, running_as_root()?)?;
+        let data = server.data_dir();
+        server.tool(
+            "initdb",
+            &[
+                "-D",
+                &data.to_string_lossy(),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "--no-sync",
+                "--no-instructions",
+            ],
+        )?;
+        server.start_again()?;
+        Ok(server)
+    }
+
+    /// A fresh directory (owned by `postgres` when we are root) and a free port; no server.
+    fn fresh(bin: PathBuf, as_postgres: bool) -> Outcome<Self> {
         let dir = std::env::temp_dir().join(format!(
             "store-testkit-postgres-{}-{:08x}",
             std::process::id(),
@@ -80,22 +118,169 @@ impl PrivatePostgres {
                 .args(["-R", "postgres:postgres"])
                 .arg(&server.dir))?;
         }
-        let data = server.data_dir();
-        server.tool(
-            "initdb",
+        Ok(server)
+    }
+
+    /// Starts a streaming standby of this server: `pg_basebackup -R` (which writes
+    /// `standby.signal` and the connection to this server) creating the physical
+    /// replication slot `slot` here, then the standby on a port and directory of its own.
+    /// Returns once the standby is in recovery and streams from the slot.
+    ///
+    /// ```no_run
+    /// use store_testkit::servers::postgres::PrivatePostgres;
+    /// let primary = PrivatePostgres::start()?;
+    /// let standby = primary.start_standby("standby1")?;
+    /// assert!(standby.is_in_recovery()?);
+    /// # Ok::<(), store_testkit::servers::postgres::ServerError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// When a tool fails (the slot exists already, say), or the standby does not stream
+    /// within 60 s.
+    pub fn start_standby(&self, slot: &str) -> Outcome<Self> {
+        let standby = Self::fresh(self.bin.clone(), self.as_postgres)?;
+        standby.tool(
+            "pg_basebackup",
             &[
-                "-D",
-                &data.to_string_lossy(),
-                "-A",
-                "trust",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
                 "-U",
                 "postgres",
+                "-D",
+                &standby.data_dir().to_string_lossy(),
+                "-R",
+                "-X",
+                "stream",
+                "-C",
+                "-S",
+                slot,
+                "-c",
+                "fast",
                 "--no-sync",
-                "--no-instructions",
             ],
         )?;
-        server.start_again()?;
-        Ok(server)
+        standby.start_again()?;
+        let query = format!(
+            "SELECT active FROM pg_replication_slots WHERE slot_name = '{}'",
+            slot.replace('\'', "''")
+        );
+        let streaming = super::poll_until(
+            STANDBY_LIMIT,
+            || {
+                standby.is_in_recovery().unwrap_or(false)
+                    && self.psql(&query).is_ok_and(|active| active == "t")
+            },
+            || None,
+        );
+        streaming.map_err(|why| {
+            ServerError(format!(
+                "the standby on port {} {why}: it does not stream from slot {slot}{}",
+                standby.port,
+                super::log_tail(&standby.dir.join("server.log"))
+            ))
+        })?;
+        Ok(standby)
+    }
+
+    /// Promotes a standby to a primary (`pg_ctl promote`, waiting until it accepts
+    /// writes). The old primary goes on as it was: a test that wants one primary stops it.
+    ///
+    /// ```no_run
+    /// use store_testkit::servers::postgres::PrivatePostgres;
+    /// let primary = PrivatePostgres::start()?;
+    /// let standby = primary.start_standby("standby1")?;
+    /// primary.stop(true)?; // the primary is lost
+    /// standby.promote()?;
+    /// standby.psql("CREATE TABLE after_failover (n int)")?;
+    /// # Ok::<(), store_testkit::servers::postgres::ServerError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// When `pg_ctl promote` fails (this server is not a standby, say).
+    pub fn promote(&self) -> Outcome<()> {
+        self.tool(
+            "pg_ctl",
+            &[
+                "-D",
+                &self.data_dir().to_string_lossy(),
+                "-w",
+                "-t",
+                "60",
+                "promote",
+            ],
+        )
+        .map(drop)
+    }
+
+    /// Whether the server is a standby (`pg_is_in_recovery()`).
+    ///
+    /// ```no_run
+    /// let server = store_testkit::servers::postgres::PrivatePostgres::start()?;
+    /// assert!(!server.is_in_recovery()?);
+    /// # Ok::<(), store_testkit::servers::postgres::ServerError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// When the server does not answer.
+    pub fn is_in_recovery(&self) -> Outcome<bool> {
+        Ok(self.psql("SELECT pg_is_in_recovery()")? == "t")
+    }
+
+    /// Waits until this standby has replayed everything `primary` had written when this was
+    /// called (at most 60 s).
+    ///
+    /// ```no_run
+    /// use store_testkit::servers::postgres::PrivatePostgres;
+    /// let primary = PrivatePostgres::start()?;
+    /// let standby = primary.start_standby("standby1")?;
+    /// primary.psql("CREATE TABLE t (n int)")?;
+    /// standby.wait_for_replay(&primary)?;
+    /// standby.psql("SELECT count(*) FROM t")?;
+    /// # Ok::<(), store_testkit::servers::postgres::ServerError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// When either server does not answer, or the standby does not catch up in time.
+    pub fn wait_for_replay(&self, primary: &PrivatePostgres) -> Outcome<()> {
+        let target = primary.psql("SELECT pg_current_wal_lsn()")?;
+        let query = format!("SELECT pg_last_wal_replay_lsn() >= '{target}'::pg_lsn");
+        super::poll_until(
+            STANDBY_LIMIT,
+            || self.psql(&query).is_ok_and(|caught_up| caught_up == "t"),
+            || None,
+        )
+        .map_err(|why| {
+            ServerError(format!(
+                "the standby on port {} {why}: it has not replayed up to {target}",
+                self.port
+            ))
+        })
+    }
+
+    /// Runs `sql` with `psql` in the `postgres` database and returns what it printed:
+    /// unaligned, without headers, one row a line, columns separated by `|`.
+    ///
+    /// ```no_run
+    /// let server = store_testkit::servers::postgres::PrivatePostgres::start()?;
+    /// assert_eq!(server.psql("SELECT 1 + 1")?, "2");
+    /// # Ok::<(), store_testkit::servers::postgres::ServerError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// When `psql` fails; its output is in the error.
+    pub fn psql(&self, sql: &str) -> Outcome<String> {
+        let output = run(Command::new(self.bin.join("psql"))
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(["-U", "postgres", "-d", "postgres", "-X", "-A", "-t", "-q"])
+            .args(["-v", "ON_ERROR_STOP=1", "-c", sql]))?;
+        Ok(output.trim_end().to_owned())
     }
 
     /// The URL of the server's `postgres` database (user `postgres`, trust authentication).
