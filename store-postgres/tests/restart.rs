@@ -119,3 +119,72 @@ async fn a_crashed_and_restarted_server_loses_nothing_acknowledged() {
     store.close().await.unwrap();
     other.close().await.unwrap();
 }
+
+/// A failover to an asynchronous standby promoted before it received the last versions:
+/// the primary hands out versions the standby replays, the standby is promoted (a new
+/// timeline), the old primary hands out a hundred more (beyond the 32 values a sequence
+/// logs ahead) that the standby never gets, and stops. On the promoted standby the
+/// sequence is behind; every version it hands out must differ from all of them (without
+/// the history check, the old primary's last versions came out again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_promoted_standby_never_hands_out_a_version_twice() {
+    let primary = Arc::new(
+        blocking(PrivatePostgres::start)
+            .await
+            .unwrap_or_else(|e| panic!("a private PostgreSQL server is needed: {e}")),
+    );
+    let standby = Arc::new(
+        blocking({
+            let primary = primary.clone();
+            move || primary.start_standby("failover")
+        })
+        .await
+        .unwrap_or_else(|e| panic!("a standby of the private server is needed: {e}")),
+    );
+    let options = |url: String| PostgresOptions {
+        url,
+        table: "failover".into(),
+        connect_timeout: Duration::from_secs(2),
+        operation_timeout: Duration::from_secs(5),
+        ..PostgresOptions::default()
+    };
+    let mut seen = std::collections::HashSet::new();
+    let mut put = async |store: &store_postgres::PostgresStorage, value: String| {
+        let version = store.put(Record::new("k", value)).await.unwrap().version;
+        assert!(
+            seen.insert(version.clone()),
+            "version {version} handed out twice"
+        );
+    };
+
+    let store = testing::connect(&options(primary.url())).await;
+    for i in 0..10 {
+        put(&store, format!("replicated {i}")).await;
+    }
+    blocking({
+        let (primary, standby) = (primary.clone(), standby.clone());
+        move || {
+            standby.wait_for_replay(&primary)?;
+            standby.promote()
+        }
+    })
+    .await
+    .unwrap_or_else(|e| panic!("promoting the standby: {e}"));
+    for i in 0..100 {
+        put(&store, format!("lost {i}")).await;
+    }
+    store.close().await.unwrap();
+    blocking({
+        let primary = primary.clone();
+        move || primary.stop(true)
+    })
+    .await
+    .unwrap_or_else(|e| panic!("stopping the old primary: {e}"));
+
+    let store = testing::connect(&options(standby.url())).await;
+    assert_eq!(&store.get("k").await.unwrap().value[..], b"replicated 9");
+    for i in 0..150 {
+        put(&store, format!("promoted {i}")).await;
+    }
+    store.close().await.unwrap();
+}

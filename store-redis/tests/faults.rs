@@ -288,6 +288,51 @@ async fn versions_are_never_reused_after_a_restart_from_an_older_snapshot() {
     store.close().await.unwrap();
 }
 
+/// A failover to a replica that was promoted before it received the last versions: the
+/// primary hands out ten versions the replica has, the replica is promoted (it leaves the
+/// primary), the old primary hands out ten more that the replica never gets, and dies.
+/// On the promoted replica the store's counter is ten behind; every version it hands out
+/// must differ from all twenty (before the epoch check, ten came out twice).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_promoted_replica_never_hands_out_a_version_twice() {
+    let mut primary = PrivateRedis::start();
+    let replica = PrivateRedis::start_replica(&primary);
+    let mut seen = HashSet::new();
+    let mut put = async |store: &RedisStorage, value: String| {
+        let version = store.put(Record::new("k", value)).await.unwrap().version;
+        assert!(
+            seen.insert(version.clone()),
+            "version {version} handed out twice"
+        );
+    };
+    let store = RedisStorage::connect_with(options(primary.url(), "failover"))
+        .await
+        .unwrap();
+    for i in 0..10 {
+        put(&store, format!("replicated {i}")).await;
+    }
+    assert_eq!(
+        primary.command(&["WAIT", "1", "10000"]).as_deref(),
+        Ok("1"),
+        "the replica acknowledged the first ten writes"
+    );
+    replica.promote();
+    for i in 0..10 {
+        put(&store, format!("lost {i}")).await;
+    }
+    store.close().await.unwrap();
+    primary.kill();
+
+    let store = RedisStorage::connect_with(options(replica.url(), "failover"))
+        .await
+        .unwrap();
+    assert_eq!(&store.get("k").await.unwrap().value[..], b"replicated 9");
+    for i in 0..20 {
+        put(&store, format!("promoted {i}")).await;
+    }
+    store.close().await.unwrap();
+}
+
 /// A listener that accepts connections and never answers: a server that hangs.
 async fn black_hole() -> (SocketAddr, tokio::task::JoinHandle<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

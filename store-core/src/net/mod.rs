@@ -10,6 +10,7 @@
 //! | [`Listener`] | the notification connection: pings, reconnects with the one [`Backoff`](crate::backoff::Backoff), re-checks every waiter after a reconnect | a [`Subscribe`]: how to subscribe, how to ping, what a message means |
 //! | [`watch`](crate::watch) | `wait_for_version_change` that never loses a wake-up | a read of the key's version |
 //! | [`ReaperSchedule`] | when expired records are reclaimed: soon after connecting, at the next expiry, at least every interval | one reaper run |
+//! | the version-epoch check | the rule every backend keeps: before its first write on a server, a store compares the server's history with the one its versions were last handed out on, and on a difference moves its versions past every earlier one, so a restart from an older snapshot, a promoted replica or a restored backup never hands out a version twice | how it reads the server's history (Redis: the process's `run_id`, read inside the write script, since the client reconnects unseen; PostgreSQL: system identifier and timeline, once per connection, since a primary's history never changes under a connection) and how it moves its counter (a new epoch; a jump of the sequence) |
 //!
 //! # A backend in one page
 //!
