@@ -151,29 +151,20 @@ pub(crate) async fn migrate(client: &mut Client, names: &Names, describe: &str) 
 /// it (see `batch.rs`), so that a write that reaches the server after its caller was told it
 /// failed rolls back instead of committing. It raises SQLSTATE `SPD01` past the deadline
 /// and otherwise returns the server's time, which the caller uses to sample the server's
-/// clock. Shared by every store of the schema; the name carries a version, so a later body
-/// is a new function and never replaces one that running instances call.
+/// clock. Shared by every store of the schema.
 async fn ensure_deadline_function(
     tx: &tokio_postgres::Transaction<'_>,
     names: &Names,
 ) -> std::result::Result<(), tokio_postgres::Error> {
-    let function = format!(
-        "{}.{}",
-        quote(&names.schema),
-        quote(crate::sql::DEADLINE_FUNCTION)
-    );
-    let exists = tx
-        .query_one(
-            "SELECT to_regprocedure($1) IS NOT NULL",
-            &[&format!("{function}(int8)")],
-        )
-        .await?
-        .get::<_, bool>(0);
-    if !exists {
-        tx.batch_execute(&format!(
-            "CREATE FUNCTION {function}(deadline int8) RETURNS int8 \
-             LANGUAGE plpgsql VOLATILE AS $store_postgres$ \
-             DECLARE now_micros int8 := (extract(epoch from clock_timestamp()) * 1000000)::int8; \
+    create_function_if_missing(
+        tx,
+        names,
+        crate::sql::DEADLINE_FUNCTION,
+        "deadline int8",
+        "int8",
+        "int8",
+        &format!(
+            "DECLARE now_micros int8 := (extract(epoch from clock_timestamp()) * 1000000)::int8; \
              BEGIN \
                IF now_micros > deadline THEN \
                  RAISE EXCEPTION 'store-postgres: the write reached the server % microseconds \
@@ -181,8 +172,38 @@ async fn ensure_deadline_function(
                    USING ERRCODE = '{state}'; \
                END IF; \
                RETURN now_micros; \
-             END $store_postgres$",
+             END",
             state = crate::errors::DEADLINE_STATE,
+        ),
+    )
+    .await
+}
+
+/// Creates the schema's function `name(parameters) RETURNS returns` with the plpgsql
+/// `body` unless a function of that name taking `signature` exists. The name carries a
+/// version, so a later body is a new function and never replaces one that running
+/// instances call.
+async fn create_function_if_missing(
+    tx: &tokio_postgres::Transaction<'_>,
+    names: &Names,
+    name: &str,
+    parameters: &str,
+    signature: &str,
+    returns: &str,
+    body: &str,
+) -> std::result::Result<(), tokio_postgres::Error> {
+    let function = format!("{}.{}", quote(&names.schema), quote(name));
+    let exists = tx
+        .query_one(
+            "SELECT to_regprocedure($1) IS NOT NULL",
+            &[&format!("{function}({signature})")],
+        )
+        .await?
+        .get::<_, bool>(0);
+    if !exists {
+        tx.batch_execute(&format!(
+            "CREATE FUNCTION {function}({parameters}) RETURNS {returns} \
+             LANGUAGE plpgsql VOLATILE AS $store_postgres$ {body} $store_postgres$"
         ))
         .await?;
     }
@@ -206,7 +227,7 @@ async fn ensure_deadline_function(
 ///
 /// A primary's history never changes while it runs (only a standby's promotion starts a
 /// timeline), and a standby refuses writes, so once per connection is enough. Shared by
-/// every store of the schema; the name carries a version, like the deadline check's.
+/// every store of the schema.
 async fn ensure_history_function(
     tx: &tokio_postgres::Transaction<'_>,
     names: &Names,
@@ -217,23 +238,15 @@ async fn ensure_history_function(
         names.qualified_histories
     ))
     .await?;
-    let function = format!(
-        "{}.{}",
-        quote(&names.schema),
-        quote(crate::sql::HISTORY_FUNCTION)
-    );
-    let exists = tx
-        .query_one(
-            "SELECT to_regprocedure($1) IS NOT NULL",
-            &[&format!("{function}(text,regclass)")],
-        )
-        .await?
-        .get::<_, bool>(0);
-    if !exists {
-        tx.batch_execute(&format!(
-            "CREATE FUNCTION {function}(store text, versions regclass) RETURNS bool \
-             LANGUAGE plpgsql VOLATILE AS $store_postgres$ \
-             DECLARE \
+    create_function_if_missing(
+        tx,
+        names,
+        crate::sql::HISTORY_FUNCTION,
+        "store text, versions regclass",
+        "text,regclass",
+        "bool",
+        &format!(
+            "DECLARE \
                here text := (SELECT system_identifier FROM pg_control_system())::text || '/' || \
                             substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8); \
                seen text; \
@@ -249,12 +262,11 @@ async fn ensure_history_function(
                  ON CONFLICT (table_name) DO UPDATE SET history = EXCLUDED.history, \
                    changed_at = now(); \
                RETURN true; \
-             END $store_postgres$",
+             END",
             histories = names.qualified_histories,
-        ))
-        .await?;
-    }
-    Ok(())
+        ),
+    )
+    .await
 }
 
 /// The statements that take a table from format `i` to `i + 1`, for each `i`. A later
