@@ -6,7 +6,8 @@
 //! statements of concurrently polled queries on one connection).
 //!
 //! **Writes** are sent as `BEGIN; <one statement per call>; <deadline check>; COMMIT` in one
-//! pipelined round trip, then answered after the commit. One transaction per batch means
+//! pipelined round trip, then answered after the commit. (A connection's first write
+//! transaction begins with the history check of `schema.rs`.) One transaction per batch means
 //! one WAL flush for the whole batch (the group commit of the file backend, done by
 //! PostgreSQL). Calls in one batch are concurrent (none has been answered), so running them
 //! in any order is linearizable; they are sorted by key (stable, so calls on one key keep
@@ -309,12 +310,7 @@ pub(crate) async fn run_writes(context: Arc<Context>, mut writes: Vec<Write>) {
             // The server may commit until half the timeout; the other half is the commit's.
             let deadline = client.clock.no_later_than(started + context.timeout / 2);
             let check_history = !client.history_checked;
-            let round = async {
-                if check_history {
-                    history(&context, &client).await?;
-                }
-                write_round(&context, &client, &ops, deadline).await
-            };
+            let round = write_round(&context, &client, &ops, deadline, check_history);
             match tokio::time::timeout(context.timeout, round).await {
                 Ok(Ok((results, clock))) => {
                     client.history_checked = true;
@@ -386,6 +382,8 @@ struct Prepared {
     delete: Option<Statement>,
     get_live: Option<Statement>,
     deadline: Statement,
+    /// The history check, for a connection's first write.
+    history: Option<Statement>,
 }
 
 impl Prepared {
@@ -393,6 +391,7 @@ impl Prepared {
         context: &Context,
         client: &Object,
         ops: &[WriteOp],
+        check_history: bool,
     ) -> std::result::Result<Self, tokio_postgres::Error> {
         let s = &context.statements;
         let needs = |f: fn(&WriteOp) -> bool| ops.iter().any(f);
@@ -416,6 +415,7 @@ impl Prepared {
             )
             .await?,
             deadline: client.prepare_cached(&s.deadline).await?,
+            history: prepare_if(client, check_history, &s.history).await?,
         })
     }
 
@@ -484,6 +484,8 @@ type Rows = std::result::Result<Vec<Row>, tokio_postgres::Error>;
 
 /// What one fenced transaction answered: each statement's rows, and the deadline check's.
 struct Fenced {
+    /// The history check's rows, when the transaction began with it.
+    history: Option<Rows>,
     statements: Vec<Rows>,
     check: Check,
     /// Whether `BEGIN` and `COMMIT` went through (a failed statement makes the server turn
@@ -504,9 +506,15 @@ enum Check {
 
 impl Fenced {
     fn committed(&self) -> bool {
-        self.control.is_ok()
+        !matches!(self.history, Some(Err(_)))
+            && self.control.is_ok()
             && matches!(self.check, Check::Passed(_))
             && self.statements.iter().all(Result::is_ok)
+    }
+
+    /// Whether the history check found another history (and moved the sequence).
+    fn history_changed(&self) -> bool {
+        matches!(&self.history, Some(Ok(rows)) if rows.first().is_some_and(|row| row.get::<_, bool>(0)))
     }
 
     /// The check's answer as a sample of the server's clock.
@@ -533,21 +541,28 @@ impl Fenced {
 
 /// Runs `statements` as one transaction that ends with the deadline check, in one
 /// pipelined round trip: `BEGIN; statements; check(deadline); COMMIT`.
-async fn fenced(
-    client: &Object,
-    statements: &[(&Statement, &[&(dyn ToSql + Sync)])],
-    check: &Statement,
+async fn fenced<'a>(
+    client: &'a Object,
+    history: Option<(&'a Statement, &'a [&'a (dyn ToSql + Sync)])>,
+    statements: &'a [(&'a Statement, &'a [&'a (dyn ToSql + Sync)])],
+    check: &'a Statement,
     deadline: i64,
 ) -> Fenced {
     enum Step {
         Control(std::result::Result<(), tokio_postgres::Error>),
+        History(Rows),
         Rows(Rows),
     }
     let mut round: Vec<Pin<Box<dyn Future<Output = Step> + Send + '_>>> =
-        Vec::with_capacity(statements.len() + 3);
+        Vec::with_capacity(statements.len() + 4);
     round.push(Box::pin(async {
         Step::Control(client.batch_execute("BEGIN").await)
     }));
+    if let Some((statement, params)) = history {
+        round.push(Box::pin(async move {
+            Step::History(client.query(statement, params).await)
+        }));
+    }
     for (statement, params) in statements {
         round.push(Box::pin(async move {
             Step::Rows(client.query(*statement, params).await)
@@ -563,9 +578,11 @@ async fn fenced(
     let steps = pipeline(round).await;
     let received = Instant::now();
     let mut control = Ok(());
+    let mut history = None;
     let mut rows = Vec::with_capacity(statements.len() + 1);
     for step in steps {
         match step {
+            Step::History(result) => history = Some(result),
             Step::Control(Ok(())) => {}
             Step::Control(Err(error)) => {
                 if control.is_ok() {
@@ -583,6 +600,7 @@ async fn fenced(
         None => Check::Empty,
     };
     Fenced {
+        history,
         statements: rows,
         check,
         control,
@@ -591,47 +609,38 @@ async fn fenced(
     }
 }
 
-/// The history check a connection runs before its first write (see `schema.rs`): moves the
-/// version sequence past every version of another server history, so that none is handed
-/// out twice after a standby's promotion or a restore.
-async fn history(context: &Context, client: &Object) -> Result<()> {
-    let row = client
-        .query_one(
-            &context.statements.history,
-            &[&context.names.table, &context.names.qualified_sequence],
+/// The history check's failure as the round's error: the transaction rolled back, so
+/// nothing of the round happened.
+fn history_failed(context: &Context, error: &tokio_postgres::Error) -> Error {
+    let in_recovery = error.as_db_error().is_some_and(|db| {
+        db.code() == &tokio_postgres::error::SqlState::OBJECT_NOT_IN_PREREQUISITE_STATE
+    });
+    if in_recovery {
+        Error::Backend(format!(
+            "{}: the server is a standby in recovery, which refuses writes: connect to the \
+             primary (with several hosts, add target_session_attrs=read-write to the URL)",
+            context.describe
+        ))
+    } else {
+        errors::from_postgres(
+            &format!("{}: checking the server's history", context.describe),
+            error,
         )
-        .await
-        .map_err(|e| {
-            let in_recovery = e.as_db_error().is_some_and(|db| {
-                db.code() == &tokio_postgres::error::SqlState::OBJECT_NOT_IN_PREREQUISITE_STATE
-            });
-            if in_recovery {
-                Error::Backend(format!(
-                    "{}: the server is a standby in recovery, which refuses writes: connect \
-                     to the primary (with several hosts, add target_session_attrs=read-write \
-                     to the URL)",
-                    context.describe
-                ))
-            } else {
-                errors::from_postgres(
-                    &format!("{}: checking the server's history", context.describe),
-                    &e,
-                )
-            }
-        })?;
-    if row.get::<_, bool>(0) {
-        context
-            .counters
-            .history_changes
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        tracing::info!(
-            store = %context.describe,
-            "store-postgres: the server's history differs from the one the table's versions \
-             were last handed out on (a promoted standby, a restored backup, or the first \
-             write of this build); versions continue past every earlier one"
-        );
     }
-    Ok(())
+}
+
+/// Counts and logs a history change that a committed transaction made.
+fn note_history_change(context: &Context) {
+    context
+        .counters
+        .history_changes
+        .fetch_add(1, Ordering::Relaxed);
+    tracing::info!(
+        store = %context.describe,
+        "store-postgres: the server's history differs from the one the table's versions were \
+         last handed out on (a promoted standby, a restored backup, or the first write of this \
+         build); versions continue past every earlier one"
+    );
 }
 
 /// One round: the batch as one fenced transaction, or each call in its own if that fails.
@@ -643,11 +652,20 @@ async fn write_round(
     client: &Object,
     ops: &[WriteOp],
     deadline: i64,
+    check_history: bool,
 ) -> Result<(Vec<Result<Reply>>, Option<ServerClock>)> {
     let failed = |e: &tokio_postgres::Error| errors::from_postgres(&context.describe, e);
-    let prepared = Prepared::for_ops(context, client, ops)
+    let prepared = Prepared::for_ops(context, client, ops, check_history)
         .await
         .map_err(|e| failed(&e))?;
+    // The connection's first write checks the server's history first, in its transaction
+    // (see `schema.rs`): a check that fails rolls the writes back with it.
+    let history_params: [&(dyn ToSql + Sync); 2] =
+        [&context.names.table, &context.names.qualified_sequence];
+    let history = prepared
+        .history
+        .as_ref()
+        .map(|statement| (statement, &history_params[..]));
     let params: Vec<Vec<Param>> = ops
         .iter()
         .map(|op| params(op, &context.names.channel))
@@ -660,10 +678,13 @@ async fn write_round(
         .collect::<Option<_>>()
         .ok_or_else(|| Error::Backend("internal: a write's statement was not prepared".into()))?;
 
-    let batch = fenced(client, &statements, &prepared.deadline, deadline).await;
+    let batch = fenced(client, history, &statements, &prepared.deadline, deadline).await;
     let mut clock = batch.clock();
     settle(context, &batch)?;
     let results = if batch.committed() {
+        if batch.history_changed() {
+            note_history_change(context);
+        }
         batch.statements
     } else {
         // The server rolled the batch back: nothing of it happened. Each call runs in its
@@ -678,6 +699,7 @@ async fn write_round(
             .map(|statement| {
                 fenced(
                     client,
+                    history,
                     std::slice::from_ref(statement),
                     &prepared.deadline,
                     deadline,
@@ -685,8 +707,13 @@ async fn write_round(
             })
             .collect();
         let mut results = Vec::with_capacity(ops.len());
+        let mut history_noted = false;
         for one in pipeline(alone).await {
             settle(context, &one)?;
+            if !history_noted && one.committed() && one.history_changed() {
+                history_noted = true;
+                note_history_change(context);
+            }
             if let Some(sample) = one.clock() {
                 clock = Some(clock.map_or(sample, |held| held.better(sample)));
             }
@@ -719,6 +746,12 @@ async fn write_round(
 /// it happened, and nothing later will: the round is over). Statement errors are left to
 /// the caller: the transaction rolled back and each call is run again alone.
 fn settle(context: &Context, fenced: &Fenced) -> Result<()> {
+    if let Some(Err(error)) = &fenced.history {
+        // Not a statement of a call: running each call alone would only fail again.
+        if !is_aborted(error) {
+            return Err(history_failed(context, error));
+        }
+    }
     for error in fenced.errors() {
         if errors::is_late(error) {
             context.counters.late_writes.fetch_add(1, Ordering::Relaxed);
@@ -830,8 +863,10 @@ async fn create_again(
                 row.get(3),
             )))));
         }
+        // The round's first transaction checked the history already.
         let mut again = fenced(
             client,
+            None,
             &[(create, refs.as_slice())],
             &prepared.deadline,
             deadline,

@@ -64,8 +64,8 @@
 //! the table, so a version is never reused for a key, not after delete and re-create, not
 //! after a restart. A sequence moves forward on one server history only: an asynchronous
 //! standby promoted before it received the old primary's last versions, or a cluster
-//! restored from a backup, has it behind. So each connection, before its first write,
-//! compares the server's history (system identifier and timeline) with the one the table's
+//! restored from a backup, has it behind. So each connection's first write transaction
+//! begins by comparing the server's history (system identifier and timeline) with the one the table's
 //! versions were last handed out on (the schema's `"store_postgres:histories"` table), and
 //! on a difference moves the sequence past every version the other history can have handed
 //! out (at least 2^32 further, and at least the server's clock in microseconds; see

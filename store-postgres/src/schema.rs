@@ -216,8 +216,8 @@ async fn create_function_if_missing(
 /// server history. A server on another history may have the sequence behind what was
 /// handed out: an asynchronous standby promoted before it received the last versions of
 /// the old primary (the timeline changes), or a cluster restored from a backup (the system
-/// identifier changes). So every connection, before its first write, compares the
-/// server's history (`<system identifier>/<timeline>`) with the one the table's versions
+/// identifier changes). So every connection's first write transaction begins by comparing
+/// the server's history (`<system identifier>/<timeline>`) with the one the table's versions
 /// were last handed out on, and on a difference moves the sequence past every version the
 /// other history can have handed out: at least 2^32 beyond what this server knows (more
 /// versions than any server issues in the hours a standby may lag), and at least the

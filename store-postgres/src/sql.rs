@@ -87,6 +87,7 @@ impl Statements {
             &self.get_live,
             &self.lock,
             &self.deadline,
+            &self.history,
             &self.create,
             &self.put,
             &self.put_many,
