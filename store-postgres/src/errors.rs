@@ -29,6 +29,14 @@ pub(crate) fn from_postgres(context: &str, error: &tokio_postgres::Error) -> Err
             db.message(),
             db.code().code()
         );
+        if db.code() == &SqlState::READ_ONLY_SQL_TRANSACTION {
+            // A standby (or a read-only session): every retry is refused alike.
+            return Error::Backend(format!(
+                "{text}: the server is a standby or read-only and refuses writes; connect to \
+                 the primary (with several hosts, add target_session_attrs=read-write to the \
+                 URL, which also follows a promotion)"
+            ));
+        }
         if db.code().code() == DEADLINE_STATE {
             return Error::Unavailable(format!(
                 "{context}: the write reached the server after its deadline (the connection \

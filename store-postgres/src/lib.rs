@@ -108,6 +108,16 @@
 //! `Unavailable` never lands later"). Requires PostgreSQL 14 or newer
 //! (`pg_terminate_backend` with a wait) and PL/pgSQL (installed by default).
 //!
+//! **Replicas and failover.** Point the store at the primary. A standby refuses writes, and a
+//! store opened on one fails with an error that says so (SQLSTATE 25006 is a configuration
+//! error, never retried). With several hosts in the URL and `target_session_attrs=read-write`
+//! (`postgres://user@a:5432,b:5432/db?target_session_attrs=read-write`) the pool connects to
+//! whichever host accepts writes, so after a standby is promoted the store goes on writing
+//! there with no change of configuration; calls fail with `Unavailable` meanwhile. Writes the
+//! old primary had not yet sent to an asynchronous standby are lost with it (the replication's
+//! contract; a synchronous standby keeps them), but no version is handed out twice (see
+//! above). `tests/restart.rs` runs both through a real promotion.
+//!
 //! **Names.** The table and schema are validated like namespace names (and the table is at
 //! most [`MAX_TABLE_LEN`] bytes, since PostgreSQL silently cuts long identifiers), always
 //! quoted, and every derived name contains `:`, which no table name may, so stores never

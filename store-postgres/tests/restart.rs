@@ -188,3 +188,108 @@ async fn a_promoted_standby_never_hands_out_a_version_twice() {
     }
     store.close().await.unwrap();
 }
+
+/// A store pointed at a standby fails to open with a configuration error that names the
+/// server and says to connect to the primary. With both hosts in the URL and
+/// `target_session_attrs=read-write` it finds the primary, and after the primary dies and the
+/// standby is promoted it goes on writing there with no change of configuration, handing out
+/// no version twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_multi_host_url_follows_a_promotion_and_a_standby_alone_is_refused() {
+    let primary = Arc::new(
+        blocking(PrivatePostgres::start)
+            .await
+            .unwrap_or_else(|e| panic!("a private PostgreSQL server is needed: {e}")),
+    );
+    let standby = Arc::new(
+        blocking({
+            let primary = primary.clone();
+            move || primary.start_standby("multihost")
+        })
+        .await
+        .unwrap_or_else(|e| panic!("a standby of the private server is needed: {e}")),
+    );
+    let options = |url: String| PostgresOptions {
+        url,
+        table: "multihost".into(),
+        connect_timeout: Duration::from_secs(2),
+        operation_timeout: Duration::from_secs(5),
+        ..PostgresOptions::default()
+    };
+    // The table exists (made on the primary and replayed), so opening on the standby gets
+    // as far as its first statement that writes.
+    let store = testing::connect(&options(primary.url())).await;
+    store.put(Record::new("k", "v")).await.unwrap();
+    blocking({
+        let (primary, standby) = (primary.clone(), standby.clone());
+        move || standby.wait_for_replay(&primary)
+    })
+    .await
+    .unwrap();
+    match store_postgres::PostgresStorage::connect_with(options(standby.url())).await {
+        Err(Error::Backend(message)) => assert!(
+            message.contains(&format!("127.0.0.1:{}", standby.port()))
+                && message.contains("standby")
+                && message.contains("primary"),
+            "{message}"
+        ),
+        Err(other) => panic!("opening on a standby failed with {other:?}"),
+        Ok(_) => panic!("a store opened on a standby"),
+    }
+    store.close().await.unwrap();
+
+    let both = format!(
+        "postgres://postgres@127.0.0.1:{},127.0.0.1:{}/postgres?target_session_attrs=read-write",
+        standby.port(),
+        primary.port()
+    );
+    let store = testing::connect(&options(both)).await;
+    let mut seen = std::collections::HashSet::new();
+    for i in 0..10 {
+        let version = store
+            .put(Record::new("k", format!("before {i}")))
+            .await
+            .unwrap()
+            .version;
+        assert!(
+            seen.insert(version.clone()),
+            "version {version} handed out twice"
+        );
+    }
+    blocking({
+        let (primary, standby) = (primary.clone(), standby.clone());
+        move || {
+            standby.wait_for_replay(&primary)?;
+            primary.stop(true)?;
+            standby.promote()
+        }
+    })
+    .await
+    .unwrap_or_else(|e| panic!("failing over: {e}"));
+    // Calls fail with Unavailable until the pool connects to the new primary.
+    testing::until_available(&store, Duration::from_secs(30))
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut acknowledged = 0;
+    while acknowledged < 10 {
+        match store
+            .put(Record::new("k", format!("after {acknowledged}")))
+            .await
+        {
+            Ok(record) => {
+                assert!(
+                    seen.insert(record.version.clone()),
+                    "version {} handed out twice",
+                    record.version
+                );
+                acknowledged += 1;
+            }
+            // A connection to the old primary, found dead by this call.
+            Err(error) if error.is_retryable() && Instant::now() < deadline => {}
+            Err(error) => panic!("a put after the promotion: {error:?}"),
+        }
+    }
+    assert_eq!(&store.get("k").await.unwrap().value[..], b"after 9");
+    store.close().await.unwrap();
+}

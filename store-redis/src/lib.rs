@@ -94,6 +94,11 @@
 //! category `@dangerous`); a server that refuses it fails every write with a message that
 //! says so, before changing anything.
 //!
+//! **Replicas.** Point the store at the primary. A replica answers writes with `READONLY`,
+//! which is a configuration error naming the server (never retried: every retry would be
+//! refused alike); reads work there. A replica promoted after a failover starts a new
+//! version epoch at its first write (see above).
+//!
 //! **Push-based waits.** A waiter registers interest in its key, reads it, and re-reads on
 //! every change message for the key, at the record's expiry (a local timer), and after the
 //! subscription reconnects (messages may have been lost meanwhile). The read decides, never

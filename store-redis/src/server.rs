@@ -109,6 +109,9 @@ impl Server {
     /// `Unavailable` when the server could not be reached or asked to retry later,
     /// `Backend` for everything else (refused commands, authentication, ...).
     pub fn error(&self, doing: &str, error: &RedisError) -> Error {
+        if error.code() == Some(READONLY) {
+            return self.read_only(doing, error);
+        }
         let message = format!("redis {}: {doing}: {error}", self.address);
         let retry_later = error.is_io_error()
             || error.is_timeout()
@@ -125,12 +128,25 @@ impl Server {
 
     /// A server's error reply to one command of a pipeline, as a store error.
     pub fn server_error(&self, doing: &str, error: &ServerError) -> Error {
+        if error.code() == READONLY {
+            return self.read_only(doing, error);
+        }
         let message = format!("redis {}: {doing}: {error}", self.address);
         if is_transient_code(error.code()) {
             Error::Unavailable(message)
         } else {
             Error::Backend(message)
         }
+    }
+
+    /// A write refused by a replica: a configuration error, not a retryable one (the store
+    /// was pointed at a replica, and every retry would be refused the same way).
+    fn read_only(&self, doing: &str, error: &dyn std::fmt::Display) -> Error {
+        Error::Backend(format!(
+            "redis {}: {doing}: the server is a read-only replica and refuses writes ({error}); \
+             point the store at the primary",
+            self.address
+        ))
     }
 
     /// The error for a write that reached the server after its caller's deadline: the
@@ -172,12 +188,16 @@ pub(crate) fn manager_config(
 /// Reconnect attempts per round (delays `reconnect_min`, doubling, capped at `reconnect_max`).
 const RECONNECT_TRIES: usize = 6;
 
-/// Error replies that say "not now": the server is loading, busy with a script, read-only
-/// during a failover, or a cluster is reconfiguring.
+/// The error code of a write refused by a replica.
+const READONLY: &str = "READONLY";
+
+/// Error replies that say "not now": the server is loading, busy with a script, or a
+/// cluster is reconfiguring. (`READONLY` is not one: it says the store was pointed at a
+/// replica, see [`Server::error`].)
 fn is_transient_code(code: &str) -> bool {
     matches!(
         code,
-        "LOADING" | "BUSY" | "TRYAGAIN" | "MASTERDOWN" | "READONLY" | "CLUSTERDOWN"
+        "LOADING" | "BUSY" | "TRYAGAIN" | "MASTERDOWN" | "CLUSTERDOWN"
     )
 }
 

@@ -333,6 +333,47 @@ async fn a_promoted_replica_never_hands_out_a_version_twice() {
     store.close().await.unwrap();
 }
 
+/// A store pointed at a replica: reads work, and every write fails at once with a
+/// configuration error that names the replica and says to use the primary (`READONLY`
+/// was retryable before, so a retry loop never ended).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_refuses_writes_with_a_configuration_error() {
+    let primary = PrivateRedis::start();
+    let replica = PrivateRedis::start_replica(&primary);
+    let writer = RedisStorage::connect_with(options(primary.url(), "replica"))
+        .await
+        .unwrap();
+    writer.put(Record::new("k", "v")).await.unwrap();
+    assert_eq!(
+        primary.command(&["WAIT", "1", "10000"]).as_deref(),
+        Ok("1"),
+        "the replica acknowledged the write"
+    );
+    let store = RedisStorage::connect_with(options(replica.url(), "replica"))
+        .await
+        .unwrap();
+    assert_eq!(&store.get("k").await.unwrap().value[..], b"v");
+    for write in [
+        store.put(Record::new("k", "w")).await.map(drop),
+        store.create(Record::new("new", "w")).await.map(drop),
+        store.delete("k").await,
+    ] {
+        match write {
+            Err(Error::Backend(message)) => {
+                assert!(
+                    message.contains(&format!("127.0.0.1:{}", replica.port()))
+                        && message.contains("read-only replica")
+                        && message.contains("primary"),
+                    "{message}"
+                );
+            }
+            other => panic!("a write to a replica answered {other:?}"),
+        }
+    }
+    store.close().await.unwrap();
+    writer.close().await.unwrap();
+}
+
 /// A listener that accepts connections and never answers: a server that hangs.
 async fn black_hole() -> (SocketAddr, tokio::task::JoinHandle<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
