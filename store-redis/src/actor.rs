@@ -59,6 +59,10 @@ pub(crate) struct Context {
     /// This process's random tag, used by the script if it has to start a new version epoch.
     pub tag: String,
     pub request_timeout: Duration,
+    /// Replicas that must take each write before it is acknowledged (`WAIT`), and for how
+    /// long `WAIT` waits for them.
+    pub replicas_to_ack: usize,
+    pub replica_ack_timeout: Duration,
     pub counters: Arc<Counters>,
     /// The server's clock, sampled at connect and by every script answer (each carries the
     /// server's `TIME`): what turns a caller's deadline into the server time the script
@@ -298,13 +302,20 @@ async fn send(context: Arc<Context>, link: Arc<Link>, calls: Vec<RedisCall>) {
     let (ops, answers): (Vec<Op>, Vec<Answer<Reply>>) =
         calls.into_iter().map(RedisCall::into_parts).unzip();
     let chunks = chunk(&ops);
+    // Set when too few replicas took the pipeline's writes in time: each write then fails.
+    let mut unacknowledged: Option<Error> = None;
     let results = match link.lease() {
         Err(error) => fail_all(&context, &chunks, error),
         Ok(mut lease) => {
-            let outcome = tokio::time::timeout_at(
-                give_up.into(),
-                run_chunks(&context, &link, &mut lease, &ops, &deadlines, &chunks),
-            )
+            let writes = context.replicas_to_ack > 0 && ops.iter().any(Op::is_write);
+            let outcome = tokio::time::timeout_at(give_up.into(), async {
+                let results =
+                    run_chunks(&context, &link, &mut lease, &ops, &deadlines, &chunks).await?;
+                if writes {
+                    unacknowledged = wait_for_replicas(&context, &link, &mut lease).await?;
+                }
+                Ok(results)
+            })
             .await;
             match outcome {
                 Ok(Ok(results)) => results,
@@ -334,7 +345,13 @@ async fn send(context: Arc<Context>, link: Arc<Link>, calls: Vec<RedisCall>) {
             Ok(values) => {
                 let mut values = values.into_iter();
                 for op in ops {
-                    let reply = script::decode(op, &mut values, || context.server.late(op.name()));
+                    let mut reply =
+                        script::decode(op, &mut values, || context.server.late(op.name()));
+                    if let (Some(error), true) = (&unacknowledged, op.is_write()) {
+                        if reply.is_ok() {
+                            reply = Err(error.clone());
+                        }
+                    }
                     if let Err(error) = &reply {
                         tracing::error!(operation = op.name(), %error, "undecodable answer");
                     }
@@ -353,6 +370,38 @@ async fn send(context: Arc<Context>, link: Arc<Link>, calls: Vec<RedisCall>) {
             }
         }
     }
+}
+
+/// `WAIT replicas_to_ack replica_ack_timeout` on the connection that carried the writes:
+/// `Some(error)` when fewer replicas took them in time (the writes were applied on the
+/// primary, but a failover may lose them, so they are not acknowledged).
+async fn wait_for_replicas(
+    context: &Context,
+    link: &Link,
+    lease: &mut Lease,
+) -> Result<Option<Error>> {
+    let wanted = context.replicas_to_ack;
+    let millis = u64::try_from(context.replica_ack_timeout.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1);
+    let took: usize = redis::cmd("WAIT")
+        .arg(wanted)
+        .arg(millis)
+        .query_async(&mut lease.connection)
+        .await
+        .map_err(|e| failed(link, lease, "waiting for replicas (WAIT)", &e))?;
+    lease.answered();
+    if took >= wanted {
+        return Ok(None);
+    }
+    Counters::add(&context.counters.unacknowledged_batches, 1);
+    Ok(Some(Error::Unavailable(format!(
+        "redis {}: only {took} of the {wanted} replicas asked for (replicas_to_ack) took the \
+         write within {} (replica_ack_timeout); the primary applied it, but it may or may not \
+         be kept if the primary fails",
+        context.server.address,
+        humantime::format_duration(context.replica_ack_timeout)
+    ))))
 }
 
 fn fail_all(

@@ -24,6 +24,8 @@ use crate::{RedisOptions, RedisStorage};
 /// | `max_batch` | 512 | most calls in one pipeline, 1 to 65536 |
 /// | `mailbox` | 1024 | calls that may wait for the actor, 1 to 1048576 |
 /// | `page_size` | 256 | keys per `list_keys` page, 1 to 4096 |
+/// | `replicas_to_ack` | 0 | replicas that must have each write before it is acknowledged (`WAIT`), 0 to 64 |
+/// | `replica_ack_timeout` | `"1s"` | a duration above zero: how long each `WAIT` waits for them |
 ///
 /// Unknown fields are errors, as are values of the wrong type or out of range; each message
 /// names the field, the value and what is accepted.
@@ -120,6 +122,19 @@ pub struct RedisConfig {
         deserialize_with = "fields::page_size"
     )]
     pub page_size: usize,
+    /// See [`RedisOptions::replicas_to_ack`].
+    #[serde(
+        default = "defaults::replicas_to_ack",
+        deserialize_with = "fields::replicas_to_ack"
+    )]
+    pub replicas_to_ack: usize,
+    /// See [`RedisOptions::replica_ack_timeout`].
+    #[serde(
+        default = "defaults::replica_ack_timeout",
+        deserialize_with = "fields::replica_ack_timeout",
+        serialize_with = "store_core::config::serialize_duration"
+    )]
+    pub replica_ack_timeout: Duration,
 }
 
 impl RedisConfig {
@@ -158,6 +173,8 @@ impl RedisConfig {
             max_batch: options.max_batch,
             mailbox: options.mailbox,
             page_size: options.page_size,
+            replicas_to_ack: options.replicas_to_ack,
+            replica_ack_timeout: options.replica_ack_timeout,
         }
     }
 
@@ -181,6 +198,8 @@ impl RedisConfig {
             max_batch: self.max_batch,
             mailbox: self.mailbox,
             page_size: self.page_size,
+            replicas_to_ack: self.replicas_to_ack,
+            replica_ack_timeout: self.replica_ack_timeout,
         }
     }
 
@@ -234,6 +253,12 @@ mod defaults {
     }
     pub fn page_size() -> usize {
         RedisOptions::default().page_size
+    }
+    pub fn replicas_to_ack() -> usize {
+        RedisOptions::default().replicas_to_ack
+    }
+    pub fn replica_ack_timeout() -> Duration {
+        RedisOptions::default().replica_ack_timeout
     }
 }
 
@@ -320,6 +345,12 @@ mod fields {
     pub fn page_size<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
         config::bounded_usize(d, "redis.page_size", 1..=4096, "keys")
     }
+    pub fn replicas_to_ack<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+        config::bounded_usize(d, "redis.replicas_to_ack", 0..=64, "replicas")
+    }
+    pub fn replica_ack_timeout<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        config::duration(d, "redis.replica_ack_timeout", "")
+    }
 }
 
 #[cfg(test)]
@@ -331,6 +362,8 @@ mod tests {
         let config = RedisConfig {
             reaper_interval: None,
             page_size: 64,
+            replicas_to_ack: 2,
+            replica_ack_timeout: Duration::from_millis(250),
             ..RedisConfig::new("redis://127.0.0.1:6379/3", "orders")
         };
         let text = toml::to_string(&config).unwrap();
@@ -371,6 +404,10 @@ mod tests {
             (
                 "prefix = \"p\"\npage_size = 5000",
                 "field `redis.page_size` = 5000",
+            ),
+            (
+                "prefix = \"p\"\nreplicas_to_ack = 65",
+                "field `redis.replicas_to_ack` = 65",
             ),
             (
                 "prefix = \"p\"\ntimeout = \"1s\"",

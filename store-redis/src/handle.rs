@@ -180,6 +180,8 @@ impl RedisStorage {
             sha: script::sha(),
             tag: format!("{:08x}", rand::random::<u32>()),
             request_timeout: options.request_timeout,
+            replicas_to_ack: options.replicas_to_ack,
+            replica_ack_timeout: options.replica_ack_timeout,
             counters: counters.clone(),
             clock,
         });
@@ -518,6 +520,10 @@ impl Storage for RedisStorage {
             count(&counters.replaced_connections),
         )
         .with("script_loads", count(&counters.script_loads))
+        .with(
+            "writes_not_taken_by_replicas",
+            count(&counters.unacknowledged_batches),
+        )
         .with(
             "subscription",
             Figure::Text(

@@ -58,6 +58,15 @@ pub struct RedisOptions {
     pub mailbox: usize,
     /// Keys scanned per `list_keys` page (one round trip each), at most 4096. Default 256.
     pub page_size: usize,
+    /// Replicas that must have every write before it is acknowledged: each pipeline that
+    /// writes is followed by `WAIT replicas_to_ack replica_ack_timeout` on its connection.
+    /// A write that too few replicas took in time fails with `Unavailable` saying it may or
+    /// may not have been kept (the primary applied it; a failover may lose it). With 1 or
+    /// more, promoting a replica that acknowledged loses no acknowledged write. Default 0
+    /// (Redis's asynchronous replication: a failover may lose the last writes).
+    pub replicas_to_ack: usize,
+    /// How long `WAIT` waits for the replicas (counted within `request_timeout`). Default 1 s.
+    pub replica_ack_timeout: Duration,
 }
 
 impl Default for RedisOptions {
@@ -75,6 +84,8 @@ impl Default for RedisOptions {
             max_batch: 512,
             mailbox: 1024,
             page_size: 256,
+            replicas_to_ack: 0,
+            replica_ack_timeout: Duration::from_secs(1),
         }
     }
 }

@@ -16,6 +16,8 @@ pub(crate) struct Counters {
     pub script_loads: AtomicU64,
     /// Expired records this instance's reaper reclaimed.
     pub reclaimed: AtomicU64,
+    /// Pipelines whose writes too few replicas took in time (`replicas_to_ack`).
+    pub unacknowledged_batches: AtomicU64,
     /// Connections replaced because they stopped answering (see `link.rs`).
     pub replaced_connections: AtomicU64,
 }

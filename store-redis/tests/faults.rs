@@ -374,6 +374,88 @@ async fn a_replica_refuses_writes_with_a_configuration_error() {
     writer.close().await.unwrap();
 }
 
+/// `replicas_to_ack = 1`: a write is acknowledged only once the replica has it. The
+/// replica follows the primary through a proxy; while the proxy stalls the link, writes are
+/// applied on the primary but not acknowledged (`Unavailable`, saying they may or may not be
+/// kept); then the primary dies and the replica is promoted: every acknowledged write is
+/// there. (Without `WAIT` the writes during the stall were acknowledged, then lost.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_replicas_to_ack_a_failover_loses_no_acknowledged_write() {
+    let mut primary = PrivateRedis::start();
+    let proxy = FaultProxy::start(format!("127.0.0.1:{}", primary.port()).parse().unwrap())
+        .await
+        .unwrap();
+    let replica = PrivateRedis::start();
+    let proxy_port = proxy.addr().port().to_string();
+    replica
+        .command(&["REPLICAOF", "127.0.0.1", &proxy_port])
+        .unwrap();
+    let linked = Instant::now();
+    while !replica
+        .command(&["INFO", "replication"])
+        .is_ok_and(|info| info.contains("master_link_status:up"))
+    {
+        assert!(
+            linked.elapsed() < Duration::from_secs(30),
+            "the replica never linked"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let durable = |url: String| RedisOptions {
+        replicas_to_ack: 1,
+        replica_ack_timeout: Duration::from_millis(300),
+        ..options(url, "durable")
+    };
+    let store = RedisStorage::connect_with(durable(primary.url()))
+        .await
+        .unwrap();
+    let mut acknowledged = std::collections::HashMap::new();
+    for i in 0..30 {
+        let key = format!("k{}", i % 10);
+        let record = store
+            .put(Record::new(key.clone(), format!("v{i}")))
+            .await
+            .unwrap();
+        acknowledged.insert(key, record);
+    }
+    proxy.stall();
+    for i in 0..10 {
+        match store
+            .put(Record::new(format!("k{i}"), "unacknowledged"))
+            .await
+        {
+            Err(Error::Unavailable(message)) => assert!(
+                message.contains("replicas_to_ack") && message.contains("may or may not"),
+                "{message}"
+            ),
+            other => panic!("a write the replica could not take answered {other:?}"),
+        }
+    }
+    let stats = store.stats().await.unwrap();
+    assert_eq!(
+        stats.get("redis", "writes_not_taken_by_replicas"),
+        Some(&store_core::Figure::Count(10)),
+        "{stats:?}"
+    );
+    // The primary dies during the stall; the replica is promoted.
+    primary.kill();
+    drop(proxy);
+    replica.promote();
+    store.close().await.unwrap();
+    let promoted = RedisStorage::connect_with(options(replica.url(), "durable"))
+        .await
+        .unwrap();
+    for (key, record) in &acknowledged {
+        let now = promoted.get(key).await.unwrap();
+        assert_eq!(
+            (&now.value, &now.version),
+            (&record.value, &record.version),
+            "the acknowledged write of {key} was lost"
+        );
+    }
+    promoted.close().await.unwrap();
+}
+
 /// A listener that accepts connections and never answers: a server that hangs.
 async fn black_hole() -> (SocketAddr, tokio::task::JoinHandle<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
