@@ -120,14 +120,8 @@ async fn a_crashed_and_restarted_server_loses_nothing_acknowledged() {
     other.close().await.unwrap();
 }
 
-/// A failover to an asynchronous standby promoted before it received the last versions:
-/// the primary hands out versions the standby replays, the standby is promoted (a new
-/// timeline), the old primary hands out a hundred more (beyond the 32 values a sequence
-/// logs ahead) that the standby never gets, and stops. On the promoted standby the
-/// sequence is behind; every version it hands out must differ from all of them (without
-/// the history check, the old primary's last versions came out again).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_promoted_standby_never_hands_out_a_version_twice() {
+/// A private primary and a streaming standby of it on replication slot `slot`.
+async fn primary_and_standby(slot: &'static str) -> (Arc<PrivatePostgres>, Arc<PrivatePostgres>) {
     let primary = Arc::new(
         blocking(PrivatePostgres::start)
             .await
@@ -136,18 +130,35 @@ async fn a_promoted_standby_never_hands_out_a_version_twice() {
     let standby = Arc::new(
         blocking({
             let primary = primary.clone();
-            move || primary.start_standby("failover")
+            move || primary.start_standby(slot)
         })
         .await
         .unwrap_or_else(|e| panic!("a standby of the private server is needed: {e}")),
     );
-    let options = |url: String| PostgresOptions {
+    (primary, standby)
+}
+
+/// Options for a store on `table` at `url` with timeouts short enough for a failover test.
+fn failover_options(url: String, table: &str) -> PostgresOptions {
+    PostgresOptions {
         url,
-        table: "failover".into(),
+        table: table.into(),
         connect_timeout: Duration::from_secs(2),
         operation_timeout: Duration::from_secs(5),
         ..PostgresOptions::default()
-    };
+    }
+}
+
+/// A failover to an asynchronous standby promoted before it received the last versions:
+/// the primary hands out versions the standby replays, the standby is promoted (a new
+/// timeline), the old primary hands out a hundred more (beyond the 32 values a sequence
+/// logs ahead) that the standby never gets, and stops. On the promoted standby the
+/// sequence is behind; every version it hands out must differ from all of them (without
+/// the history check, the old primary's last versions came out again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_promoted_standby_never_hands_out_a_version_twice() {
+    let (primary, standby) = primary_and_standby("failover").await;
+    let options = |url: String| failover_options(url, "failover");
     let mut seen = std::collections::HashSet::new();
     let mut put = async |store: &store_postgres::PostgresStorage, value: String| {
         let version = store.put(Record::new("k", value)).await.unwrap().version;
@@ -196,26 +207,8 @@ async fn a_promoted_standby_never_hands_out_a_version_twice() {
 /// no version twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_multi_host_url_follows_a_promotion_and_a_standby_alone_is_refused() {
-    let primary = Arc::new(
-        blocking(PrivatePostgres::start)
-            .await
-            .unwrap_or_else(|e| panic!("a private PostgreSQL server is needed: {e}")),
-    );
-    let standby = Arc::new(
-        blocking({
-            let primary = primary.clone();
-            move || primary.start_standby("multihost")
-        })
-        .await
-        .unwrap_or_else(|e| panic!("a standby of the private server is needed: {e}")),
-    );
-    let options = |url: String| PostgresOptions {
-        url,
-        table: "multihost".into(),
-        connect_timeout: Duration::from_secs(2),
-        operation_timeout: Duration::from_secs(5),
-        ..PostgresOptions::default()
-    };
+    let (primary, standby) = primary_and_standby("multihost").await;
+    let options = |url: String| failover_options(url, "multihost");
     // The table exists (made on the primary and replayed), so opening on the standby gets
     // as far as its first statement that writes.
     let store = testing::connect(&options(primary.url())).await;

@@ -29,6 +29,16 @@ fn options(url: String, prefix: &str) -> RedisOptions {
     }
 }
 
+/// [`options`] with room for a loaded machine, for tests about what a failover keeps and
+/// hands out rather than about how fast calls fail.
+fn patient(url: String, prefix: &str) -> RedisOptions {
+    RedisOptions {
+        connect_timeout: Duration::from_secs(5),
+        request_timeout: Duration::from_secs(10),
+        ..options(url, prefix)
+    }
+}
+
 /// The most a failing call may take: its request timeout, plus scheduling slack.
 const BOUND: Duration = Duration::from_millis(800 + 700);
 
@@ -248,7 +258,7 @@ async fn versions_are_never_reused_after_a_restart_from_an_older_snapshot() {
         store_testkit::ChildServer::start("redis-server", &args, Duration::from_secs(10), answers);
 
     let mut seen = HashSet::new();
-    let store = RedisStorage::connect_with(options(url.clone(), "snapshot"))
+    let store = RedisStorage::connect_with(patient(url.clone(), "snapshot"))
         .await
         .unwrap();
     let mut put = async |store: &RedisStorage, value: String| {
@@ -272,7 +282,7 @@ async fn versions_are_never_reused_after_a_restart_from_an_older_snapshot() {
     store.close().await.unwrap();
     server.restart(Duration::from_secs(10), answers);
 
-    let store = RedisStorage::connect_with(options(url.clone(), "snapshot"))
+    let store = RedisStorage::connect_with(patient(url.clone(), "snapshot"))
         .await
         .unwrap();
     // The snapshot is what the server holds now.
@@ -305,7 +315,7 @@ async fn a_promoted_replica_never_hands_out_a_version_twice() {
             "version {version} handed out twice"
         );
     };
-    let store = RedisStorage::connect_with(options(primary.url(), "failover"))
+    let store = RedisStorage::connect_with(patient(primary.url(), "failover"))
         .await
         .unwrap();
     for i in 0..10 {
@@ -323,7 +333,7 @@ async fn a_promoted_replica_never_hands_out_a_version_twice() {
     store.close().await.unwrap();
     primary.kill();
 
-    let store = RedisStorage::connect_with(options(replica.url(), "failover"))
+    let store = RedisStorage::connect_with(patient(replica.url(), "failover"))
         .await
         .unwrap();
     assert_eq!(&store.get("k").await.unwrap().value[..], b"replicated 9");
@@ -340,7 +350,7 @@ async fn a_promoted_replica_never_hands_out_a_version_twice() {
 async fn a_replica_refuses_writes_with_a_configuration_error() {
     let primary = PrivateRedis::start();
     let replica = PrivateRedis::start_replica(&primary);
-    let writer = RedisStorage::connect_with(options(primary.url(), "replica"))
+    let writer = RedisStorage::connect_with(patient(primary.url(), "replica"))
         .await
         .unwrap();
     writer.put(Record::new("k", "v")).await.unwrap();
@@ -349,7 +359,7 @@ async fn a_replica_refuses_writes_with_a_configuration_error() {
         Ok("1"),
         "the replica acknowledged the write"
     );
-    let store = RedisStorage::connect_with(options(replica.url(), "replica"))
+    let store = RedisStorage::connect_with(patient(replica.url(), "replica"))
         .await
         .unwrap();
     assert_eq!(&store.get("k").await.unwrap().value[..], b"v");
@@ -404,7 +414,7 @@ async fn with_replicas_to_ack_a_failover_loses_no_acknowledged_write() {
     let durable = |url: String| RedisOptions {
         replicas_to_ack: 1,
         replica_ack_timeout: Duration::from_millis(300),
-        ..options(url, "durable")
+        ..patient(url, "durable")
     };
     let store = RedisStorage::connect_with(durable(primary.url()))
         .await
@@ -442,7 +452,7 @@ async fn with_replicas_to_ack_a_failover_loses_no_acknowledged_write() {
     drop(proxy);
     replica.promote();
     store.close().await.unwrap();
-    let promoted = RedisStorage::connect_with(options(replica.url(), "durable"))
+    let promoted = RedisStorage::connect_with(patient(replica.url(), "durable"))
         .await
         .unwrap();
     for (key, record) in &acknowledged {
